@@ -1,0 +1,206 @@
+"""The `nslab` command: the REPL, `run`, `check`, `labs`, and host-mode `reset`/`clean`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nslab",
+        description="An interactive shell for Linux network labs. With no command: the REPL on an isolated lab.",
+    )
+    p.add_argument("--host", action="store_true", help="work on the real root namespace and /run/netns (root); the lab outlives nslab")
+    p.add_argument("--lab", default="default", metavar="NAME", help="host mode: the lab's name (its journal is /run/nslab/NAME)")
+    p.add_argument("--allow-host-changes", action="store_true", help="host mode: allow changing interfaces and namespaces nslab did not make")
+    p.add_argument("--no-color", action="store_true", help="plain output (also when NO_COLOR is set or output is not a terminal)")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    run = sub.add_parser("run", help="replay .lab files (or - for stdin)")
+    run.add_argument("files", nargs="+", metavar="FILE", help="a .lab file, a bundled lab's name, or -")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    run.add_argument("-v", "--verbose", action="store_true", help="also print what each step changed")
+    run.add_argument("-i", "--interactive", action="store_true", help="open the REPL on the result")
+    chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the live host lab")
+    chk.add_argument("file", metavar="FILE")
+    sub.add_parser("labs", help="list the bundled labs")
+    sub.add_parser("reset", help="host mode: undo everything the lab made, in reverse order")
+    sub.add_parser("repl", help="the interactive shell (the default)")
+    return p
+
+
+def bundled_dir() -> Path:
+    return Path(__file__).with_name("labs")
+
+
+def bundled_labs() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(bundled_dir().glob("*.lab")):
+        title = ""
+        for line in path.read_text().splitlines():
+            if line.startswith("#"):
+                title = line.lstrip("#").strip()
+                break
+        out.append((path.stem, title))
+    return out
+
+
+def resolve_lab(name: str) -> str:
+    if name == "-" or os.path.exists(name):
+        return name
+    for candidate in (bundled_dir() / name, bundled_dir() / f"{name}.lab"):
+        if candidate.exists():
+            return str(candidate)
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.host and os.geteuid() != 0:
+        print("nslab: --host needs root (the isolated default does not)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.cmd == "labs":
+            return cmd_labs(args)
+        if args.cmd == "run":
+            return cmd_run(args)
+        if args.cmd == "check":
+            args.host = True
+            return cmd_check(args)
+        if args.cmd == "reset":
+            return cmd_reset(args)
+        return cmd_repl(args, [])
+    except KeyboardInterrupt:
+        return 130
+
+
+def renderer(args: Any, **kw: Any) -> Any:
+    from .render import Renderer
+
+    return Renderer(color=False if args.no_color else None, **kw)
+
+
+def open_lab(args: Any) -> Any:
+    from .session import Lab
+
+    if args.host and os.geteuid() != 0:
+        raise SystemExit("nslab: --host needs root")
+    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes)
+
+
+def cmd_labs(args: Any) -> int:
+    from .results import Table
+
+    rows = [[name, title] for name, title in bundled_labs()]
+    renderer(args)(Table(f"bundled labs ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
+    return EXIT_OK
+
+
+def parse_inputs(files: list[str], out: Any) -> list[Any] | None:
+    from .errors import NslabError
+    from .labfile import LabFileError, parse_file, parse_text
+    from .results import Failure
+
+    commands: list[Any] = []
+    bad = False
+    for name in files:
+        try:
+            if name == "-":
+                commands += parse_text(sys.stdin.read(), "-").commands
+            else:
+                commands += parse_file(resolve_lab(name)).commands
+        except LabFileError as e:
+            bad = True
+            for err in e.errors:
+                out(Failure(err.message, str(err.loc), err.text, err.caret()))
+        except NslabError as e:
+            bad = True
+            out(Failure(e.message))
+    return None if bad else commands
+
+
+def cmd_run(args: Any) -> int:
+    from .results import ExpectResult, Failure, Message
+
+    out = renderer(args, quiet=args.quiet, show_changes=args.verbose)
+    commands = parse_inputs(args.files, out)
+    if commands is None:
+        out(Message("nothing ran: fix the errors above", "error"))
+        return EXIT_USAGE
+    lab = open_lab(args)
+    t0 = time.perf_counter()
+    held = unmet = steps = 0
+    failed = False
+    progress = sys.stderr.isatty() and len(commands) > 50
+    for i, cmd in enumerate(commands, 1):
+        if progress and i % 10 == 0:
+            print(f"\r[{i}/{len(commands)}] {cmd.text.strip()[:60]:<60}", end="", file=sys.stderr, flush=True)
+        steps += 1
+        for event in lab.stream(cmd):
+            if isinstance(event, ExpectResult):
+                held += event.ok
+                unmet += not event.ok
+            if isinstance(event, Failure):
+                event.line = cmd.text.strip()
+                failed = True
+            out(event)
+        if failed:
+            break
+    if progress:
+        print("\r" + " " * 75 + "\r", end="", file=sys.stderr)
+    took = time.perf_counter() - t0
+    status = "failed" if failed or unmet else "ok"
+    summary = f"{status}: {steps}/{len(commands)} steps, {held} expects held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
+    out.line(summary, "bold green" if status == "ok" else "bold red")
+    if args.interactive and not failed:
+        return cmd_repl(args, [], lab=lab)
+    lab.close()
+    return EXIT_FAILED if failed or unmet else EXIT_OK
+
+
+def cmd_check(args: Any) -> int:
+    from .results import ExpectResult
+
+    out = renderer(args)
+    lab = open_lab(args)
+    bad = False
+    for event in lab.stream_line(f"check {_quote(args.file)}"):
+        if isinstance(event, ExpectResult) and not event.ok:
+            bad = True
+        out(event)
+    failed = lab.last is not None and lab.last.outcome == "failed"
+    lab.close()
+    return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
+
+
+def cmd_reset(args: Any) -> int:
+    if not args.host:
+        print("nslab: reset from the command line is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+        return EXIT_USAGE
+    out = renderer(args)
+    lab = open_lab(args)
+    for event in lab.stream_line("reset"):
+        out(event)
+    ok = lab.last is not None and lab.last.outcome == "ok"
+    lab.journal.steps = []
+    lab.journal.save()
+    lab.close()
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
+    from .repl import run_repl
+
+    return run_repl(args, lab)
+
+
+def _quote(word: str) -> str:
+    from .lexer import quote
+
+    return quote(word)

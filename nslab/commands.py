@@ -1,0 +1,121 @@
+"""The nslab language: every command and form, defined once.
+
+The parser, the completer, `help` and the validator read this table.  A form's
+handler names a function in `nslab.handlers` (see `handlers.HANDLERS`).
+"""
+
+from __future__ import annotations
+
+from .spec import CommandSpec
+from .spec import form as f
+
+LAB = "Lab building"
+RUN = "Running and looking"
+CHECK = "Checking"
+JOURNAL = "Journal"
+CONTAINERS = "Containers"
+
+TABLE: tuple[CommandSpec, ...] = (
+    CommandSpec("ns", LAB, "network namespaces", (
+        f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
+        f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
+        f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+    ), example="ns add ns1 ns2"),
+    CommandSpec("veth", LAB, "a veth pair (a virtual cable)", (
+        f("veth A:vend B:vend", "veth", "a veth pair; a bare namespace name gets the first free ethN there",
+          "ip link add A type veth peer name B netns NS"),
+    ), example="veth ns1 ns2   |   veth veth0 ns1:eth0"),
+    CommandSpec("link", LAB, "interfaces: state, name, namespace, MTU, MAC", (
+        f("link ls [NS:ns]", "link_ls", "list interfaces of the context (or NS)", "ip link show"),
+        f("link del EP:ep", "link_del", "delete an interface (a veth takes its peer along)", "ip link del IF"),
+        f("link EP:ep up", "link_up", "bring an interface up", "ip link set IF up"),
+        f("link EP:ep down", "link_down", "take an interface down", "ip link set IF down"),
+        f("link EP:ep name NEW:ifname", "link_name", "rename an interface", "ip link set IF name NEW"),
+        f("link EP:ep netns NS:ns", "link_netns", "move an interface to another namespace", "ip link set IF netns NS"),
+        f("link EP:ep mtu N:mtu", "link_mtu", "set the MTU", "ip link set IF mtu N"),
+        f("link EP:ep mac MAC:mac", "link_mac", "set the MAC address", "ip link set IF address MAC"),
+    ), example="link ns1:eth0 up"),
+    CommandSpec("addr", LAB, "IPv4 and IPv6 addresses", (
+        f("addr add EP:ep CIDR:cidr", "addr_add", "add an address to an interface", "ip addr add CIDR dev IF"),
+        f("addr del EP:ep CIDR:cidr", "addr_del", "remove an address", "ip addr del CIDR dev IF"),
+        f("addr ls [NS:ns]", "addr_ls", "list addresses of the context (or NS)", "ip addr show"),
+    ), example="addr add ns1:eth0 10.0.0.1/24"),
+    CommandSpec("route", LAB, "routes", (
+        f("route add DEST:dest via GW:ip [dev DEV:ifname]", "route_add", "a route through a gateway", "ip route add DEST via GW"),
+        f("route add DEST:dest dev DEV:ifname", "route_add", "a route out of an interface", "ip route add DEST dev IF"),
+        f("route del DEST:dest", "route_del", "remove a route", "ip route del DEST"),
+        f("route ls [NS:ns]", "route_ls", "list routes of the context (or NS)", "ip route show"),
+    ), example="ns1 route add default via 10.0.0.254"),
+    CommandSpec("bridge", LAB, "Linux bridges and their ports", (
+        f("bridge add NAME:bridge", "bridge_add", "create a bridge and bring it up", "ip link add NAME type bridge"),
+        f("bridge del NAME:bridge", "bridge_del", "delete a bridge (its ports stay)", "ip link del NAME"),
+        f("bridge ls", "bridge_ls", "list bridges with their ports", "bridge link"),
+        f("bridge NAME:bridge add EP:ep...", "bridge_port_add", "enslave ports (the bridge is made when missing; ports go up)",
+          "ip link set IF master NAME"),
+        f("bridge NAME:bridge del EP:ep...", "bridge_port_del", "release ports", "ip link set IF nomaster"),
+    ), example="bridge br0 add veth0 veth2"),
+    CommandSpec("sysctl", LAB, "a network sysctl in the context", (
+        f("sysctl KEY:word VALUE:word", "sysctl", "set net.* sysctl (e.g. net.ipv4.ip_forward 1)", "sysctl -w KEY=VALUE"),
+    ), example="router sysctl net.ipv4.ip_forward 1"),
+    CommandSpec("enter", RUN, "make a namespace the context", (
+        f("enter NS:ns", "enter", "change the context; the prompt shows it", "ip netns exec NS bash"),
+    ), example="enter ns1", journal=False),
+    CommandSpec("leave", RUN, "go back to the host context", (
+        f("leave", "leave", "back to host"),
+    ), journal=False),
+    CommandSpec("shell", RUN, "an interactive shell inside a namespace", (
+        f("shell [NS:ns]", "shell", "run $SHELL inside NS (default: the context)", "ip netns exec NS bash"),
+    ), journal=False),
+    CommandSpec("exec", RUN, "run a program inside a namespace", (
+        f("exec ARGV:word*", "exec", "exec [NS] PROG ARGS...: argv only, no shell unless you write one",
+          "ip netns exec NS PROG ARGS"),
+    ), example="exec ns1 ip addr", journal=False),
+    CommandSpec("ping", RUN, "ICMP echo from the context", (
+        f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
+          "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
+    ), example="ns1 ping -c 3 10.0.0.2", journal=False),
+    CommandSpec("show", RUN, "the topology as a tree", (
+        f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
+    ), journal=False),
+    CommandSpec("expect", CHECK, "an assertion that must hold", (
+        f("expect reach TARGET:target", "expect_reach", "TARGET answers a ping from the context", "ping -c1 TARGET"),
+        f("expect noreach TARGET:target", "expect_noreach", "TARGET does not answer", "! ping -c1 TARGET"),
+        f("expect ns NAME:ns", "expect_ns", "the namespace exists", "ip netns ls"),
+        f("expect no ns NAME:ns", "expect_no_ns", "the namespace does not exist", "ip netns ls"),
+        f("expect no link EP:ep", "expect_no_link", "the interface does not exist", "ip link show IF"),
+        f("expect link EP:ep up", "expect_link_up", "the interface exists and is up", "ip link show IF"),
+        f("expect link EP:ep down", "expect_link_down", "the interface exists and is down", "ip link show IF"),
+        f("expect link EP:ep", "expect_link", "the interface exists", "ip link show IF"),
+        f("expect addr EP:ep CIDR:cidr", "expect_addr", "the interface holds the address", "ip addr show IF"),
+        f("expect master EP:ep BRIDGE:bridge", "expect_master", "the interface is a port of the bridge", "ip link show IF"),
+        f("expect route DEST:dest via GW:ip", "expect_route", "the route exists through GW", "ip route show DEST"),
+        f("expect route DEST:dest dev DEV:ifname", "expect_route_dev", "the route exists out of IF", "ip route show DEST"),
+    ), example="ns1 expect reach 10.0.0.2", journal=False),
+    CommandSpec("history", JOURNAL, "the steps so far", (
+        f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),
+    ), journal=False),
+    CommandSpec("save", JOURNAL, "write the successful steps as a .lab", (
+        f("save FILE:file", "save", "a .lab that rebuilds this lab"),
+    ), journal=False),
+    CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
+        f("export sh [--teardown] FILE:file", "export_sh", "a bash script that builds (or with --teardown removes) the lab"),
+    ), journal=False),
+    CommandSpec("undo", JOURNAL, "undo the last steps", (
+        f("undo [N:count]", "undo", "undo the last N steps (default 1)"),
+    ), journal=False),
+    CommandSpec("reset", JOURNAL, "undo every step", (
+        f("reset", "reset", "undo everything this lab made, in reverse order"),
+    ), journal=False),
+    CommandSpec("source", JOURNAL, "run a .lab file here", (
+        f("source FILE:file", "source", "run every line of FILE through this session"),
+    ), journal=False),
+    CommandSpec("check", JOURNAL, "grade the lab against a file's expect lines", (
+        f("check FILE:file", "check", "evaluate only the expect lines of FILE"),
+    ), journal=False),
+    CommandSpec("help", JOURNAL, "help on commands", (
+        f("help [CMD:cmd]", "help", "list commands, or one command's forms"),
+    ), journal=False),
+)
+
+BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}
+WORDS: frozenset[str] = frozenset(BY_NAME) | {"host"}

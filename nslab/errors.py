@@ -1,0 +1,56 @@
+"""Errors a user sees: each says what was wrong and where, never a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where a line came from: a file (or `repl`, `-`), a line and a column (1-based)."""
+
+    source: str = "repl"
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.col}"
+
+
+class NslabError(Exception):
+    """Any error meant for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ParseError(NslabError):
+    """A line that does not fit the language; carries the line text and the caret column."""
+
+    def __init__(self, message: str, loc: Loc, text: str = "") -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.text = text
+
+    def caret(self) -> str:
+        return " " * max(self.loc.col - 1, 0) + "^"
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}"
+
+
+class CommandError(NslabError):
+    """A command that was understood but cannot be done (bad reference, kernel refusal)."""
+
+
+def kernel_words(exc: BaseException) -> str:
+    """The kernel's error in words: `File exists`, not `NetlinkError(17)`."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and code > 0:
+        import os
+
+        return os.strerror(code)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,51 @@
+"""Host mode's guard: nslab changes only what this lab made, unless told otherwise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import inventory
+from .errors import CommandError
+from .netns import HOST
+from .ops import ep
+
+if TYPE_CHECKING:
+    from .session import Lab
+
+WAY_OUT = "run with --allow-host-changes to do it anyway"
+
+
+class Guard:
+    def __init__(self, lab: "Lab") -> None:
+        self.lab = lab
+
+    @property
+    def active(self) -> bool:
+        return self.lab.host_mode and not self.lab.allow_host_changes
+
+    def made_namespaces(self) -> set[str]:
+        made: set[str] = set()
+        for step in self.lab.journal.live():
+            for op in step.ops:
+                if op["op"] == "ns_add":
+                    made.add(op["ns"])
+                elif op["op"] == "ns_del":
+                    made.discard(op["ns"])
+        return made
+
+    def namespace(self, ns: str, for_moving: bool = False) -> None:
+        if not self.active or ns == HOST or ns in self.made_namespaces():
+            return
+        if for_moving:
+            return  # moving our own interface into it changes nothing of theirs
+        raise CommandError(f"namespace {ns!r} was not made by this lab; nslab --host will not delete it ({WAY_OUT})")
+
+    def interface(self, ns: str, name: str, action: str) -> None:
+        if not self.active:
+            return
+        if ns != HOST and ns in self.made_namespaces():
+            return
+        link = inventory.find(self.lab.nss, ns, name)
+        if link is not None and link.alias == self.lab.kernel.tag:
+            return
+        raise CommandError(f"{ep(ns, name)} was not made by this lab; nslab --host will not {action} it ({WAY_OUT})")

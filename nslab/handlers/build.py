@@ -1,0 +1,251 @@
+"""Handlers that change the lab: namespaces, veths, links, addresses, routes, bridges."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from .. import inventory
+from ..errors import CommandError
+from ..kinds import Endpoint
+from ..netns import HOST
+from ..ops import ep as show_ep
+from ..results import Message
+from ..session import Ctx
+
+ETH_RE = re.compile(r"eth(\d+)\Z")
+
+
+def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
+    """(namespace, ifname) of an endpoint, checking that the namespace exists."""
+    ns = ctx.resolve(e.ns)
+    ctx.lab.nss.get(ns)
+    return ns, e.ifname
+
+
+def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
+    ns, name = where(ctx, e)
+    if not ctx.lab.kernel.has(ns, name):
+        raise CommandError(f"no interface {show_ep(ns, name)}")
+    return ns, name
+
+
+def _guard_ns_name(ctx: Ctx, name: str) -> None:
+    from ..commands import WORDS
+
+    if name in WORDS:
+        raise CommandError(f"{name!r} is a command word and cannot name a namespace")
+
+
+def ns_add(ctx: Ctx, name: list[str]) -> Message:
+    for n in dict.fromkeys(name):
+        _guard_ns_name(ctx, n)
+        if ctx.lab.nss.exists(n):
+            raise CommandError(f"namespace {n!r} exists: File exists")
+        ctx.apply({"op": "ns_add", "ns": n})
+    return Message(f"added {', '.join(name)}", "ok")
+
+
+def ns_del(ctx: Ctx, name: list[str]) -> Message:
+    for n in dict.fromkeys(name):
+        if n == HOST:
+            raise CommandError("the host namespace cannot be deleted")
+        ctx.lab.guard.namespace(n)
+        ctx.lab.nss.get(n)
+        ctx.apply({"op": "ns_del", "ns": n})
+        if ctx.lab.context == n:
+            ctx.lab.context = HOST
+    return Message(f"deleted {', '.join(name)}", "ok")
+
+
+def free_eth(ctx: Ctx, ns: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    used = {link.name for link in inventory.links(ctx.lab.nss.get(ns), with_addrs=False)} | taken
+    n = 0
+    while f"eth{n}" in used:
+        n += 1
+    return f"eth{n}"
+
+
+def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
+    ends: list[tuple[str, str]] = []
+    for e in (a, b):
+        if e.bare and ctx.lab.nss.exists(e.ifname) and e.ifname != HOST:
+            ns = e.ifname
+            ends.append((ns, free_eth(ctx, ns, {n for s, n in ends if s == ns})))
+        elif e.bare and e.ifname == HOST:
+            ends.append((HOST, free_eth(ctx, HOST, {n for s, n in ends if s == HOST})))
+        else:
+            ends.append(where(ctx, e))
+    (ans, aname), (bns, bname) = ends
+    if (ans, aname) == (bns, bname):
+        raise CommandError(f"both ends are {show_ep(ans, aname)}")
+    for ns, name in ends:
+        if ctx.lab.kernel.has(ns, name):
+            raise CommandError(f"{show_ep(ns, name)} exists: File exists")
+    ctx.apply({"op": "veth", "ns": ans, "name": aname, "peer_ns": bns, "peer": bname})
+    return Message(f"veth {show_ep(ans, aname)} <-> {show_ep(bns, bname)}", "ok")
+
+
+def _set(ctx: Ctx, e: Endpoint, **change: Any) -> tuple[str, str]:
+    ns, name = existing(ctx, e)
+    ctx.lab.guard.interface(ns, name, "change")
+    ctx.apply({"op": "link_set", "ns": ns, "name": name, **change})
+    return ns, name
+
+
+def link_up(ctx: Ctx, ep: Endpoint) -> Message:
+    ns, name = _set(ctx, ep, up=True)
+    return Message(f"{show_ep(ns, name)} up", "ok")
+
+
+def link_down(ctx: Ctx, ep: Endpoint) -> Message:
+    ns, name = _set(ctx, ep, up=False)
+    return Message(f"{show_ep(ns, name)} down", "ok")
+
+
+def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
+    ns, name = existing(ctx, ep)
+    if ctx.lab.kernel.has(ns, new):
+        raise CommandError(f"{show_ep(ns, new)} exists: File exists")
+    _set(ctx, ep, rename=new)
+    return Message(f"{show_ep(ns, name)} is now {new}", "ok")
+
+
+def link_netns(ctx: Ctx, ep: Endpoint, ns: str) -> Message:
+    src, name = existing(ctx, ep)
+    ctx.lab.nss.get(ns)
+    ctx.lab.guard.namespace(ns, for_moving=True)
+    _set(ctx, ep, netns=ns)
+    return Message(f"{show_ep(src, name)} moved to {ns} (addresses and state are reset, as the kernel does)", "ok")
+
+
+def link_mtu(ctx: Ctx, ep: Endpoint, n: int) -> Message:
+    ns, name = _set(ctx, ep, mtu=n)
+    return Message(f"{show_ep(ns, name)} mtu {n}", "ok")
+
+
+def link_mac(ctx: Ctx, ep: Endpoint, mac: str) -> Message:
+    ns, name = _set(ctx, ep, mac=mac)
+    return Message(f"{show_ep(ns, name)} address {mac}", "ok")
+
+
+def link_del(ctx: Ctx, ep: Endpoint) -> Message:
+    ns, name = existing(ctx, ep)
+    if name == "lo":
+        raise CommandError("lo cannot be deleted")
+    ctx.lab.guard.interface(ns, name, "delete")
+    ctx.apply({"op": "link_del", "ns": ns, "name": name})
+    return Message(f"deleted {show_ep(ns, name)}", "ok")
+
+
+def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
+    ns, name = existing(ctx, ep)
+    ctx.lab.guard.interface(ns, name, "address")
+    link = inventory.find(ctx.lab.nss, ns, name)
+    if link and str(cidr) in link.addrs:
+        raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists")
+    ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
+    return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
+
+
+def addr_del(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
+    ns, name = existing(ctx, ep)
+    ctx.lab.guard.interface(ns, name, "address")
+    link = inventory.find(ctx.lab.nss, ns, name)
+    if link is None or str(cidr) not in link.addrs:
+        raise CommandError(f"{show_ep(ns, name)} has no address {cidr}")
+    ctx.apply({"op": "addr_del", "ns": ns, "name": name, "cidr": str(cidr)})
+    return Message(f"removed {cidr} from {show_ep(ns, name)}", "ok")
+
+
+def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Message:
+    ns = ctx.ns
+    if dev is not None:
+        existing(ctx, Endpoint(None, dev))
+        ctx.lab.guard.interface(ns, dev, "route through")
+    if gw is not None and dest != "default":
+        if ipaddress.ip_network(dest).version != gw.version:
+            raise CommandError(f"{dest} and gateway {gw} are of different IP versions")
+    ctx.apply({"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
+    via = f" via {gw}" if gw else ""
+    return Message(f"route {dest}{via}{' dev ' + dev if dev else ''} in {ns}", "ok")
+
+
+def route_del(ctx: Ctx, dest: str) -> Message:
+    ctx.apply({"op": "route_del", "ns": ctx.ns, "dst": dest})
+    return Message(f"removed route {dest} in {ctx.ns}", "ok")
+
+
+def bridge_add(ctx: Ctx, name: str) -> Message:
+    if ctx.lab.kernel.has(ctx.ns, name):
+        raise CommandError(f"{show_ep(ctx.ns, name)} exists: File exists")
+    ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
+    return Message(f"bridge {show_ep(ctx.ns, name)} (up)", "ok")
+
+
+def _bridge_exists(ctx: Ctx, name: str) -> bool:
+    link = inventory.find(ctx.lab.nss, ctx.ns, name)
+    if link is None:
+        return False
+    if link.kind != "bridge":
+        raise CommandError(f"{show_ep(ctx.ns, name)} is a {link.kind}, not a bridge")
+    return True
+
+
+def bridge_del(ctx: Ctx, name: str) -> Message:
+    if not _bridge_exists(ctx, name):
+        raise CommandError(f"no bridge {show_ep(ctx.ns, name)}")
+    ctx.lab.guard.interface(ctx.ns, name, "delete")
+    ctx.apply({"op": "link_del", "ns": ctx.ns, "name": name})
+    return Message(f"deleted bridge {show_ep(ctx.ns, name)}", "ok")
+
+
+def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
+    out = []
+    ports = []
+    for e in ep:
+        ns, port = existing(ctx, e)
+        if ns != ctx.ns:
+            raise CommandError(f"{show_ep(ns, port)} is in {ns}; bridge {name} is in {ctx.ns} (move it first: link {e} netns {ctx.ns})")
+        if port == name:
+            raise CommandError(f"a bridge cannot be its own port ({name})")
+        ports.append(port)
+    if not _bridge_exists(ctx, name):
+        ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
+        out.append(Message(f"bridge {show_ep(ctx.ns, name)} created (up)", "ok"))
+    for port in ports:
+        link = inventory.find(ctx.lab.nss, ctx.ns, port)
+        ctx.lab.guard.interface(ctx.ns, port, "enslave")
+        if link and link.addrs:
+            out.append(Message(f"{port} holds {', '.join(link.addrs)}: as a bridge port it no longer answers on it; "
+                               f"move the address to {name}", "warn"))
+        if link and link.master != name:
+            ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": name})
+        if link and not link.up:
+            ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "up": True})
+    out.append(Message(f"{', '.join(ports)} on {name}", "ok"))
+    return out
+
+
+def bridge_port_del(ctx: Ctx, name: str, ep: list[Endpoint]) -> Message:
+    ports = []
+    for e in ep:
+        ns, port = existing(ctx, e)
+        link = inventory.find(ctx.lab.nss, ns, port)
+        if link is None or link.master != name or ns != ctx.ns:
+            raise CommandError(f"{show_ep(ns, port)} is not a port of {name}")
+        ports.append(port)
+    for port in ports:
+        ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": ""})
+    return Message(f"released {', '.join(ports)} from {name}", "ok")
+
+
+SYSCTL_RE = re.compile(r"net\.[A-Za-z0-9_.-]+\Z")
+
+
+def sysctl(ctx: Ctx, key: str, value: str) -> Message:
+    if not SYSCTL_RE.match(key) or ".." in key:
+        raise CommandError(f"only net.* sysctls can be set in a lab, got {key!r}")
+    ctx.apply({"op": "sysctl", "ns": ctx.ns, "key": key, "value": value})
+    return Message(f"{key} = {value} in {ctx.ns}", "ok")

@@ -1,0 +1,120 @@
+"""`expect`: assertions that say what they wanted and what they found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import inventory
+from ..errors import CommandError
+from ..kinds import Endpoint
+from ..netns import HOST
+from ..ops import ep as show_ep
+from ..results import ExpectResult, PingReply
+from ..session import Ctx
+from .look import resolve_target
+
+
+def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool, str]:
+    from ..ping import ping
+
+    try:
+        addr = resolve_target(ctx, target)
+    except CommandError as e:
+        return False, e.message
+    try:
+        for event in ping(ctx.lab.nss.get(ctx.ns).fd, addr, tries, 0.0, wait):
+            if isinstance(event, PingReply) and event.ms is not None:
+                return True, f"reply from {addr} in {event.ms:.2f} ms"
+    except CommandError as e:
+        return False, e.message
+    return False, f"no reply from {addr} ({tries} sent, {wait:g} s each)"
+
+
+def expect_reach(ctx: Ctx, target: str) -> ExpectResult:
+    ok, found = _reach(ctx, target, 3, 1.0)
+    return ExpectResult(ok, f"{target} reachable from {ctx.ns}", found)
+
+
+def expect_noreach(ctx: Ctx, target: str) -> ExpectResult:
+    ok, found = _reach(ctx, target, 2, 0.3)
+    return ExpectResult(not ok, f"{target} not reachable from {ctx.ns}", found)
+
+
+def expect_ns(ctx: Ctx, name: str) -> ExpectResult:
+    there = ctx.lab.nss.exists(name)
+    return ExpectResult(there, f"namespace {name}", "it exists" if there else "no such namespace")
+
+
+def expect_no_ns(ctx: Ctx, name: str) -> ExpectResult:
+    there = ctx.lab.nss.exists(name) and name != HOST
+    return ExpectResult(not there, f"no namespace {name}", "it exists" if there else "none")
+
+
+def _link(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link | None, str]:
+    ns = ctx.resolve(e.ns)
+    if not ctx.lab.nss.exists(ns):
+        return ns, None, f"no namespace {ns}"
+    link = inventory.find(ctx.lab.nss, ns, e.ifname)
+    return ns, link, "exists" if link else f"no interface {show_ep(ns, e.ifname)}"
+
+
+def _state(link: inventory.Link) -> str:
+    return f"{'UP' if link.up else 'DOWN'} ({link.operstate})"
+
+
+def expect_link(ctx: Ctx, ep: Endpoint) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    return ExpectResult(link is not None, f"link {show_ep(ns, ep.ifname)}", found if link is None else _state(link))
+
+
+def expect_no_link(ctx: Ctx, ep: Endpoint) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    return ExpectResult(link is None, f"no link {show_ep(ns, ep.ifname)}", "it exists" if link else "none")
+
+
+def expect_link_up(ctx: Ctx, ep: Endpoint) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    return ExpectResult(bool(link and link.up), f"{show_ep(ns, ep.ifname)} up", _state(link) if link else found)
+
+
+def expect_link_down(ctx: Ctx, ep: Endpoint) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    return ExpectResult(bool(link and not link.up), f"{show_ep(ns, ep.ifname)} down", _state(link) if link else found)
+
+
+def expect_addr(ctx: Ctx, ep: Endpoint, cidr: Any) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    want = f"{show_ep(ns, ep.ifname)} has {cidr}"
+    if link is None:
+        return ExpectResult(False, want, found)
+    return ExpectResult(str(cidr) in link.addrs, want, ", ".join(link.addrs) or "no addresses")
+
+
+def expect_master(ctx: Ctx, ep: Endpoint, bridge: str) -> ExpectResult:
+    ns, link, found = _link(ctx, ep)
+    want = f"{show_ep(ns, ep.ifname)} on bridge {bridge}"
+    if link is None:
+        return ExpectResult(False, want, found)
+    return ExpectResult(link.master == bridge, want, f"master {link.master}" if link.master else "no master")
+
+
+def _routes(ctx: Ctx, dest: str) -> list[inventory.Route]:
+    return [r for r in inventory.routes(ctx.lab.nss.get(ctx.ns)) if r.dst == dest]
+
+
+def _route_words(found: list[inventory.Route]) -> str:
+    if not found:
+        return "no such route"
+    return "; ".join(f"{r.dst}" + (f" via {r.gw}" if r.gw else "") + (f" dev {r.dev}" if r.dev else "") for r in found)
+
+
+def expect_route(ctx: Ctx, dest: str, gw: Any) -> ExpectResult:
+    found = _routes(ctx, dest)
+    ok = any(r.gw == str(gw) for r in found)
+    return ExpectResult(ok, f"route {dest} via {gw} in {ctx.ns}", _route_words(found))
+
+
+def expect_route_dev(ctx: Ctx, dest: str, dev: str) -> ExpectResult:
+    found = _routes(ctx, dest)
+    ok = any(r.dev == dev for r in found)
+    return ExpectResult(ok, f"route {dest} dev {dev} in {ctx.ns}", _route_words(found))

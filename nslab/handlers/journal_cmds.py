@@ -1,0 +1,116 @@
+"""Journal commands: history, save, export, undo, reset, source, check, help."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from .. import commands
+from ..errors import CommandError, NslabError
+from ..export import lab_text, sh_text
+from ..labfile import LabFileError, parse_file
+from ..results import ExpectResult, Failure, Message, Table
+from ..session import Ctx
+
+
+def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
+    steps = [s for s in ctx.lab.journal.steps if s is not ctx.lab.last]
+    if n:
+        steps = steps[-n:]
+    if ip:
+        rows = [[s.n, s.text, "\n".join(s.ip)] for s in steps if s.ip]
+        return Table("history (iproute2)", ["#", "step", "iproute2"], rows, key="history")
+    rows = [[s.n, s.source, s.context, s.text, f"{s.duration * 1000:.1f} ms", s.outcome] for s in steps]
+    return Table("history", ["#", "source", "context", "step", "took", "outcome"], rows, key="history")
+
+
+def _write(path: str, text: str, mode: int = 0o644) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+    except OSError as e:
+        raise CommandError(f"cannot write {path}: {e.strerror}") from None
+
+
+def save(ctx: Ctx, file: str) -> Message:
+    text = lab_text(ctx.lab.journal.steps)
+    _write(file, text)
+    return Message(f"saved {sum(1 for line in text.splitlines() if line and not line.startswith('#'))} steps to {file}", "ok")
+
+
+def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
+    _write(file, sh_text(ctx.lab.journal.steps, teardown), 0o755)
+    return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
+
+
+def undo(ctx: Ctx, n: int = 1) -> Message:
+    done = ctx.lab.undo(n)
+    if not done:
+        return Message("nothing to undo", "warn")
+    return Message("undid " + "; ".join(s.text for s in done), "ok")
+
+
+def reset(ctx: Ctx) -> Message:
+    done = ctx.lab.undo(len(ctx.lab.journal.steps))
+    return Message(f"reset: undid {len(done)} steps", "ok")
+
+
+def _load(ctx: Ctx, file: str) -> Any:
+    real = os.path.realpath(file)
+    if real in ctx.lab.sources:
+        raise CommandError(f"{file} is already being sourced (a file cannot source itself)")
+    try:
+        return parse_file(file), real
+    except LabFileError as e:
+        first = e.errors[0]
+        raise CommandError(f"{first.loc}: {first.message}") from None
+
+
+def source(ctx: Ctx, file: str) -> Iterator[Any]:
+    lab_file, real = _load(ctx, file)
+    ctx.lab.sources.append(real)
+    try:
+        for cmd in lab_file.commands:
+            yield from ctx.lab.stream(cmd)
+            if ctx.lab.last is not None and ctx.lab.last.outcome == "failed":
+                raise CommandError(f"{file} stopped at line {cmd.loc.line}")
+    finally:
+        ctx.lab.sources.remove(real)
+
+
+def check(ctx: Ctx, file: str) -> Iterator[Any]:
+    from .. import handlers
+
+    lab_file, _ = _load(ctx, file)
+    rows = []
+    for cmd in lab_file.commands:
+        if cmd.name != "expect":
+            continue
+        sub = type(ctx)(ctx.lab, cmd.prefix or ctx.lab.context, ctx.tx, cmd)
+        try:
+            result = handlers.HANDLERS[cmd.form.handler](sub, **cmd.values)
+        except NslabError as e:
+            result = ExpectResult(False, cmd.text.strip(), e.message)
+        rows.append([cmd.loc.line, cmd.text.strip(), "pass" if result.ok else "FAIL", result.found])
+    passed = sum(1 for r in rows if r[2] == "pass")
+    yield Table(f"check {file}: {passed}/{len(rows)} passed", ["line", "expect", "result", "found"], rows, key="check")
+    if passed != len(rows):
+        yield ExpectResult(False, f"every expect of {file}", f"{len(rows) - passed} failed")
+
+
+def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's name
+    if cmd is None:
+        rows = [[c.group, c.name, c.summary] for c in commands.TABLE]
+        return Table("commands (help CMD for one)", ["group", "command", "what"], rows, key="help")
+    spec = commands.BY_NAME.get(cmd)
+    if spec is None:
+        from ..parser import suggest
+
+        return Failure(f"no command {cmd!r}{suggest(cmd)}")
+    rows = [[f.usage, f.help, f.ip] for f in spec.forms]
+    out: list[Any] = [Table(f"{spec.name}: {spec.summary}", ["form", "what", "iproute2"], rows, key="help")]
+    if spec.example:
+        out.append(Message(f"example: {spec.example}", "dim"))
+    return out

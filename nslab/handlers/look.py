@@ -1,0 +1,196 @@
+"""Handlers that look at or use the lab: listings, show, enter/leave, exec, shell, ping."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+from .. import inventory, sysns
+from ..errors import CommandError
+from ..netns import HOST
+from ..results import ContextChanged, Exited, Interactive, Message, Output, PingReply, PingSummary, Table, Tree
+from ..session import Ctx
+
+
+def _names(ctx: Ctx, ns: str | None) -> list[str]:
+    if ns is not None:
+        ctx.lab.nss.get(ns)
+        return [ns]
+    return [ctx.ns]
+
+
+def ns_ls(ctx: Ctx) -> Table:
+    rows: list[list[Any]] = []
+    made = ctx.lab.guard.made_namespaces() if ctx.lab.host_mode else None
+    for name in ctx.lab.nss.names():
+        nss = ctx.lab.nss.get(name)
+        count = len(nss.ipr.get_links())
+        origin = "lab" if made is None or name in made else "host"
+        rows.append([name, origin, count])
+    from ..containers import container_rows
+
+    rows += container_rows(ctx.lab)
+    return Table("namespaces", ["name", "origin", "links"], rows, key="namespaces")
+
+
+def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
+    by_ns = inventory.lab_links(ctx.lab.nss, sorted(set(names) | {HOST, *ctx.lab.nss.names()}))
+    rows = []
+    for ns in names:
+        for link in by_ns[ns]:
+            peer = f"{link.peer[0]}:{link.peer[1]}" if link.peer else ""
+            rows.append([ns, link.name, link.kind, "UP" if link.up else "DOWN", link.operstate, link.mac, link.mtu,
+                         link.master or "", peer])
+    return rows
+
+
+def link_ls(ctx: Ctx, ns: str | None = None) -> Table:
+    return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer"],
+                 _link_rows(ctx, _names(ctx, ns)), key="links")
+
+
+def addr_ls(ctx: Ctx, ns: str | None = None) -> Table:
+    rows = []
+    for name in _names(ctx, ns):
+        for link in inventory.links(ctx.lab.nss.get(name)):
+            for cidr in link.addrs:
+                rows.append([name, link.name, cidr, "UP" if link.up else "DOWN"])
+    return Table("addresses", ["ns", "link", "address", "state"], rows, key="addresses")
+
+
+def route_ls(ctx: Ctx, ns: str | None = None) -> Table:
+    rows = []
+    for name in _names(ctx, ns):
+        for r in inventory.routes(ctx.lab.nss.get(name)):
+            rows.append([name, r.dst, r.gw or "", r.dev or "", "kernel" if r.kernel_made else "static"])
+    return Table("routes", ["ns", "dest", "via", "dev", "proto"], rows, key="routes")
+
+
+def bridge_ls(ctx: Ctx) -> Table:
+    rows = []
+    by_ns = inventory.lab_links(ctx.lab.nss, peers=False)
+    for ns, items in by_ns.items():
+        for link in items:
+            if link.kind == "bridge":
+                ports = [x.name for x in items if x.master == link.name]
+                rows.append([ns, link.name, "UP" if link.up else "DOWN", ", ".join(ports), ", ".join(link.addrs)])
+    return Table("bridges", ["ns", "bridge", "state", "ports", "addresses"], rows, key="bridges")
+
+
+def show(ctx: Ctx, ns: str | None = None) -> Tree:
+    names = [HOST, *ctx.lab.nss.names()]
+    by_ns = inventory.lab_links(ctx.lab.nss, names)
+    shown = [ns] if ns else names
+    if ns:
+        ctx.lab.nss.get(ns)
+    out = []
+    for name in shown:
+        links = [
+            {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
+             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs}
+            for x in by_ns[name]
+        ]
+        routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
+                  for r in inventory.routes(ctx.lab.nss.get(name))]
+        out.append({"ns": name, "links": links, "routes": routes})
+    return Tree(out)
+
+
+def enter(ctx: Ctx, ns: str) -> ContextChanged:
+    ctx.lab.nss.get(ns)
+    ctx.lab.context = ns
+    return ContextChanged(ns)
+
+
+def leave(ctx: Ctx) -> ContextChanged:
+    ctx.lab.context = HOST
+    return ContextChanged(HOST)
+
+
+def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
+    target = ns or ctx.ns
+    ctx.lab.nss.get(target)
+    return Interactive([os.environ.get("SHELL") or "/bin/sh"], target)
+
+
+def run_in(ctx: Ctx, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[str]:
+    """Start argv inside namespace ns (argv only: no shell unless argv names one)."""
+    fd = ctx.lab.nss.get(ns).fd
+
+    def enter_ns() -> None:
+        sysns.setns(fd)
+
+    try:
+        return subprocess.Popen(argv, preexec_fn=enter_ns, pass_fds=(fd,), **kw)
+    except FileNotFoundError:
+        raise CommandError(f"no program {argv[0]!r} (not found on PATH)") from None
+    except PermissionError:
+        raise CommandError(f"cannot run {argv[0]!r}: Permission denied") from None
+    except subprocess.SubprocessError as e:
+        raise CommandError(f"cannot enter {ns} to run {argv[0]!r}: {e}") from None
+
+
+def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the command's name
+    ns = ctx.ns
+    if ctx.cmd.prefix is None and len(argv) > 1 and argv[0] != HOST and ctx.lab.nss.exists(argv[0]):
+        ns, argv = argv[0], argv[1:]
+    elif argv and argv[0] == HOST and len(argv) > 1:
+        ns, argv = HOST, argv[1:]
+    if not argv:
+        raise CommandError("exec needs a program to run")
+    proc = run_in(ctx, ns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                  text=True, errors="replace")
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            yield Output(line.rstrip("\n"))
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        raise
+    yield Exited(argv, code)
+    if code != 0:
+        raise CommandError(f"{argv[0]} exited with status {code}")
+
+
+def first_ipv4(ctx: Ctx, ns: str) -> str:
+    for link in inventory.links(ctx.lab.nss.get(ns)):
+        if link.kind == "loopback":
+            continue
+        for cidr in link.addrs:
+            if ipaddress.ip_interface(cidr).version == 4:
+                return cidr.split("/")[0]
+    raise CommandError(f"namespace {ns!r} has no IPv4 address to ping")
+
+
+def resolve_target(ctx: Ctx, target: str) -> str:
+    try:
+        ipaddress.ip_address(target)
+        return target
+    except ValueError:
+        return first_ipv4(ctx, target)
+
+
+def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: str | None = None) -> Iterator[Any]:  # noqa: E741,N803
+    from ..ping import ping as icmp
+
+    addr = resolve_target(ctx, target)
+    if I is not None and not ctx.lab.kernel.has(ctx.ns, I):
+        raise CommandError(f"ping -I: no interface {I} in {ctx.ns}")
+    summary = None
+    for event in icmp(ctx.lab.nss.get(ctx.ns).fd, addr, c, i, W, I):
+        if isinstance(event, PingReply):
+            event.source = ctx.ns
+        if isinstance(event, PingSummary):
+            summary = event
+        yield event
+    if summary is not None and summary.received == 0:
+        raise CommandError(f"no reply from {addr} ({summary.sent} sent)")
+
+
+def message(text: str) -> Message:
+    return Message(text)

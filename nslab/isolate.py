@@ -1,0 +1,58 @@
+"""Isolated mode: move this process into a private network and mount namespace.
+
+Done first thing at start-up (user and mount namespaces need a single-threaded
+process).  The lab then lives in namespaces only this process holds, so the
+kernel removes all of it when the process ends, even on `kill -9`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import sysns
+
+MARK = "NSLAB_ISOLATED"
+NETNS_DIR = "/run/netns"
+
+
+def is_isolated() -> bool:
+    return os.environ.get(MARK) == str(os.getpid())
+
+
+def enter() -> None:
+    """Unshare net+mount (and user when not root); private tmpfs on /run/netns."""
+    if is_isolated():
+        return
+    uid, gid = os.geteuid(), os.getegid()
+    flags = sysns.CLONE_NEWNET | sysns.CLONE_NEWNS
+    if uid != 0:
+        flags |= sysns.CLONE_NEWUSER
+    sysns.unshare(flags)
+    if uid != 0:
+        _map_root(uid, gid)
+    sysns.mount(None, "/", None, sysns.MS_REC | sysns.MS_PRIVATE)
+    if os.path.isdir(NETNS_DIR):
+        sysns.mount("nslab", NETNS_DIR, "tmpfs", 0, "mode=0755")
+    else:
+        # An ordinary user cannot create /run/netns; a private /run can hold it.
+        sysns.mount("nslab", "/run", "tmpfs", 0, "mode=0755")
+        os.makedirs(NETNS_DIR, exist_ok=True)
+    _remount_sys()
+    os.environ[MARK] = str(os.getpid())
+
+
+def _map_root(uid: int, gid: int) -> None:
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
+
+
+def _remount_sys() -> None:
+    # /sys/class/net should show the lab's interfaces, not the real host's.
+    try:
+        sysns.mount("sysfs", "/sys", "sysfs", 0)
+    except OSError:
+        pass

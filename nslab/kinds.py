@@ -1,0 +1,156 @@
+"""Argument kinds: how a word is checked and turned into a value.
+
+Each kind has one validator; the parser, the validator of the REPL and the
+completer all use the same table, so a word means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+NS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+MAC_RE = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}\Z")
+IFNAME_MAX = 15
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An interface `IF` in the context, or `NS:IF`.  `bare` marks a word that may be a namespace."""
+
+    ns: str | None
+    ifname: str
+    bare: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.ns}:{self.ifname}" if self.ns else self.ifname
+
+
+def check_ns(word: str) -> str:
+    if "/" in word:
+        raise ValueError(f"a namespace name cannot contain '/', got {word!r}")
+    if not NS_RE.match(word):
+        raise ValueError(
+            f"expected a namespace name (letters, digits, '_', '.', '-', at most 32), got {word!r}"
+        )
+    return word
+
+
+def check_ifname(word: str) -> str:
+    if not word or len(word) > IFNAME_MAX:
+        raise ValueError(f"expected an interface name of 1-15 characters, got {word!r} ({len(word)})")
+    if word in (".", "..") or any(c in word for c in "/: \t\n") or not word.isprintable():
+        raise ValueError(f"expected an interface name without '/', ':' or spaces, got {word!r}")
+    return word
+
+
+def check_endpoint(word: str) -> Endpoint:
+    if ":" in word:
+        ns, _, ifname = word.partition(":")
+        return Endpoint(check_ns(ns), check_ifname(ifname))
+    return Endpoint(None, check_ifname(word))
+
+
+def check_vend(word: str) -> Endpoint:
+    ep = check_endpoint(word)
+    return Endpoint(None, ep.ifname, bare=True) if ep.ns is None else ep
+
+
+def check_cidr(word: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    if "/" not in word:
+        raise ValueError(f"expected an address with a prefix like 10.0.0.1/24, got {word!r}")
+    try:
+        return ipaddress.ip_interface(word)
+    except ValueError:
+        raise ValueError(f"expected an address like 10.0.0.1/24, got {word!r}") from None
+
+
+def check_ip(word: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(word)
+    except ValueError:
+        raise ValueError(f"expected an address like 10.0.0.1, got {word!r}") from None
+
+
+def check_dest(word: str) -> str:
+    if word == "default":
+        return word
+    try:
+        return str(ipaddress.ip_network(word, strict=False))
+    except ValueError:
+        raise ValueError(f"expected a destination like 10.0.0.0/24 or 'default', got {word!r}") from None
+
+
+def check_target(word: str) -> str:
+    try:
+        return str(ipaddress.ip_address(word))
+    except ValueError:
+        pass
+    try:
+        return check_ns(word)
+    except ValueError:
+        raise ValueError(f"expected an address or a namespace name, got {word!r}") from None
+
+
+def _number(cast: Callable[[str], Any], lo: float, hi: float, what: str) -> Callable[[str], Any]:
+    def check(word: str) -> Any:
+        try:
+            value = cast(word)
+        except ValueError:
+            raise ValueError(f"expected {what}, got {word!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected {what} from {lo:g} to {hi:g}, got {word!r}")
+        return value
+
+    return check
+
+
+def check_mac(word: str) -> str:
+    if not MAC_RE.match(word):
+        raise ValueError(f"expected a MAC address like 02:00:00:00:00:01, got {word!r}")
+    if int(word[:2], 16) & 1:
+        raise ValueError(f"a multicast MAC cannot name an interface, got {word!r}")
+    return word.lower()
+
+
+def check_word(word: str) -> str:
+    if not word:
+        raise ValueError("expected a word, got nothing")
+    return word
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    describe: str  # what the user is asked for, in an error: "expected ..."
+    check: Callable[[str], Any]
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in [
+        Kind("ns", "a namespace", check_ns),
+        Kind("newns", "a new namespace name", check_ns),
+        Kind("ep", "an interface (IF or NS:IF)", check_endpoint),
+        Kind("vend", "an interface or a namespace", check_vend),
+        Kind("ifname", "an interface name", check_ifname),
+        Kind("bridge", "a bridge name", check_ifname),
+        Kind("cidr", "an address like 10.0.0.1/24", check_cidr),
+        Kind("ip", "an address like 10.0.0.1", check_ip),
+        Kind("dest", "a destination (CIDR or default)", check_dest),
+        Kind("target", "an address or a namespace", check_target),
+        Kind("count", "a count", _number(int, 1, 1_000_000, "a whole number")),
+        Kind("mtu", "an MTU", _number(int, 68, 65535, "an MTU")),
+        Kind("seconds", "seconds", _number(float, 0.001, 3600, "a number of seconds")),
+        Kind("mac", "a MAC address", check_mac),
+        Kind("word", "a word", check_word),
+        Kind("prog", "a program", check_word),
+        Kind("file", "a file name", check_word),
+        Kind("container", "a container", check_word),
+        Kind("pid_or_container", "a PID or a container", check_word),
+        Kind("cmd", "a command", check_word),
+    ]
+}

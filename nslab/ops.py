@@ -1,0 +1,361 @@
+"""Kernel operations as data.
+
+Every change nslab makes is an op: a small JSON-able dict such as
+``{"op": "addr_add", "ns": "ns1", "name": "eth0", "cidr": "10.0.0.1/24"}``.
+`Kernel.apply` performs it over netlink and returns the ops that undo it; `ip_lines`
+gives the iproute2 commands that do the same.  The journal stores both, so undo,
+atomic rollback, `export sh` and host-mode cleanup all share this one table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import inventory, sysns
+from .errors import CommandError, kernel_words
+from .netns import HOST
+
+if TYPE_CHECKING:
+    from .netns import Namespaces
+
+Op = dict[str, Any]
+
+
+def ep(ns: str, name: str) -> str:
+    return name if ns == HOST else f"{ns}:{name}"
+
+
+def _ipn(ns: str) -> str:
+    return "ip" if ns == HOST else f"ip -n {ns}"
+
+
+def ip_lines(op: Op) -> list[str]:
+    """The iproute2 commands that do what `op` does."""
+    k, ns = op["op"], op.get("ns", HOST)
+    ip = _ipn(ns)
+    if k == "ns_add":
+        return [f"ip netns add {ns}"]
+    if k == "ns_del":
+        return [f"ip netns del {ns}"]
+    if k == "veth":
+        pns = op["peer_ns"]
+        where = "" if pns == ns else f" netns {'$$' if pns == HOST else pns}"
+        line = f"{ip} link add {op['name']}"
+        if op.get("mac"):
+            line += f" address {op['mac']}"
+        line += f" type veth peer name {op['peer']}{where}"
+        if op.get("peer_mac"):
+            line += f" address {op['peer_mac']}"
+        return [line]
+    if k == "bridge":
+        return [f"{ip} link add {op['name']} type bridge", f"{ip} link set {op['name']} up"]
+    if k == "link_set":
+        name, lines = op["name"], []
+        if "master" in op:
+            lines.append(f"{ip} link set {name} " + (f"master {op['master']}" if op["master"] else "nomaster"))
+        if "mtu" in op:
+            lines.append(f"{ip} link set {name} mtu {op['mtu']}")
+        if "mac" in op:
+            lines.append(f"{ip} link set {name} address {op['mac']}")
+        if "rename" in op:
+            lines.append(f"{ip} link set {name} name {op['rename']}")
+        if "netns" in op:
+            target = op["netns"]
+            lines.append(f"{ip} link set {name} netns " + ("$$" if target == HOST else target))
+        if "up" in op:
+            lines.append(f"{ip} link set {op.get('rename', name)} {'up' if op['up'] else 'down'}")
+        return lines
+    if k == "link_del":
+        return [f"{ip} link del {op['name']}"]
+    if k == "addr_add":
+        return [f"{ip} addr add {op['cidr']} dev {op['name']}"]
+    if k == "addr_del":
+        return [f"{ip} addr del {op['cidr']} dev {op['name']}"]
+    if k in ("route_add", "route_del"):
+        verb = "add" if k == "route_add" else "del"
+        line = f"{ip} route {verb} {op['dst']}"
+        if op.get("gw"):
+            line += f" via {op['gw']}"
+        if op.get("dev"):
+            line += f" dev {op['dev']}"
+        return [line]
+    if k == "sysctl":
+        pre = "" if ns == HOST else f"ip netns exec {ns} "
+        return [f"{pre}sysctl -qw {op['key']}={op['value']}"]
+    return [f"# {k}"]
+
+
+def describe(op: Op) -> str:
+    """What an op did, in words, for `history` and the step's list of changes."""
+    k, ns = op["op"], op.get("ns", HOST)
+    if k == "ns_add":
+        return f"+ namespace {ns}"
+    if k == "ns_del":
+        return f"- namespace {ns}"
+    if k == "veth":
+        return f"+ veth {ep(ns, op['name'])} <-> {ep(op['peer_ns'], op['peer'])}"
+    if k == "bridge":
+        return f"+ bridge {ep(ns, op['name'])}"
+    if k == "link_del":
+        return f"- link {ep(ns, op['name'])}"
+    if k == "link_set":
+        parts = [f"{key}={'' if v is None else v}" for key, v in op.items() if key not in ("op", "ns", "name")]
+        return f"~ link {ep(ns, op['name'])} {' '.join(parts)}"
+    if k == "addr_add":
+        return f"+ addr {op['cidr']} on {ep(ns, op['name'])}"
+    if k == "addr_del":
+        return f"- addr {op['cidr']} on {ep(ns, op['name'])}"
+    if k == "route_add":
+        return f"+ route {op['dst']} in {ns}"
+    if k == "route_del":
+        return f"- route {op['dst']} in {ns}"
+    if k == "sysctl":
+        return f"~ sysctl {op['key']}={op['value']} in {ns}"
+    return k
+
+
+class Kernel:
+    """Applies ops through the lab's namespaces and says how to undo them."""
+
+    def __init__(self, nss: "Namespaces", tag: str | None = None) -> None:
+        self.nss = nss
+        self.tag = tag  # host mode: an alias put on every interface nslab creates
+        self.gone: list[tuple[str, str]] = []  # veth ends whose deletion the kernel does later
+
+    # -- lookups ---------------------------------------------------------
+    def index(self, ns: str, name: str) -> int:
+        found = self.nss.get(ns).ipr.link_lookup(ifname=name)
+        if not found:
+            raise CommandError(f"no interface {ep(ns, name)}")
+        return found[0]
+
+    def has(self, ns: str, name: str) -> bool:
+        return bool(self.nss.get(ns).ipr.link_lookup(ifname=name))
+
+    # -- apply -----------------------------------------------------------
+    def apply(self, op: Op, inverse: bool = True) -> list[Op]:
+        fn = getattr(self, "_" + op["op"], None)
+        if fn is None:
+            raise CommandError(f"unknown operation {op['op']!r}")
+        try:
+            return fn(op, inverse)
+        except CommandError:
+            raise
+        except Exception as e:  # netlink and OS errors, in the kernel's words
+            raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+
+    def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
+        self.nss.create(op["ns"])
+        return [{"op": "ns_del", "ns": op["ns"]}]
+
+    def _ns_del(self, op: Op, inverse: bool) -> list[Op]:
+        from .snapshot import restore_ops, take
+
+        ns = op["ns"]
+        if ns == HOST:
+            raise CommandError("the host namespace cannot be deleted")
+        undo: list[Op] = []
+        peers: list[tuple[str, str]] = []
+        if inverse:
+            snap = take(self.nss, whole_ns=[ns])
+            undo = restore_ops(snap)
+            peers = [(link.ns, link.name) for link in snap.links if link.ns != ns]
+        self.nss.delete(ns)
+        self.gone.extend(peers)
+        return undo
+
+    def _tag(self, ns: str, name: str) -> None:
+        if self.tag:
+            ipr = self.nss.get(ns).ipr
+            ipr.link("set", index=self.index(ns, name), ifalias=self.tag)
+
+    def _veth(self, op: Op, inverse: bool) -> list[Op]:
+        ns, pns = op["ns"], op["peer_ns"]
+        peer: dict[str, Any] = {"ifname": op["peer"]}
+        if pns != ns:
+            peer["net_ns_fd"] = self.nss.get(pns).fd
+        if op.get("peer_mac"):
+            peer["address"] = op["peer_mac"]
+        kw: dict[str, Any] = {}
+        if op.get("mac"):
+            kw["address"] = op["mac"]
+        if op.get("mtu"):
+            kw["mtu"] = op["mtu"]
+            peer["mtu"] = op["mtu"]
+        self.nss.get(ns).ipr.link("add", ifname=op["name"], kind="veth", peer=peer, **kw)
+        try:
+            self._tag(ns, op["name"])
+            self._tag(pns, op["peer"])
+        except Exception:
+            self._link_del({"op": "link_del", "ns": ns, "name": op["name"]}, False)
+            raise
+        return [{"op": "link_del", "ns": ns, "name": op["name"]}]
+
+    def _bridge(self, op: Op, inverse: bool) -> list[Op]:
+        kw: dict[str, Any] = {}
+        if op.get("mac"):
+            kw["address"] = op["mac"]
+        if op.get("mtu"):
+            kw["mtu"] = op["mtu"]
+        ipr = self.nss.get(op["ns"]).ipr
+        ipr.link("add", ifname=op["name"], kind="bridge", state="up" if op.get("up", True) else "down", **kw)
+        self._tag(op["ns"], op["name"])
+        return [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]
+
+    def _link_del(self, op: Op, inverse: bool) -> list[Op]:
+        from .snapshot import restore_ops, take
+
+        ns, name = op["ns"], op["name"]
+        undo: list[Op] = []
+        if inverse:
+            snap = take(self.nss, ifaces=[(ns, name)])
+            undo = restore_ops(snap)
+            self.gone.extend((link.ns, link.name) for link in snap.links if (link.ns, link.name) != (ns, name))
+        self.nss.get(ns).ipr.link("del", index=self.index(ns, name))
+        return undo
+
+    def _link_set(self, op: Op, inverse: bool) -> list[Op]:
+        ns, name = op["ns"], op["name"]
+        ipr = self.nss.get(ns).ipr
+        before = inventory.find(self.nss, ns, name)
+        if before is None:
+            raise CommandError(f"no interface {ep(ns, name)}")
+        undo: list[Op] = []
+        if "netns" in op:
+            return self._move(op, before, inverse)
+        kw: dict[str, Any] = {}
+        back: Op = {"op": "link_set", "ns": ns, "name": op.get("rename", name)}
+        if "master" in op:
+            if op["master"]:
+                kw["master"] = self.index(ns, op["master"])
+            else:
+                kw["master"] = 0
+            back["master"] = before.master or ""
+        if "mtu" in op:
+            kw["mtu"] = op["mtu"]
+            back["mtu"] = before.mtu
+        if "mac" in op:
+            kw["address"] = op["mac"]
+            back["mac"] = before.mac
+        if "rename" in op:
+            kw["ifname"] = op["rename"]
+            back["rename"] = name
+        if "up" in op:
+            kw["state"] = "up" if op["up"] else "down"
+            back["up"] = before.up
+        if "rename" in op and before.up:
+            # the kernel renames only a link that is down
+            ipr.link("set", index=before.index, state="down")
+            kw.setdefault("state", "up")
+        ipr.link("set", index=before.index, **kw)
+        if inverse:
+            undo.append(back)
+        return undo
+
+    def _move(self, op: Op, before: inventory.Link, inverse: bool) -> list[Op]:
+        from .snapshot import Snapshot, restore_ops
+
+        ns, name, target = op["ns"], op["name"], op["netns"]
+        if target == ns:
+            raise CommandError(f"{ep(ns, name)} is already in {ns}")
+        tns = self.nss.get(target)
+        if tns.ipr.link_lookup(ifname=name):
+            raise CommandError(f"{ep(target, name)} exists: File exists")
+        snap = Snapshot(links=[before], routes=[r for r in inventory.routes(self.nss.get(ns)) if r.dev == name and not r.kernel_made])
+        self.nss.get(ns).ipr.link("set", index=before.index, net_ns_fd=tns.fd)
+        if not inverse:
+            return []
+        back: list[Op] = [{"op": "link_set", "ns": target, "name": name, "netns": ns}]
+        return back + [o for o in restore_ops(snap, create=False)]
+
+    def _addr_add(self, op: Op, inverse: bool) -> list[Op]:
+        iface = ipaddress.ip_interface(op["cidr"])
+        kw: dict[str, Any] = {}
+        if iface.version == 4 and iface.network.prefixlen < 31:
+            kw["broadcast"] = str(iface.network.broadcast_address)
+        ns = self.nss.get(op["ns"])
+        ns.ipr.addr("add", index=self.index(op["ns"], op["name"]), address=str(iface.ip),
+                    prefixlen=iface.network.prefixlen, **kw)
+        return [{"op": "addr_del", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
+
+    def _addr_del(self, op: Op, inverse: bool) -> list[Op]:
+        iface = ipaddress.ip_interface(op["cidr"])
+        ns = self.nss.get(op["ns"])
+        undo = []
+        if inverse:
+            gone = [r for r in inventory.routes(ns) if not r.kernel_made and r.gw and ipaddress.ip_address(r.gw) in iface.network]
+            undo = [{"op": "addr_add", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
+            undo += [{"op": "route_add", "ns": r.ns, "dst": r.dst, "gw": r.gw, "dev": r.dev} for r in gone]
+        ns.ipr.addr("del", index=self.index(op["ns"], op["name"]), address=str(iface.ip),
+                    prefixlen=iface.network.prefixlen)
+        return undo
+
+    def _route_kw(self, op: Op) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        dst = op["dst"]
+        if dst == "default":
+            gw = op.get("gw")
+            kw["dst"] = "::/0" if gw and ":" in gw else "0.0.0.0/0"
+            if gw and ":" in gw:
+                kw["family"] = 10
+        else:
+            kw["dst"] = dst
+            if ":" in dst:
+                kw["family"] = 10
+        if op.get("gw"):
+            kw["gateway"] = op["gw"]
+        if op.get("dev"):
+            kw["oif"] = self.index(op["ns"], op["dev"])
+        return kw
+
+    def _route_add(self, op: Op, inverse: bool) -> list[Op]:
+        self.nss.get(op["ns"]).ipr.route("add", **self._route_kw(op))
+        return [{"op": "route_del", "ns": op["ns"], "dst": op["dst"], "gw": op.get("gw"), "dev": op.get("dev")}]
+
+    def _route_del(self, op: Op, inverse: bool) -> list[Op]:
+        ns = self.nss.get(op["ns"])
+        found = [r for r in inventory.routes(ns) if r.dst == op["dst"] or (op["dst"] == "default" and r.dst == "default")]
+        if op.get("gw"):
+            found = [r for r in found if r.gw == op["gw"]] or found
+        if not found:
+            raise CommandError(f"no route to {op['dst']} in {op['ns']}")
+        r = found[0]
+        full = {"op": "route_add", "ns": op["ns"], "dst": r.dst, "gw": r.gw, "dev": r.dev}
+        ns.ipr.route("del", **self._route_kw({**full, "dev": r.dev}))
+        return [full]
+
+    def _sysctl(self, op: Op, inverse: bool) -> list[Op]:
+        key = op["key"]
+        path = "/proc/sys/" + key.replace(".", "/")
+        fd = self.nss.get(op["ns"]).fd
+        with sysns.entered(fd):
+            try:
+                with open(path) as f:
+                    old = f.read().strip()
+                with open(path, "w") as f:
+                    f.write(str(op["value"]))
+            except FileNotFoundError:
+                raise CommandError(f"no sysctl {key}") from None
+            except OSError as e:
+                raise CommandError(f"sysctl {key}: {e.strerror}") from None
+        return [{"op": "sysctl", "ns": op["ns"], "key": key, "value": old}]
+
+    # -- after a step ----------------------------------------------------
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait until veth ends whose namespace was deleted are gone (the kernel does it later)."""
+        deadline = time.monotonic() + timeout
+        pending = list(dict.fromkeys(self.gone))
+        self.gone.clear()
+        while pending and time.monotonic() < deadline:
+            pending = [(ns, n) for ns, n in pending if self.nss.exists(ns) and _has(self, ns, n)]
+            if pending:
+                time.sleep(0.002)
+
+
+def _has(kernel: Kernel, ns: str, name: str) -> bool:
+    try:
+        return kernel.has(ns, name)
+    except CommandError:
+        return False

@@ -1,0 +1,185 @@
+"""Text to command objects, for every input: REPL lines, .lab files and stdin."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import commands
+from .errors import Loc, ParseError
+from .kinds import check_ns
+from .lexer import LexError, Token, tokenize
+from .spec import Arg, CommandSpec, Form, Group, Lit
+
+
+@dataclass
+class Command:
+    """One parsed line: which form of which command, with typed values."""
+
+    spec: CommandSpec
+    form: Form
+    values: dict[str, Any]
+    text: str
+    prefix: str | None = None  # `ns1 ping ...`: the context for this line only
+    loc: Loc = field(default_factory=Loc)
+    narration: tuple[str, ...] = ()
+    section: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass
+class _Miss:
+    """How far a form got before it stopped fitting, and why."""
+
+    index: int
+    message: str
+
+
+def _match(items: tuple[Any, ...], toks: list[Token], i: int, miss: list[_Miss]) -> Iterator[tuple[dict[str, Any], int]]:
+    if not items:
+        yield {}, i
+        return
+    head, tail = items[0], items[1:]
+    if isinstance(head, Lit):
+        if i < len(toks) and toks[i].text == head.word:
+            yield from _match(tail, toks, i + 1, miss)
+        else:
+            got = f"got {toks[i].text!r}" if i < len(toks) else "the line ended"
+            miss.append(_Miss(i, f"expected '{head.word}', {got}"))
+        return
+    if isinstance(head, Group):
+        for vals, j in _match(head.items + tail, toks, i, miss):
+            yield vals, j
+        yield from _match(tail, toks, i, miss)
+        return
+    assert isinstance(head, Arg)
+    if head.rest:
+        yield {head.key: [t.text for t in toks[i:]]}, len(toks)
+        return
+    if i >= len(toks):
+        miss.append(_Miss(i, f"expected {head.name} ({head.kind.describe}), the line ended"))
+        return
+    values = []
+    j = i
+    while j < len(toks):
+        try:
+            values.append(head.kind.check(toks[j].text))
+        except ValueError as e:
+            if j == i:
+                miss.append(_Miss(j, str(e)))
+                return
+            break
+        j += 1
+        if not head.repeat:
+            break
+        # a repeated argument may stop early so a following item can match
+        for vals, k in _match(tail, toks, j, miss):
+            if k == len(toks):
+                yield {head.key: list(values), **vals}, k
+                return
+    for vals, k in _match(tail, toks, j, miss):
+        yield {head.key: list(values) if head.repeat else values[0], **vals}, k
+
+
+def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) -> tuple[dict[str, Any], list[Token]] | None:
+    found: dict[str, Any] = {}
+    rest: list[Token] = []
+    flags = {o.flag: o for o in frm.options}
+    i = 0
+    while i < len(toks):
+        opt = flags.get(toks[i].text)
+        if opt is None:
+            rest.append(toks[i])
+            i += 1
+            continue
+        key = opt.flag.lstrip("-")
+        if opt.arg is None:
+            found[key] = True
+            i += 1
+            continue
+        if i + 1 >= len(toks):
+            miss.append(_Miss(offset + i + 1, f"{opt.flag} needs {opt.arg.name} ({opt.arg.kind.describe})"))
+            return None
+        try:
+            found[key] = opt.arg.kind.check(toks[i + 1].text)
+        except ValueError as e:
+            miss.append(_Miss(offset + i + 1, f"{opt.flag}: {e}"))
+            return None
+        i += 2
+    return found, rest
+
+
+def _merge(misses: list[_Miss]) -> _Miss:
+    """The miss that got furthest; literal alternatives there become one message."""
+    far = max(m.index for m in misses)
+    here = [m for m in misses if m.index == far]
+    words = [m.message.split("'")[1] for m in here if m.message.startswith("expected '")]
+    if len(set(words)) > 1:
+        got = here[0].message.split(", ", 1)[-1] if ", " in here[0].message else ""
+        alts = list(dict.fromkeys(words))
+        return _Miss(far, f"expected {', '.join(alts[:-1])} or {alts[-1]}, {got}")
+    return here[0]
+
+
+def suggest(word: str) -> str:
+    near = difflib.get_close_matches(word, list(commands.BY_NAME), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(near)}?" if near else "; 'help' lists the commands"
+
+
+def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
+    if not toks:
+        return None
+
+    def fail(index: int, message: str) -> ParseError:
+        col = toks[index].col if index < len(toks) else len(text.rstrip()) + 1
+        return ParseError(message, Loc(loc.source, loc.line, col), text)
+
+    prefix = None
+    start = 0
+    first = toks[0].text
+    if first not in commands.BY_NAME:
+        try:
+            check_ns(first)
+        except ValueError:
+            raise fail(0, f"unknown command {first!r}{suggest(first)}") from None
+        if len(toks) == 1:
+            raise fail(0, f"unknown command {first!r}{suggest(first)}")
+        prefix, start = first, 1
+        if toks[1].text not in commands.BY_NAME:
+            spec = commands.BY_NAME["exec"]
+            return Command(spec, spec.forms[0], {"argv": [t.text for t in toks[1:]]}, text, prefix, loc)
+    spec = commands.BY_NAME[toks[start].text]
+    body = toks[start:]
+    misses: list[_Miss] = []
+    for frm in spec.forms:
+        taken = _take_options(frm, body, misses, start)
+        if taken is None:
+            continue
+        opts, rest = taken
+        # options removed: map indexes back to the original tokens for carets
+        index_of = [body.index(t) for t in rest]
+        local: list[_Miss] = []
+        for vals, j in _match(frm.items, rest, 0, local):
+            if j == len(rest):
+                return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
+            local.append(_Miss(j, f"unexpected {rest[j].text!r}"))
+        for m in local:
+            idx = index_of[m.index] if m.index < len(index_of) else len(body)
+            misses.append(_Miss(start + idx, m.message))
+    best = _merge(misses)
+    raise fail(best.index, best.message)
+
+
+def parse_line(text: str, loc: Loc | None = None) -> Command | None:
+    """Parse one logical line; None for a blank or comment line."""
+    loc = loc or Loc()
+    try:
+        toks = tokenize(text)
+    except LexError as e:
+        raise ParseError(str(e), Loc(loc.source, loc.line, e.col), text) from None
+    return parse_tokens(toks, text, loc)

@@ -1,0 +1,144 @@
+"""The only place that prints: events from handlers become text (rich) or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from . import results as r
+
+
+class Renderer:
+    def __init__(self, file: TextIO | None = None, quiet: bool = False, json_mode: bool = False,
+                 show_changes: bool = False, color: bool | None = None) -> None:
+        from rich.console import Console
+
+        self.file = file or sys.stdout
+        if color is None:
+            color = self.file.isatty() and "NO_COLOR" not in os.environ
+        tty = self.file.isatty()
+        width = int(os.environ.get("COLUMNS", "0") or 0) or (None if tty else 160)
+        self.console = Console(file=self.file, no_color=not color, highlight=False, width=width,
+                               force_terminal=color if color else None, soft_wrap=True)
+        self.quiet = quiet
+        self.json_mode = json_mode
+        self.show_changes = show_changes
+
+    def __call__(self, event: Any) -> None:
+        self.render(event)
+
+    def line(self, text: str, style: str = "") -> None:
+        self.console.print(text, style=style or None, markup=False)
+
+    def render(self, event: Any) -> None:
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in type(event).__name__)
+        fn = getattr(self, "on" + snake, None)
+        if fn is not None:
+            fn(event)
+
+    # -- events ----------------------------------------------------------
+    def on_message(self, e: r.Message) -> None:
+        if self.quiet and e.style != "error":
+            return
+        style = {"ok": "green", "warn": "yellow", "error": "bold red", "dim": "dim"}.get(e.style, "")
+        self.line(("warning: " if e.style == "warn" else "") + e.text, style)
+
+    def on_failure(self, e: r.Failure) -> None:
+        where = f"{e.where}: " if e.where else ""
+        self.line(f"error: {where}{e.message}", "bold red")
+        if e.line and e.caret:
+            self.line(f"  {e.line}")
+            self.line(f"  {e.caret}", "red")
+        elif e.line and e.where:
+            self.line(f"  {e.line}", "dim")
+
+    def on_expect_result(self, e: r.ExpectResult) -> None:
+        if e.ok:
+            if not self.quiet:
+                self.line(f"✓ {e.wanted}", "green")
+        else:
+            self.line(f"✗ expected {e.wanted}; found: {e.found}", "bold red")
+
+    def on_changes(self, e: r.Changes) -> None:
+        if self.show_changes and not self.quiet:
+            for line in e.lines:
+                self.line(f"  {line}", "dim")
+
+    def on_output(self, e: r.Output) -> None:
+        if not self.quiet:
+            self.line(e.line)
+
+    def on_ping_reply(self, e: r.PingReply) -> None:
+        if self.quiet:
+            return
+        if e.ms is None:
+            self.line(f"no answer from {e.target}: icmp_seq={e.seq}", "yellow")
+        else:
+            ttl = f" ttl={e.ttl}" if e.ttl is not None else ""
+            self.line(f"{e.size} bytes from {e.target}: icmp_seq={e.seq}{ttl} time={e.ms:.3f} ms")
+
+    def on_ping_summary(self, e: r.PingSummary) -> None:
+        if self.quiet:
+            return
+        self.line(f"--- {e.target} ping statistics ---")
+        self.line(f"{e.sent} packets transmitted, {e.received} received, {e.loss:.0f}% packet loss")
+        if e.rtts:
+            avg = sum(e.rtts) / len(e.rtts)
+            self.line(f"rtt min/avg/max = {min(e.rtts):.3f}/{avg:.3f}/{max(e.rtts):.3f} ms")
+
+    def on_context_changed(self, e: r.ContextChanged) -> None:
+        if not self.quiet:
+            self.line(f"context: {e.context}", "cyan")
+
+    def on_table(self, e: r.Table) -> None:
+        if self.quiet:
+            return
+        if self.json_mode:
+            rows = [dict(zip(e.columns, row, strict=False)) for row in e.rows]
+            self.file.write(json.dumps({e.key or e.title: rows}, indent=2) + "\n")
+            return
+        from rich.table import Table
+
+        table = Table(title=e.title, title_justify="left", header_style="bold")
+        for col in e.columns:
+            table.add_column(col)
+        for row in e.rows:
+            table.add_row(*["" if v is None else str(v) for v in row])
+        self.console.print(table)
+
+    def on_tree(self, e: r.Tree) -> None:
+        if self.quiet:
+            return
+        if self.json_mode:
+            self.file.write(json.dumps({"namespaces": e.namespaces}, indent=2) + "\n")
+            return
+        from rich.markup import escape
+        from rich.tree import Tree
+
+        root = Tree("[bold]lab[/]")
+        for ns in e.namespaces:
+            node = root.add(f"[bold cyan]{escape(ns['ns'])}[/]")
+            for link in ns["links"]:
+                state = "[green]UP[/]" if link["up"] else "[red]DOWN[/]"
+                bits = [f"{escape(link['name'])}", f"[dim]{link['kind']}[/]", state]
+                if link["peer"]:
+                    bits.append(f"<-> {escape(link['peer'])}")
+                if link["master"]:
+                    bits.append(f"on [magenta]{escape(link['master'])}[/]")
+                bits += [escape(a) for a in link["addrs"]]
+                node.add(" ".join(bits))
+            static = [rt for rt in ns["routes"] if not rt["kernel"]]
+            if static:
+                rnode = node.add("[dim]routes[/]")
+                for rt in static:
+                    rnode.add(escape(rt["dst"] + (f" via {rt['via']}" if rt["via"] else "")
+                                     + (f" dev {rt['dev']}" if rt["dev"] else "")))
+        self.console.print(root)
+
+    def on_exited(self, e: r.Exited) -> None:
+        pass
+
+    def on_interactive(self, e: r.Interactive) -> None:
+        pass

@@ -1,0 +1,98 @@
+"""What handlers return: plain data.  Only `render` turns it into text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Message:
+    text: str
+    style: str = ""  # "", "ok", "warn", "error", "dim"
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    key: str = ""  # name for --json output
+
+
+@dataclass
+class Tree:
+    """The topology: [{"ns": name, "links": [...], "routes": [...]}, ...]."""
+
+    namespaces: list[dict[str, Any]]
+
+
+@dataclass
+class PingReply:
+    target: str
+    seq: int
+    ttl: int | None
+    ms: float | None  # None: no reply within the wait
+    size: int = 64
+    source: str = ""
+
+
+@dataclass
+class PingSummary:
+    target: str
+    sent: int
+    received: int
+    rtts: list[float] = field(default_factory=list)
+
+    @property
+    def loss(self) -> float:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
+
+
+@dataclass
+class ExpectResult:
+    ok: bool
+    wanted: str
+    found: str
+
+
+@dataclass
+class Output:
+    """A line a program printed (`exec`)."""
+
+    line: str
+    stream: str = "stdout"
+
+
+@dataclass
+class Exited:
+    argv: list[str]
+    code: int
+
+
+@dataclass
+class Changes:
+    """What a step created, changed or deleted."""
+
+    lines: list[str]
+
+
+@dataclass
+class ContextChanged:
+    context: str
+
+
+@dataclass
+class Interactive:
+    """A request the face must carry out on the terminal (a shell)."""
+
+    argv: list[str]
+    ns: str
+
+
+@dataclass
+class Failure:
+    message: str
+    where: str = ""  # FILE:LINE
+    line: str = ""
+    caret: str = ""

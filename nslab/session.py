@@ -1,0 +1,300 @@
+"""The session: one object that runs commands, talks netlink and keeps the journal.
+
+Every input (REPL line, .lab line, stdin, the Python API) goes
+text -> parser -> Command -> `Lab.stream` -> handler (ops through `Tx`) -> events.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import isolate, sysns
+from .errors import CommandError, Loc, NslabError, ParseError
+from .guard import Guard
+from .journal import Journal, Step
+from .netns import HOST, Namespaces
+from .ops import Kernel, Op, describe, ip_lines
+from .parser import Command, parse_line
+from .results import Changes, ExpectResult, Failure
+
+
+class Tx:
+    """The ops of one step.  On failure, what was applied is undone in reverse."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.ops: list[Op] = []
+        self.inverse: list[list[Op]] = []
+
+    def apply(self, op: Op) -> None:
+        undo = self.kernel.apply(op)
+        self.ops.append(op)
+        self.inverse.append(undo)
+
+    def rollback(self) -> list[str]:
+        problems: list[str] = []
+        for undo in reversed(self.inverse):
+            for op in undo:
+                try:
+                    self.kernel.apply(op, inverse=False)
+                except NslabError as e:
+                    problems.append(e.message)
+        self.kernel.settle()
+        return problems
+
+    def undo_ops(self) -> list[Op]:
+        return [op for undo in reversed(self.inverse) for op in undo]
+
+
+@dataclass
+class Ctx:
+    """What a handler gets besides the command: the lab, the context namespace, the step's ops."""
+
+    lab: "Lab"
+    ns: str
+    tx: Tx
+    cmd: Command
+
+    def apply(self, op: Op) -> None:
+        self.tx.apply(op)
+
+    def resolve(self, ns: str | None) -> str:
+        return ns if ns is not None else self.ns
+
+
+@dataclass
+class Outcome:
+    """The result of `Lab.run`: the step and every event its handler produced."""
+
+    ok: bool
+    events: list[Any] = field(default_factory=list)
+    step: Step | None = None
+
+    @property
+    def error(self) -> str | None:
+        for e in self.events:
+            if isinstance(e, Failure):
+                return e.message
+        return None
+
+
+class Lab:
+    """A lab: its namespaces, its kernel ops and its journal.
+
+    Isolated (default): the process moves into a private network and mount namespace
+    on first use, and each Lab gets a fresh root namespace, so nothing outside changes
+    and the kernel removes everything when the process ends.
+    Host (`host=True`): the real root namespace and /run/netns; the journal is on disk.
+    """
+
+    def __init__(
+        self,
+        host: bool = False,
+        name: str = "default",
+        root: str = "new",
+        allow_host_changes: bool = False,
+        run_dir: str = "/run/netns",
+        state_dir: str = "/run/nslab",
+    ) -> None:
+        self.host_mode = host
+        self.name = name
+        self.allow_host_changes = allow_host_changes
+        if not host:
+            isolate.enter()
+        if host or root == "current":
+            root_fd = sysns.current_netns_fd()
+        else:
+            root_fd = _fresh_root()
+        if not host:
+            _lo_up(root_fd)  # a real host has lo up; the lab's stands in for one
+        self.nss = Namespaces(root_fd, run_dir)
+        tag = f"nslab:{name}" if host else None
+        self.kernel = Kernel(self.nss, tag=tag)
+        self.journal = Journal(os.path.join(state_dir, name, "journal.jsonl") if host else None)
+        self.context = HOST
+        self.guard = Guard(self)
+        self.sources: list[str] = []  # files being sourced, to refuse a loop
+        self.last: Step | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Isolated: remove every namespace the lab made.  Host: just let go."""
+        if not self.host_mode:
+            for name in self.nss.names():
+                try:
+                    self.nss.delete(name)
+                except NslabError:
+                    pass
+        self.nss.close()
+
+    @property
+    def host_ns_path(self) -> str:
+        """A path other programs can open to enter the lab's host namespace."""
+        return f"/proc/{os.getpid()}/fd/{self.nss.host.fd}"
+
+    # -- running ---------------------------------------------------------
+    def run(self, text: str, source: str = "api") -> Outcome:
+        """Parse and run one line; errors come back in the outcome, not as exceptions."""
+        try:
+            cmd = parse_line(text, Loc(source, 1, 1))
+        except ParseError as e:
+            return Outcome(False, [Failure(e.message, str(e.loc), e.text, e.caret())])
+        if cmd is None:
+            return Outcome(True)
+        return self.execute(cmd)
+
+    def stream_line(self, text: str, source: str = "repl") -> Iterator[Any]:
+        """Parse one line and stream its events; a parse error is one Failure event."""
+        try:
+            cmd = parse_line(text, Loc(source, 1, 1))
+        except ParseError as e:
+            yield Failure(e.message, "", e.text, e.caret())
+            return
+        if cmd is not None:
+            yield from self.stream(cmd)
+
+    def execute(self, cmd: Command) -> Outcome:
+        events = list(self.stream(cmd))
+        step = self.last
+        ok = step is not None and step.outcome == "ok"
+        return Outcome(ok, events, step)
+
+    def stream(self, cmd: Command) -> Iterator[Any]:
+        """Run a command, yielding its events as they happen (ping replies, program output)."""
+        from .handlers import HANDLERS
+
+        source = "repl" if cmd.loc.source == "repl" else f"{cmd.loc.source}:{cmd.loc.line}"
+        ctx_ns = cmd.prefix or self.context
+        step = self.journal.new(
+            source=source, text=cmd.text.strip(), context=ctx_ns, started=time.time(),
+            narration=list(cmd.narration), section=cmd.section, changes_lab=cmd.spec.journal,
+            command=cmd.spec.name,
+        )
+        self.last = step
+        t0 = time.perf_counter()
+        tx = Tx(self.kernel)
+        failed: str | None = None
+        unmet = False
+        try:
+            if not self.nss.exists(ctx_ns):
+                raise CommandError(_no_context(ctx_ns))
+            ctx = Ctx(self, ctx_ns, tx, cmd)
+            produced = HANDLERS[cmd.form.handler](ctx, **cmd.values)
+            for event in _events(produced):
+                if isinstance(event, ExpectResult) and not event.ok:
+                    unmet = True
+                yield event
+            self.kernel.settle()
+        except NslabError as e:
+            failed = e.message
+        except KeyboardInterrupt:
+            failed = "interrupted"
+        except Exception as e:  # a bug must not lose the lab: report it as a failed step
+            failed = f"internal error: {type(e).__name__}: {e}"
+        if failed is not None:
+            problems = tx.rollback()
+            if problems:
+                failed += " (and undoing its first part failed: " + "; ".join(problems) + ")"
+        step.duration = time.perf_counter() - t0
+        step.ops = tx.ops if failed is None else []
+        step.inverse = tx.undo_ops() if failed is None else []
+        step.ip = [line for op in step.ops for line in ip_lines(op)]
+        step.outcome = "failed" if failed else ("unmet" if unmet else "ok")
+        step.error = failed
+        if step.ops:
+            self.journal.append_disk(step)
+            yield Changes([describe(op) for op in step.ops])
+        if failed is not None:
+            yield Failure(failed, source if source != "repl" else "", cmd.text.strip())
+
+    def run_file(self, path: str) -> list[Outcome]:
+        """Parse a whole .lab file, then run it, stopping at the first failed step."""
+        from .labfile import parse_file
+
+        outcomes = []
+        for cmd in parse_file(path).commands:
+            out = self.execute(cmd)
+            outcomes.append(out)
+            if out.step is not None and out.step.outcome == "failed":
+                break
+        return outcomes
+
+    # -- undo ------------------------------------------------------------
+    def undo(self, n: int = 1) -> list[Step]:
+        """Undo the last n steps that changed the lab, newest first."""
+        done: list[Step] = []
+        for step in reversed(self.journal.live()):
+            if len(done) >= n:
+                break
+            self._undo_ops(step.inverse)
+            step.outcome = "undone"
+            done.append(step)
+        self.kernel.settle()
+        if self.host_mode and done:
+            self.journal.save()
+        return done
+
+    def _undo_ops(self, ops: Iterable[Op]) -> None:
+        for op in ops:
+            try:
+                self.kernel.apply(op, inverse=False)
+            except NslabError:
+                if not _already_gone(op):
+                    raise
+
+
+def _already_gone(op: Op) -> bool:
+    # deleting what a deleted namespace already took with it is not a failure
+    return op["op"] in ("link_del", "addr_del", "route_del")
+
+
+def _events(produced: Any) -> Iterable[Any]:
+    if produced is None:
+        return ()
+    if isinstance(produced, (list, tuple)):
+        return produced
+    if hasattr(produced, "__next__"):
+        return produced
+    return (produced,)
+
+
+def _no_context(ns: str) -> str:
+    from .parser import suggest
+
+    hint = suggest(ns) if not ns[:1].isdigit() else ""
+    if hint.startswith("; did"):
+        return f"unknown command or namespace {ns!r}{hint}"
+    return f"no namespace {ns!r}"
+
+
+def _fresh_root() -> int:
+    """A new network namespace to be this lab's `host`; the thread goes back afterwards."""
+    back = sysns.current_netns_fd()
+    try:
+        sysns.unshare(sysns.CLONE_NEWNET)
+        fd = sysns.current_netns_fd()
+    finally:
+        sysns.setns(back)
+        os.close(back)
+    return fd
+
+
+def _lo_up(fd: int) -> None:
+    from pyroute2 import IPRoute
+
+    with sysns.entered(fd):
+        ipr = IPRoute()
+    try:
+        ipr.link("set", index=1, state="up")
+    finally:
+        ipr.close()

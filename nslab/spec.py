@@ -1,0 +1,118 @@
+"""Commands as data: each command has forms written as small patterns.
+
+A pattern such as ``route add DEST:dest via GW:ip [dev IF:ifname]`` is compiled
+once into items: literal words, typed arguments (``NAME:kind``, ``...`` for one
+or more), optional groups ``[...]`` and options ``-c N:count`` that may come in
+any order.  The parser, the completer and `help` all read these items.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kinds import KINDS, Kind
+
+
+@dataclass(frozen=True)
+class Lit:
+    word: str
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: Kind
+    repeat: bool = False
+    rest: bool = False  # takes every remaining word verbatim (argv)
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Group:
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    arg: Arg | None  # None: a flag with no value
+
+
+@dataclass(frozen=True)
+class Form:
+    pattern: str
+    handler: str
+    help: str
+    ip: str = ""  # the iproute2 equivalent, for `help`
+    items: tuple[Any, ...] = ()
+    options: tuple[Option, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        """The pattern as a person reads it: `route add DEST via GW [dev IF]`."""
+        return re.sub(r":[a-z_]+", "", self.pattern).replace("*", "...")
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    group: str
+    summary: str
+    forms: tuple[Form, ...]
+    example: str = ""
+    journal: bool = True  # changes the lab (recorded in `save`); False for read-only commands
+    aliases: tuple[str, ...] = field(default=())
+
+
+def _arg(text: str) -> Arg:
+    rest = text.endswith("*")
+    repeat = text.endswith("...")
+    text = text.rstrip(".*")
+    name, _, kind = text.partition(":")
+    return Arg(name, KINDS[kind or "word"], repeat=repeat, rest=rest)
+
+
+def compile_pattern(pattern: str) -> tuple[tuple[Any, ...], tuple[Option, ...]]:
+    """Turn a pattern string into (items, options)."""
+    words = pattern.replace("[", " [ ").replace("]", " ] ").split()
+    options: list[Option] = []
+
+    def seq(i: int, closing: bool) -> tuple[list[Any], int]:
+        out: list[Any] = []
+        while i < len(words):
+            w = words[i]
+            if w == "]":
+                if not closing:
+                    raise ValueError(f"unbalanced ] in {pattern!r}")
+                return out, i + 1
+            if w == "[":
+                if i + 1 < len(words) and words[i + 1].startswith("-"):
+                    flag = words[i + 1]
+                    arg = _arg(words[i + 2]) if words[i + 2] != "]" else None
+                    options.append(Option(flag, arg))
+                    i += 3 if arg else 2
+                    if words[i] != "]":
+                        raise ValueError(f"option group must hold one option in {pattern!r}")
+                    i += 1
+                    continue
+                inner, i = seq(i + 1, True)
+                out.append(Group(tuple(inner)))
+                continue
+            out.append(_arg(w) if ":" in w or w.isupper() else Lit(w))
+            i += 1
+        if closing:
+            raise ValueError(f"unbalanced [ in {pattern!r}")
+        return out, i
+
+    items, _ = seq(0, False)
+    return tuple(items), tuple(options)
+
+
+def form(pattern: str, handler: str, text: str, ip: str = "") -> Form:
+    items, options = compile_pattern(pattern)
+    return Form(pattern, handler, text, ip, items, options)
