@@ -84,6 +84,10 @@ def ip_lines(op: Op) -> list[str]:
     if k == "sysctl":
         pre = "" if ns == HOST else f"ip netns exec {ns} "
         return [f"{pre}sysctl -qw {op['key']}={op['value']}"]
+    from . import container_ops
+
+    if k in container_ops.IP_LINES:
+        return container_ops.IP_LINES[k](op)
     return [f"# {k}"]
 
 
@@ -113,6 +117,10 @@ def describe(op: Op) -> str:
         return f"- route {op['dst']} in {ns}"
     if k == "sysctl":
         return f"~ sysctl {op['key']}={op['value']} in {ns}"
+    from . import container_ops
+
+    if k in container_ops.DESCRIBE:
+        return container_ops.DESCRIBE[k](op)
     return k
 
 
@@ -138,7 +146,12 @@ class Kernel:
     def apply(self, op: Op, inverse: bool = True) -> list[Op]:
         fn = getattr(self, "_" + op["op"], None)
         if fn is None:
-            raise CommandError(f"unknown operation {op['op']!r}")
+            from . import container_ops
+
+            ext = container_ops.APPLY.get(op["op"])
+            if ext is None:
+                raise CommandError(f"unknown operation {op['op']!r}")
+            fn = lambda o, inv: ext(self, o, inv)  # noqa: E731
         try:
             return fn(op, inverse)
         except CommandError:
