@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("file", metavar="FILE")
     sub.add_parser("labs", help="list the bundled labs")
     sub.add_parser("reset", help="host mode: undo everything the lab made, in reverse order")
+    sub.add_parser("clean", help="host mode: remove what a crashed session of this lab left (only what nslab made)")
     sub.add_parser("repl", help="the interactive shell (the default)")
     return p
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args)
         if args.cmd == "reset":
             return cmd_reset(args)
+        if args.cmd == "clean":
+            return cmd_clean(args)
         return cmd_repl(args, [])
     except KeyboardInterrupt:
         return 130
@@ -188,10 +191,30 @@ def cmd_reset(args: Any) -> int:
     for event in lab.stream_line("reset"):
         out(event)
     ok = lab.last is not None and lab.last.outcome == "ok"
-    lab.journal.steps = []
-    lab.journal.save()
+    if ok:
+        lab.journal.steps = []
+        lab.journal.save()
+        if lab.hostlog is not None:
+            lab.hostlog.clear()
     lab.close()
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_clean(args: Any) -> int:
+    from .clean import clean
+    from .results import Message
+
+    if not args.host:
+        print("nslab: clean is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+        return EXIT_USAGE
+    out = renderer(args)
+    lab = open_lab(args)
+    removed = clean(lab)
+    for line in removed:
+        out.line(f"  {line}")
+    out(Message(f"clean: removed {len(removed)} objects of lab {args.lab!r}", "ok"))
+    lab.close()
+    return EXIT_OK
 
 
 def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:

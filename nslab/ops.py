@@ -160,7 +160,15 @@ class Kernel:
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
-        self.nss.create(op["ns"])
+        ns = self.nss.create(op["ns"])
+        if self.tag:
+            # host mode: a namespace has no alias of its own; its lo carries the lab's tag
+            # so `clean` can tell it from a namespace somebody else made
+            try:
+                ns.ipr.link("set", index=1, ifalias=self.tag)
+            except Exception:
+                self.nss.delete(op["ns"])
+                raise
         return [{"op": "ns_del", "ns": op["ns"]}]
 
     def _ns_del(self, op: Op, inverse: bool) -> list[Op]:

@@ -15,6 +15,7 @@ from typing import Any
 from . import isolate, sysns
 from .errors import CommandError, Loc, NslabError, ParseError
 from .guard import Guard
+from .hostlog import HostLog
 from .journal import Journal, Step
 from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
@@ -25,13 +26,19 @@ from .results import Changes, ExpectResult, Failure
 class Tx:
     """The ops of one step.  On failure, what was applied is undone in reverse."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, log: HostLog | None = None, step: int = 0) -> None:
         self.kernel = kernel
+        self.log = log
+        self.step = step
         self.ops: list[Op] = []
         self.inverse: list[list[Op]] = []
 
     def apply(self, op: Op) -> None:
+        if self.log:
+            self.log.intent(self.step, op)
         undo = self.kernel.apply(op)
+        if self.log:
+            self.log.done(self.step, undo)
         self.ops.append(op)
         self.inverse.append(undo)
 
@@ -114,7 +121,9 @@ class Lab:
         self.nss = Namespaces(root_fd, run_dir)
         tag = f"nslab:{name}" if host else None
         self.kernel = Kernel(self.nss, tag=tag)
-        self.journal = Journal(os.path.join(state_dir, name, "journal.jsonl") if host else None)
+        self.state_dir = os.path.join(state_dir, name)
+        self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
+        self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
         self.context = HOST
         self.guard = Guard(self)
         self.sources: list[str] = []  # files being sourced, to refuse a loop
@@ -129,6 +138,8 @@ class Lab:
 
     def close(self) -> None:
         """Isolated: remove every namespace the lab made.  Host: just let go."""
+        if self.hostlog is not None:
+            self.hostlog.close()
         if not self.host_mode:
             for name in self.nss.names():
                 try:
@@ -182,7 +193,7 @@ class Lab:
         )
         self.last = step
         t0 = time.perf_counter()
-        tx = Tx(self.kernel)
+        tx = Tx(self.kernel, self.hostlog, step.n)
         failed: str | None = None
         unmet = False
         try:

@@ -1,0 +1,78 @@
+"""Host mode's write-ahead log: every op is written down before and after it runs.
+
+A host lab outlives nslab, and nslab may die (`kill -9`) between two netlink
+calls of one step.  The journal records whole steps; this log records each op
+as it happens, so `nslab --host clean` can remove exactly what a crashed session
+made, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+Op = dict[str, Any]
+
+
+@dataclass
+class Pending:
+    """What the log holds for steps the journal never recorded (a crash mid-step)."""
+
+    undo: list[Op] = field(default_factory=list)  # inverse ops of ops that ran, newest first
+    unsure: list[Op] = field(default_factory=list)  # ops that started but were not seen to finish
+
+
+class HostLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._f: Any = None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._f is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._f = open(self.path, "a", buffering=1)  # noqa: SIM115 - kept open for the session
+        # a line write reaches the page cache at once: it survives kill -9
+        self._f.write(json.dumps(record) + "\n")
+
+    def intent(self, step: int, op: Op) -> None:
+        self._write({"step": step, "intent": op})
+
+    def done(self, step: int, undo: list[Op]) -> None:
+        self._write({"step": step, "undo": undo})
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def clear(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def pending(self, recorded: set[int]) -> Pending:
+        """Ops of steps not in `recorded` (the journal's step numbers)."""
+        out = Pending()
+        if not os.path.exists(self.path):
+            return out
+        open_intent: dict[int, Op] = {}
+        with open(self.path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line, cut by the crash
+                step = rec.get("step")
+                if step in recorded:
+                    continue
+                if "intent" in rec:
+                    open_intent[step] = rec["intent"]
+                elif "undo" in rec:
+                    open_intent.pop(step, None)
+                    out.undo = list(rec["undo"]) + out.undo
+        out.unsure = list(open_intent.values())
+        return out
