@@ -68,10 +68,10 @@ def _match(items: tuple[Any, ...], toks: list[Token], i: int, miss: list[_Miss])
     j = i
     while j < len(toks):
         try:
-            values.append(head.kind.check(toks[j].text))
+            values.append(_check(head, toks[j].text))
         except ValueError as e:
+            miss.append(_Miss(j, str(e)))
             if j == i:
-                miss.append(_Miss(j, str(e)))
                 return
             break
         j += 1
@@ -84,6 +84,14 @@ def _match(items: tuple[Any, ...], toks: list[Token], i: int, miss: list[_Miss])
                 return
     for vals, k in _match(tail, toks, j, miss):
         yield {head.key: list(values) if head.repeat else values[0], **vals}, k
+
+
+def _check(arg: Arg, word: str) -> Any:
+    value = arg.kind.check(word)
+    if arg.kind.name == "newns" and word in commands.WORDS:
+        # `ns add ping` would make `ping ...` lines mean two things
+        raise ValueError(f"{word!r} is a command word and cannot name a namespace")
+    return value
 
 
 def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) -> tuple[dict[str, Any], list[Token]] | None:
@@ -118,6 +126,10 @@ def _merge(misses: list[_Miss]) -> _Miss:
     """The miss that got furthest; literal alternatives there become one message."""
     far = max(m.index for m in misses)
     here = [m for m in misses if m.index == far]
+    # a word that fails as an argument (a 16-character name) says more than "expected ls or del"
+    args = [m for m in here if not m.message.startswith(("expected '", "unexpected "))]
+    if args:
+        return args[0]
     words = [m.message.split("'")[1] for m in here if m.message.startswith("expected '")]
     if len(set(words)) > 1:
         got = here[0].message.split(", ", 1)[-1] if ", " in here[0].message else ""
