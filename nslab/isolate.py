@@ -13,6 +13,7 @@ from . import sysns
 
 MARK = "NSLAB_ISOLATED"
 NETNS_DIR = "/run/netns"
+STATE_DIR = "/run/nslab"  # host labs' journals: a host-mode child of this process must not reach the real one
 
 
 def is_isolated() -> bool:
@@ -31,6 +32,8 @@ def enter() -> None:
     if uid != 0:
         _map_root(uid, gid)
     sysns.mount(None, "/", None, sysns.MS_REC | sysns.MS_PRIVATE)
+    if uid == 0:
+        _private_state_dir()
     if os.path.isdir(NETNS_DIR):
         sysns.mount("nslab", NETNS_DIR, "tmpfs", 0, "mode=0755")
     else:
@@ -39,6 +42,32 @@ def enter() -> None:
         os.makedirs(NETNS_DIR, exist_ok=True)
     _remount_sys()
     os.environ[MARK] = str(os.getpid())
+
+
+def _private_state_dir() -> None:
+    """Root: a private /run/nslab, so `nslab --host` run from here (tests) keeps its journals here."""
+    if os.path.isdir(STATE_DIR):
+        sysns.mount("nslab", STATE_DIR, "tmpfs", 0, "mode=0755")
+        return
+    # Never create it on the real /run: put a private tmpfs over /run and bind each
+    # real entry (docker.sock, openvswitch, lock...) back into it, then add nslab/.
+    real = os.open("/run", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        names = os.listdir(f"/proc/self/fd/{real}")
+        sysns.mount("nslab", "/run", "tmpfs", 0, "mode=0755")
+        for name in names:
+            src, dst = f"/proc/self/fd/{real}/{name}", f"/run/{name}"
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+                continue
+            if os.path.isdir(src):
+                os.mkdir(dst)
+            else:
+                os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o600))
+            sysns.mount(src, dst, None, sysns.MS_BIND | sysns.MS_REC)
+    finally:
+        os.close(real)
+    os.mkdir(STATE_DIR, 0o755)
 
 
 def _map_root(uid: int, gid: int) -> None:
