@@ -212,7 +212,7 @@ class Inventory:
 
     @property
     def counts(self) -> tuple[int, int, int]:
-        links = sum(len(v) for v in self.links.values())
+        links = sum(1 for v in self.links.values() for x in v if x.kind != "loopback")
         bridges = sum(1 for v in self.links.values() for x in v if x.kind == "bridge")
         return len(self.namespaces), links, bridges
 

@@ -1,61 +1,285 @@
-"""The interactive shell: a prompt_toolkit prompt over the same parser and session."""
+"""The interactive shell: a prompt_toolkit prompt over the same parser and session.
+
+Each line goes text -> parser -> session -> events -> renderer, exactly as a
+`.lab` line does.  Completion and the toolbar read an `Inventory` snapshot that
+is re-read after commands that change the lab, never on a keystroke.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
+from . import attach
+from .completion import Inventory, LabCompleter, read_containers, read_inventory
+from .errors import Loc, ParseError
 from .netns import HOST
 from .results import Interactive
 
+LEAVE = ("exit", "quit")
+LEAVE_NOW = "exit!"
+# commands that may change the lab without ops of their own (programs, shells, journal replays)
+_REFRESH_AFTER = {"exec", "shell", "source", "undo", "reset", "sysctl"}
 
-def prompt_text(lab: Any) -> str:
-    mark = "#" if lab.host_mode else ""
+
+def history_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "nslab" / "history"
+
+
+def prompt_text(lab: Any, attached: bool = False) -> str:
+    """`nslab(ns1)> `; host mode and attached sessions carry a mark."""
+    mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
     ctx = "" if lab.context == HOST else f"({lab.context})"
     return f"nslab{mark}{ctx}> "
 
 
-def run_shell(lab: Any, event: Interactive) -> None:
-    """`shell NS`: an interactive $SHELL on this terminal inside the namespace."""
-    fd = lab.nss.get(event.ns).fd
+def logical(text: str) -> str:
+    """A typed line with its `\\` continuations joined, as a .lab file joins them."""
+    return text.replace("\\\r\n", " ").replace("\\\n", " ")
+
+
+def _continues(text: str) -> bool:
+    body = text.rstrip(" \t")
+    return (len(body) - len(body.rstrip("\\"))) % 2 == 1
+
+
+def _shell_argv(shell: str, ns: str) -> tuple[list[str], str | None]:
+    """$SHELL with a prompt showing the namespace; bash needs an rc file, since ~/.bashrc sets PS1."""
+    if os.path.basename(shell) != "bash":
+        return [shell], None
+    fd, rc = tempfile.mkstemp(prefix="nslab-rc.", suffix=".bash")
+    with os.fdopen(fd, "w") as f:
+        f.write('[ -f ~/.bashrc ] && . ~/.bashrc\n'
+                f'PS1="(nslab:{ns}) ${{PS1:-\\\\u@\\\\h:\\\\w\\\\$ }}"\n')
+    return [shell, "--rcfile", rc, "-i"], rc
+
+
+def run_shell(lab: Any, event: Interactive) -> int:
+    """`shell NS`: an interactive $SHELL on this terminal inside the namespace; back to nslab on exit."""
     from . import sysns
 
-    env = dict(os.environ, NSLAB_NS=event.ns, PS1=f"[{event.ns}] \\u@\\h:\\w\\$ ")
-    subprocess.call(event.argv, preexec_fn=lambda: sysns.setns(fd), pass_fds=(fd,), env=env)
+    fd = lab.nss.get(event.ns).fd
+    argv, rc = _shell_argv(event.argv[0], event.ns)
+    env = dict(os.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
 
+    def child() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the shell's own Ctrl-C
+        sysns.setns(fd)
 
-def handle(lab: Any, out: Any, line: str) -> None:
-    for event in lab.stream_line(line):
-        if isinstance(event, Interactive):
-            run_shell(lab, event)
-        out(event)
-
-
-def run_repl(args: Any, lab: Any = None) -> int:
-    from prompt_toolkit import PromptSession
-
-    from .cli import open_lab, renderer
-
-    lab = lab or open_lab(args)
-    out = renderer(args)
-    session: PromptSession[str] = PromptSession()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the shell must not end nslab
     try:
+        return subprocess.call(argv, preexec_fn=child, pass_fds=(fd,), env=env)
+    except OSError as e:
+        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=sys.stderr)
+        return 127
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if rc:
+            os.unlink(rc)
+
+
+def _holds_something(inv: Inventory) -> bool:
+    ns, links, _ = inv.counts
+    own = [x for x in inv.links.get(HOST, ()) if x.kind != "loopback"]
+    return ns > 0 or bool(own)
+
+
+class Repl:
+    """One REPL over one lab.  `pt_input`/`pt_output` let tests drive it with a pipe and DummyOutput."""
+
+    def __init__(self, lab: Any, out: Any, *, pt_input: Any = None, pt_output: Any = None,
+                 history: Path | None = None, attached: bool = False) -> None:
+        self.lab = lab
+        self.out = out
+        self.attached = attached
+        self.inv = Inventory()
+        self.containers: list[tuple[str, str]] = []
+        self.io = {"input": pt_input, "output": pt_output}
+        self.refresh()
+        self._load_containers()
+        self.session = self._session(history if history is not None else history_path())
+
+    # -- the lab snapshot ------------------------------------------------
+    def refresh(self) -> None:
+        inv = read_inventory(self.lab)  # on this thread: the lab's netlink sockets are not shared
+        inv.containers = self.containers
+        self.inv = inv  # one assignment: the completer sees the old or the new snapshot, whole
+
+    def _load_containers(self) -> None:
+        def load() -> None:
+            self.containers = read_containers()
+            self.inv.containers = self.containers
+
+        threading.Thread(target=load, name="nslab-containers", daemon=True).start()
+
+    def snapshot(self) -> tuple[str, Inventory]:
+        return self.lab.context, self.inv
+
+    # -- prompt_toolkit --------------------------------------------------
+    def _session(self, hist: Path) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.key_binding import KeyBindings
+        from prompt_toolkit.lexers import PygmentsLexer
+
+        from .highlight import NslabLexer
+
+        kb = KeyBindings()
+
+        @kb.add("enter")
+        def _enter(event: Any) -> None:
+            buf = event.current_buffer
+            if _continues(buf.document.text_before_cursor) and buf.document.is_cursor_at_the_end:
+                buf.insert_text("\n")  # `\` at the end: the line goes on
+                return
+            # accept even when the validator marks the line: the session says what is wrong
+            if buf.complete_state:
+                buf.complete_state = None
+            if buf.accept_handler is not None:
+                buf.accept_handler(buf)
+            buf.append_to_history()
+
+        try:
+            hist.parent.mkdir(parents=True, exist_ok=True)
+            history: Any = FileHistory(str(hist))
+        except OSError:
+            history = InMemoryHistory()
+        return PromptSession(
+            completer=LabCompleter(self.snapshot),
+            complete_while_typing=True,
+            validator=_validator(),
+            validate_while_typing=True,
+            lexer=PygmentsLexer(NslabLexer),
+            history=history,
+            enable_history_search=False,  # Ctrl-R searches; Up walks history
+            bottom_toolbar=self.toolbar,
+            key_bindings=kb,
+            prompt_continuation=lambda width, line, wrap: "." * (width - 1) + " ",
+            style=_style(),
+            **{k: v for k, v in self.io.items() if v is not None},
+        )
+
+    def prompt(self) -> str:
+        return prompt_text(self.lab, self.attached)
+
+    def toolbar(self) -> Any:
+        ns, links, bridges = self.inv.counts
+        mode = "host" if self.lab.host_mode else ("attached" if self.attached else "isolated")
+        parts = [f" {mode} lab", f"{ns} namespaces", f"{links} links", f"{bridges} bridges"]
+        last = self.lab.last
+        if last is not None and last.outcome != "running":
+            parts.append(f"last: {last.text[:40]} — {last.outcome} in {last.duration * 1000:.1f} ms")
+        return " · ".join(parts) + "   (Tab completes, Ctrl-R searches, Ctrl-D leaves)"
+
+    def ask(self, question: str) -> bool:
+        from prompt_toolkit import PromptSession
+
+        try:
+            answer = PromptSession(**{k: v for k, v in self.io.items() if v is not None}).prompt(question)
+        except EOFError:
+            return True  # a second Ctrl-D means it
+        except KeyboardInterrupt:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    # -- running lines ---------------------------------------------------
+    def may_leave(self, force: bool) -> bool:
+        if force or self.lab.host_mode or self.attached or not _holds_something(self.inv):
+            return True
+        ns, links, _ = self.inv.counts
+        return self.ask(f"the lab ({ns} namespaces, {links} links) goes away when nslab exits; leave? [y/N] ")
+
+    def run_line(self, text: str) -> None:
+        line = logical(text)
+        events = self.lab.stream_line(line)
+        try:
+            for event in events:
+                if isinstance(event, Interactive):
+                    run_shell(self.lab, event)
+                self.out(event)
+        except KeyboardInterrupt:
+            events.close()
+            self.out.line("interrupted", "yellow")
+        step = self.lab.last
+        if step is not None and step.text == line.strip() and (step.ops or step.command in _REFRESH_AFTER):
+            self.refresh()
+
+    def loop(self) -> int:
         while True:
             try:
-                line = session.prompt(prompt_text(lab))
+                text = self.session.prompt(self.prompt)
             except KeyboardInterrupt:
-                continue
+                continue  # Ctrl-C at the prompt clears the line, as in a shell
             except EOFError:
-                break
-            if line.strip() in ("exit", "quit", "exit!"):
-                break
+                if self.may_leave(False):
+                    break
+                continue
+            word = text.strip()
+            if word in LEAVE or word == LEAVE_NOW:
+                if self.may_leave(word == LEAVE_NOW):
+                    break
+                continue
+            if word:
+                self.run_line(text)
+        return 0
+
+
+def _validator() -> Any:
+    from prompt_toolkit.validation import ValidationError, Validator
+
+    from .parser import parse_line
+
+    class LineValidator(Validator):
+        """Marks a line that will not parse (message and caret column); Enter still submits it."""
+
+        def validate(self, document: Any) -> None:
+            text = logical(document.text)
+            if text.strip() in (*LEAVE, LEAVE_NOW):
+                return
             try:
-                handle(lab, out, line)
-            except KeyboardInterrupt:
-                out.line("interrupted", "yellow")
+                parse_line(text, Loc("repl", 1, 1))
+            except ParseError as e:
+                col = min(max(e.loc.col - 1, 0), len(document.text))
+                raise ValidationError(cursor_position=col, message=f"col {e.loc.col}: {e.message}") from None
+
+    return LineValidator()
+
+
+def _style() -> Any:
+    from prompt_toolkit.styles import Style
+
+    return Style.from_dict({
+        "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
+        "validation-toolbar": "bg:#5f0000 #ffffff",
+        "completion-menu.meta.completion": "bg:#444444 #bbbbbb",
+    })
+
+
+def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
+    from .cli import open_lab, renderer
+
+    t0 = time.perf_counter()
+    lab = lab or open_lab(args)
+    out = renderer(args)
+    record = None if (lab.host_mode or attached) else attach.publish(lab)
+    try:
+        repl = Repl(lab, out, attached=attached)
+        if os.environ.get("NSLAB_TIMING"):
+            print(f"first prompt after {time.perf_counter() - t0:.3f} s", file=sys.stderr)
+        code = repl.loop()
     finally:
-        lab.close()
-    print(file=sys.stderr)
-    return 0
+        if record:
+            attach.withdraw(record)
+        if attached:
+            lab.nss.close()  # an attached REPL lets go; the lab belongs to its own nslab
+        else:
+            lab.close()
+    return code
