@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lab", default="default", metavar="NAME", help="host mode: the lab's name (its journal is /run/nslab/NAME)")
     p.add_argument("--allow-host-changes", action="store_true", help="host mode: allow changing interfaces and namespaces nslab did not make")
     p.add_argument("--no-color", action="store_true", help="plain output (also when NO_COLOR is set or output is not a terminal)")
+    p.add_argument("--json", action="store_true", help="listings (ns/link/addr/route/bridge ls, show, history) as JSON on stdout; other output goes to stderr")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     run = sub.add_parser("run", help="replay .lab files (or - for stdin)")
     run.add_argument("files", nargs="+", metavar="FILE", help="a .lab file, a bundled lab's name, or -")
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("reset", help="host mode: undo everything the lab made, in reverse order")
     sub.add_parser("clean", help="host mode: remove what a crashed session of this lab left (only what nslab made)")
     sub.add_parser("repl", help="the interactive shell (the default)")
+    att = sub.add_parser("attach", help="join a running isolated lab from another terminal: a REPL, or a shell (or CMD) in NS")
+    att.add_argument("ns", nargs="?", metavar="NS", help="open $SHELL (or run CMD) in this namespace of the lab ('host' for its root)")
+    att.add_argument("--pid", type=int, help="the nslab process to join (default: the newest)")
+    att.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="run CMD in NS instead of a shell")
     return p
 
 
@@ -78,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_reset(args)
         if args.cmd == "clean":
             return cmd_clean(args)
+        if args.cmd == "attach":
+            from .attach import cmd_attach
+
+            return cmd_attach(args)
         return cmd_repl(args, [])
     except KeyboardInterrupt:
         return 130
@@ -86,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 def renderer(args: Any, **kw: Any) -> Any:
     from .render import Renderer
 
+    kw.setdefault("json_mode", getattr(args, "json", False))
     return Renderer(color=False if args.no_color else None, **kw)
 
 
@@ -163,7 +173,7 @@ def cmd_run(args: Any) -> int:
     out.line(summary, "bold green" if status == "ok" else "bold red")
     if args.interactive and not failed:
         return cmd_repl(args, [], lab=lab)
-    lab.close()
+    lab.close(remove=False)
     return EXIT_FAILED if failed or unmet else EXIT_OK
 
 

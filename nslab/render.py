@@ -16,11 +16,13 @@ class Renderer:
         from rich.console import Console
 
         self.file = file or sys.stdout
+        # --json: stdout holds only JSON documents, so everything else goes to stderr
+        text_file = sys.stderr if json_mode and file is None else self.file
         if color is None:
-            color = self.file.isatty() and "NO_COLOR" not in os.environ
-        tty = self.file.isatty()
+            color = text_file.isatty() and not os.environ.get("NO_COLOR")
+        tty = text_file.isatty()
         width = int(os.environ.get("COLUMNS", "0") or 0) or (None if tty else 160)
-        self.console = Console(file=self.file, no_color=not color, highlight=False, width=width,
+        self.console = Console(file=text_file, no_color=not color, highlight=False, width=width,
                                force_terminal=color if color else None, soft_wrap=True)
         self.quiet = quiet
         self.json_mode = json_mode
