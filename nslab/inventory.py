@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .netns import HOST
 
 if TYPE_CHECKING:
     from .netns import Namespaces, Netns
+    from .rtnl import AddrMsg, LinkMsg
 
 IFF_UP = 1
 RT_TABLE_MAIN = 254
@@ -57,68 +58,54 @@ class Route:
         return self.proto == RTPROT_KERNEL
 
 
-def _kind(msg: Any) -> str:
-    info = msg.get("IFLA_LINKINFO")
-    kind = info.get("IFLA_INFO_KIND") if info else None
-    if kind:
-        return str(kind)
-    return "loopback" if msg.get("ifname") == "lo" else "device"
+def _link(ns: str, msg: "LinkMsg") -> Link:
+    return Link(ns=ns, index=msg.index, name=msg.name, kind=msg.kind, up=msg.up, operstate=msg.operstate,
+                mac=msg.mac, mtu=msg.mtu, alias=msg.alias, link_index=msg.link, link_nsid=msg.link_nsid)
+
+
+def _addr_text(a: "AddrMsg") -> str | None:
+    if a.family == 10 and ipaddress.ip_address(a.address).is_link_local:
+        return None  # made by the kernel, not by the lab
+    return f"{a.address}/{a.prefixlen}"
 
 
 def links(ns: "Netns", with_addrs: bool = True) -> list[Link]:
     out: list[Link] = []
     by_index: dict[int, Link] = {}
-    for msg in ns.ipr.get_links():
-        link = Link(
-            ns=ns.name,
-            index=msg["index"],
-            name=msg.get("ifname"),
-            kind=_kind(msg),
-            up=bool(msg["flags"] & IFF_UP),
-            operstate=msg.get("operstate") or "UNKNOWN",
-            mac=msg.get("address") or "",
-            mtu=msg.get("mtu") or 0,
-            alias=msg.get("IFLA_IFALIAS"),
-            link_index=msg.get("link"),
-            link_nsid=msg.get("link_netnsid"),
-        )
-        link.master = msg.get("master")  # index for now, name below
+    masters: dict[int, int | None] = {}
+    for msg in ns.nl.links():
+        link = _link(ns.name, msg)
+        masters[link.index] = msg.master
         out.append(link)
         by_index[link.index] = link
     for link in out:
-        m = link.master
-        link.master = by_index[m].name if isinstance(m, int) and m in by_index else None
+        m = masters[link.index]
+        link.master = by_index[m].name if m in by_index else None
         if link.kind == "veth" and link.link_nsid is None and link.link_index in by_index:
             link.peer = (ns.name, by_index[link.link_index].name)
     if with_addrs:
-        for msg in ns.ipr.get_addr():
-            link = by_index.get(msg["index"])
-            addr = msg.get("address")
-            if link is None or addr is None:
-                continue
-            ip = ipaddress.ip_address(addr)
-            if ip.version == 6 and ip.is_link_local:
-                continue  # made by the kernel, not by the lab
-            link.addrs.append(f"{addr}/{msg['prefixlen']}")
+        for a in ns.nl.addrs():
+            link = by_index.get(a.index)
+            text = _addr_text(a)
+            if link is not None and text:
+                link.addrs.append(text)
     return out
 
 
 def routes(ns: "Netns", names: dict[int, str] | None = None) -> list[Route]:
     if names is None:
-        names = {m["index"]: m.get("ifname") for m in ns.ipr.get_links()}
+        names = {m.index: m.name for m in ns.nl.links()}
     out: list[Route] = []
-    for msg in ns.ipr.get_routes(table=RT_TABLE_MAIN):
-        if msg["type"] != 1:  # unicast only
+    for msg in ns.nl.routes():
+        if msg.type != 1 or msg.table != RT_TABLE_MAIN:  # unicast routes of the main table
             continue
-        dst = msg.get("dst")
-        if dst is None:
+        if msg.dst is None or msg.dst_len == 0:
             dst_s = "default"
         else:
-            dst_s = f"{dst}/{msg['dst_len']}"
-            if msg["family"] == 10 and ipaddress.ip_network(dst_s, strict=False).is_link_local:
+            dst_s = f"{msg.dst}/{msg.dst_len}"
+            if msg.family == 10 and ipaddress.ip_network(dst_s, strict=False).is_link_local:
                 continue
-        oif = msg.get("oif")
-        out.append(Route(ns.name, dst_s, msg.get("gateway"), names.get(oif) if oif else None, msg["proto"], msg["family"]))
+        out.append(Route(ns.name, dst_s, msg.gateway, names.get(msg.oif) if msg.oif else None, msg.proto, msg.family))
     return out
 
 
@@ -134,8 +121,8 @@ def resolve_peers(nss: "Namespaces", by_ns: dict[str, list[Link]]) -> None:
         for other, ons in opened.items():
             if other == name:
                 continue
-            nsid = here.ipr.get_netnsid(fd=ons.fd).get("nsid")
-            if nsid is not None and nsid < 2**31:
+            nsid = here.nl.nsid(ons.fd)
+            if nsid is not None:
                 nsid_of[nsid] = other
         for link in pending:
             other = nsid_of.get(link.link_nsid)  # type: ignore[arg-type]
@@ -155,8 +142,19 @@ def lab_links(nss: "Namespaces", names: list[str] | None = None, peers: bool = T
     return by_ns
 
 
-def find(nss: "Namespaces", ns: str, ifname: str) -> Link | None:
-    for link in links(nss.get(ns), with_addrs=True):
-        if link.name == ifname:
-            return link
-    return None
+def find(nss: "Namespaces", ns: str, ifname: str, with_addrs: bool = True) -> Link | None:
+    """One interface by name: a single RTM_GETLINK, not a dump of the namespace."""
+    n = nss.get(ns)
+    msg = n.nl.link(ifname)
+    if msg is None:
+        return None
+    link = _link(ns, msg)
+    if msg.master:
+        master = n.nl.link(index=msg.master)
+        link.master = master.name if master else None
+    if msg.kind == "veth" and msg.link_nsid is None and msg.link:
+        peer = n.nl.link(index=msg.link)
+        link.peer = (ns, peer.name) if peer else None
+    if with_addrs:
+        link.addrs = [t for a in n.nl.addrs(msg.index) if (t := _addr_text(a))]
+    return link

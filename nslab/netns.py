@@ -9,11 +9,13 @@ netlink socket there and going back: about 0.5 ms and no fork, where
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import sysns
 from .errors import CommandError
+from .rtnl import Rtnl, open_in
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -26,9 +28,18 @@ class Netns:
     name: str
     fd: int
     _ipr: Any = field(default=None, repr=False)
+    _nl: Rtnl | None = field(default=None, repr=False)
+
+    @property
+    def nl(self) -> Rtnl:
+        """The fast rtnetlink socket the lab's ops use (nslab/rtnl.py)."""
+        if self._nl is None:
+            self._nl = open_in(self.fd)
+        return self._nl
 
     @property
     def ipr(self) -> "IPRoute":
+        """A pyroute2 IPRoute in this namespace, for the rarer requests rtnl does not speak."""
         if self._ipr is None:
             from pyroute2 import IPRoute
 
@@ -37,6 +48,9 @@ class Netns:
         return self._ipr
 
     def close(self) -> None:
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
@@ -59,6 +73,8 @@ class Namespaces:
     def __init__(self, root_fd: int, run_dir: str = "/run/netns") -> None:
         self.run_dir = run_dir
         self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd)}
+        # names linked to another process's namespace (`ns link`): each check raises once it has exited
+        self.checks: dict[str, Callable[[], None]] = {}
         prepare_run_dir(run_dir)
 
     @property
@@ -78,6 +94,9 @@ class Namespaces:
             return []
 
     def get(self, name: str) -> Netns:
+        check = self.checks.get(name)
+        if check is not None:
+            check()
         ns = self._open.get(name)
         if ns is not None:
             if name == HOST or os.path.exists(self.path(name)):
@@ -104,7 +123,7 @@ class Namespaces:
             sysns.unshare(sysns.CLONE_NEWNET)
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
             ns = Netns(name, sysns.current_netns_fd())
-            ns.ipr  # noqa: B018 - open the socket while inside
+            ns._nl = Rtnl()  # opened while inside: it stays bound to the new namespace
         except OSError as e:
             sysns.setns(back)
             _unmount(path)

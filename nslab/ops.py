@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import inventory, sysns
@@ -131,16 +132,17 @@ class Kernel:
         self.nss = nss
         self.tag = tag  # host mode: an alias put on every interface nslab creates
         self.gone: list[tuple[str, str]] = []  # veth ends whose deletion the kernel does later
+        self.on_close: list[Callable[[], None]] = []  # e.g. stop the lab's private Open vSwitch
 
     # -- lookups ---------------------------------------------------------
     def index(self, ns: str, name: str) -> int:
-        found = self.nss.get(ns).ipr.link_lookup(ifname=name)
-        if not found:
+        found = self.nss.get(ns).nl.index(name)
+        if found is None:
             raise CommandError(f"no interface {ep(ns, name)}")
-        return found[0]
+        return found
 
     def has(self, ns: str, name: str) -> bool:
-        return bool(self.nss.get(ns).ipr.link_lookup(ifname=name))
+        return self.nss.get(ns).nl.index(name) is not None
 
     # -- apply -----------------------------------------------------------
     def apply(self, op: Op, inverse: bool = True) -> list[Op]:
@@ -165,7 +167,7 @@ class Kernel:
             # host mode: a namespace has no alias of its own; its lo carries the lab's tag
             # so `clean` can tell it from a namespace somebody else made
             try:
-                ns.ipr.link("set", index=1, ifalias=self.tag)
+                ns.nl.set_link(1, alias=self.tag)
             except Exception:
                 self.nss.delete(op["ns"])
                 raise
@@ -178,50 +180,38 @@ class Kernel:
         if ns == HOST:
             raise CommandError("the host namespace cannot be deleted")
         undo: list[Op] = []
-        peers: list[tuple[str, str]] = []
         if inverse:
             snap = take(self.nss, whole_ns=[ns])
             undo = restore_ops(snap)
-            peers = [(link.ns, link.name) for link in snap.links if link.ns != ns]
+            self.gone.extend((link.ns, link.name) for link in snap.links if link.ns != ns)
         self.nss.delete(ns)
-        self.gone.extend(peers)
         return undo
 
     def _tag(self, ns: str, name: str) -> None:
         if self.tag:
-            ipr = self.nss.get(ns).ipr
-            ipr.link("set", index=self.index(ns, name), ifalias=self.tag)
+            self.nss.get(ns).nl.set_link(self.index(ns, name), alias=self.tag)
 
     def _veth(self, op: Op, inverse: bool) -> list[Op]:
         ns, pns = op["ns"], op["peer_ns"]
-        peer: dict[str, Any] = {"ifname": op["peer"]}
-        if pns != ns:
-            peer["net_ns_fd"] = self.nss.get(pns).fd
-        if op.get("peer_mac"):
-            peer["address"] = op["peer_mac"]
-        kw: dict[str, Any] = {}
-        if op.get("mac"):
-            kw["address"] = op["mac"]
-        if op.get("mtu"):
-            kw["mtu"] = op["mtu"]
-            peer["mtu"] = op["mtu"]
-        self.nss.get(ns).ipr.link("add", ifname=op["name"], kind="veth", peer=peer, **kw)
+        master = self.index(ns, op["master"]) if op.get("master") else None
+        self.nss.get(ns).nl.add_veth(
+            op["name"], op["peer"], peer_fd=self.nss.get(pns).fd if pns != ns else None,
+            mac=op.get("mac"), peer_mac=op.get("peer_mac"), mtu=op.get("mtu"), master=master, up=bool(op.get("up")),
+        )
         try:
             self._tag(ns, op["name"])
             self._tag(pns, op["peer"])
         except Exception:
             self._link_del({"op": "link_del", "ns": ns, "name": op["name"]}, False)
             raise
-        return [{"op": "link_del", "ns": ns, "name": op["name"]}]
+        return [{"op": "link_del", "ns": ns, "name": op["name"], "peer_ns": pns}]
 
     def _bridge(self, op: Op, inverse: bool) -> list[Op]:
-        kw: dict[str, Any] = {}
-        if op.get("mac"):
-            kw["address"] = op["mac"]
-        if op.get("mtu"):
-            kw["mtu"] = op["mtu"]
-        ipr = self.nss.get(op["ns"]).ipr
-        ipr.link("add", ifname=op["name"], kind="bridge", state="up" if op.get("up", True) else "down", **kw)
+        from .rtnl import IFLA_ADDRESS, IFLA_MTU, attr_mac, attr_u32
+
+        extra = (attr_mac(IFLA_ADDRESS, op["mac"]) if op.get("mac") else b"") + (
+            attr_u32(IFLA_MTU, op["mtu"]) if op.get("mtu") else b"")
+        self.nss.get(op["ns"]).nl.add_link(op["name"], "bridge", up=op.get("up", True), extra=extra)
         self._tag(op["ns"], op["name"])
         return [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]
 
@@ -234,46 +224,40 @@ class Kernel:
             snap = take(self.nss, ifaces=[(ns, name)])
             undo = restore_ops(snap)
             self.gone.extend((link.ns, link.name) for link in snap.links if (link.ns, link.name) != (ns, name))
-        self.nss.get(ns).ipr.link("del", index=self.index(ns, name))
+        self.nss.get(ns).nl.del_link(self.index(ns, name))
         return undo
 
     def _link_set(self, op: Op, inverse: bool) -> list[Op]:
         ns, name = op["ns"], op["name"]
-        ipr = self.nss.get(ns).ipr
-        before = inventory.find(self.nss, ns, name)
+        nl = self.nss.get(ns).nl
+        before = inventory.find(self.nss, ns, name, with_addrs="netns" in op)
         if before is None:
             raise CommandError(f"no interface {ep(ns, name)}")
-        undo: list[Op] = []
         if "netns" in op:
             return self._move(op, before, inverse)
         kw: dict[str, Any] = {}
         back: Op = {"op": "link_set", "ns": ns, "name": op.get("rename", name)}
         if "master" in op:
-            if op["master"]:
-                kw["master"] = self.index(ns, op["master"])
-            else:
-                kw["master"] = 0
+            kw["master"] = self.index(ns, op["master"]) if op["master"] else 0
             back["master"] = before.master or ""
         if "mtu" in op:
             kw["mtu"] = op["mtu"]
             back["mtu"] = before.mtu
         if "mac" in op:
-            kw["address"] = op["mac"]
+            kw["mac"] = op["mac"]
             back["mac"] = before.mac
         if "rename" in op:
-            kw["ifname"] = op["rename"]
+            kw["name"] = op["rename"]
             back["rename"] = name
         if "up" in op:
-            kw["state"] = "up" if op["up"] else "down"
+            kw["up"] = bool(op["up"])
             back["up"] = before.up
         if "rename" in op and before.up:
             # the kernel renames only a link that is down
-            ipr.link("set", index=before.index, state="down")
-            kw.setdefault("state", "up")
-        ipr.link("set", index=before.index, **kw)
-        if inverse:
-            undo.append(back)
-        return undo
+            nl.set_link(before.index, up=False)
+            kw.setdefault("up", True)
+        nl.set_link(before.index, **kw)
+        return [back] if inverse else []
 
     def _move(self, op: Op, before: inventory.Link, inverse: bool) -> list[Op]:
         from .snapshot import Snapshot, restore_ops
@@ -282,69 +266,60 @@ class Kernel:
         if target == ns:
             raise CommandError(f"{ep(ns, name)} is already in {ns}")
         tns = self.nss.get(target)
-        if tns.ipr.link_lookup(ifname=name):
+        if tns.nl.index(name) is not None:
             raise CommandError(f"{ep(target, name)} exists: File exists")
-        snap = Snapshot(links=[before], routes=[r for r in inventory.routes(self.nss.get(ns)) if r.dev == name and not r.kernel_made])
-        self.nss.get(ns).ipr.link("set", index=before.index, net_ns_fd=tns.fd)
+        routes = [r for r in inventory.routes(self.nss.get(ns)) if r.dev == name and not r.kernel_made] if inverse else []
+        self.nss.get(ns).nl.set_link(before.index, netns_fd=tns.fd)
         if not inverse:
             return []
         back: list[Op] = [{"op": "link_set", "ns": target, "name": name, "netns": ns}]
-        return back + [o for o in restore_ops(snap, create=False)]
+        return back + restore_ops(Snapshot(links=[before], routes=routes), create=False)
+
+    def _addr(self, op: Op, add: bool) -> None:
+        iface = ipaddress.ip_interface(op["cidr"])
+        net = iface.network
+        bcast = str(net.broadcast_address) if add and iface.version == 4 and net.prefixlen < 31 else None
+        self.nss.get(op["ns"]).nl.addr(add, self.index(op["ns"], op["name"]), str(iface.ip), net.prefixlen, bcast)
 
     def _addr_add(self, op: Op, inverse: bool) -> list[Op]:
-        iface = ipaddress.ip_interface(op["cidr"])
-        kw: dict[str, Any] = {}
-        if iface.version == 4 and iface.network.prefixlen < 31:
-            kw["broadcast"] = str(iface.network.broadcast_address)
-        ns = self.nss.get(op["ns"])
-        ns.ipr.addr("add", index=self.index(op["ns"], op["name"]), address=str(iface.ip),
-                    prefixlen=iface.network.prefixlen, **kw)
+        self._addr(op, True)
         return [{"op": "addr_del", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
 
     def _addr_del(self, op: Op, inverse: bool) -> list[Op]:
-        iface = ipaddress.ip_interface(op["cidr"])
-        ns = self.nss.get(op["ns"])
         undo = []
         if inverse:
-            gone = [r for r in inventory.routes(ns) if not r.kernel_made and r.gw and ipaddress.ip_address(r.gw) in iface.network]
+            net = ipaddress.ip_interface(op["cidr"]).network
+            gone = [r for r in inventory.routes(self.nss.get(op["ns"]))
+                    if not r.kernel_made and r.gw and ipaddress.ip_address(r.gw) in net]
             undo = [{"op": "addr_add", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
             undo += [{"op": "route_add", "ns": r.ns, "dst": r.dst, "gw": r.gw, "dev": r.dev} for r in gone]
-        ns.ipr.addr("del", index=self.index(op["ns"], op["name"]), address=str(iface.ip),
-                    prefixlen=iface.network.prefixlen)
+        self._addr(op, False)
         return undo
 
-    def _route_kw(self, op: Op) -> dict[str, Any]:
-        kw: dict[str, Any] = {}
-        dst = op["dst"]
+    def _route(self, op: Op, add: bool) -> None:
+        dst, gw = op["dst"], op.get("gw")
         if dst == "default":
-            gw = op.get("gw")
-            kw["dst"] = "::/0" if gw and ":" in gw else "0.0.0.0/0"
-            if gw and ":" in gw:
-                kw["family"] = 10
+            six = bool(gw and ":" in gw)
+            net = ipaddress.ip_network("::/0" if six else "0.0.0.0/0")
         else:
-            kw["dst"] = dst
-            if ":" in dst:
-                kw["family"] = 10
-        if op.get("gw"):
-            kw["gateway"] = op["gw"]
-        if op.get("dev"):
-            kw["oif"] = self.index(op["ns"], op["dev"])
-        return kw
+            net = ipaddress.ip_network(dst, strict=False)
+        family = 10 if net.version == 6 else 2
+        oif = self.index(op["ns"], op["dev"]) if op.get("dev") else None
+        self.nss.get(op["ns"]).nl.route(add, str(net.network_address), net.prefixlen, family, gw, oif)
 
     def _route_add(self, op: Op, inverse: bool) -> list[Op]:
-        self.nss.get(op["ns"]).ipr.route("add", **self._route_kw(op))
+        self._route(op, True)
         return [{"op": "route_del", "ns": op["ns"], "dst": op["dst"], "gw": op.get("gw"), "dev": op.get("dev")}]
 
     def _route_del(self, op: Op, inverse: bool) -> list[Op]:
-        ns = self.nss.get(op["ns"])
-        found = [r for r in inventory.routes(ns) if r.dst == op["dst"] or (op["dst"] == "default" and r.dst == "default")]
+        found = [r for r in inventory.routes(self.nss.get(op["ns"])) if r.dst == op["dst"] and not r.kernel_made]
         if op.get("gw"):
             found = [r for r in found if r.gw == op["gw"]] or found
         if not found:
             raise CommandError(f"no route to {op['dst']} in {op['ns']}")
         r = found[0]
         full = {"op": "route_add", "ns": op["ns"], "dst": r.dst, "gw": r.gw, "dev": r.dev}
-        ns.ipr.route("del", **self._route_kw({**full, "dev": r.dev}))
+        self._route(full, False)
         return [full]
 
     def _sysctl(self, op: Op, inverse: bool) -> list[Op]:

@@ -124,6 +124,10 @@ class Lab:
         self.state_dir = os.path.join(state_dir, name)
         self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
         self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
+        if host and any(op["op"] == "ns_link" for s in self.journal.live() for op in s.ops):
+            from .container_ops import relink
+
+            relink(self.nss, self.journal)  # watch links an earlier process made
         self.context = HOST
         self.guard = Guard(self)
         self.sources: list[str] = []  # files being sourced, to refuse a loop
@@ -136,11 +140,17 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Isolated: remove every namespace the lab made.  Host: just let go."""
+    def close(self, remove: bool = True) -> None:
+        """Isolated: remove every namespace the lab made.  Host: just let go.
+
+        `remove=False` is for a process about to exit: the kernel removes an
+        isolated lab with its last process, faster than one umount at a time.
+        """
         if self.hostlog is not None:
             self.hostlog.close()
-        if not self.host_mode:
+        for stop in self.kernel.on_close:
+            stop()
+        if not self.host_mode and remove:
             for name in self.nss.names():
                 try:
                     self.nss.delete(name)
@@ -304,11 +314,10 @@ def _fresh_root() -> int:
 
 
 def _lo_up(fd: int) -> None:
-    from pyroute2 import IPRoute
+    from .rtnl import open_in
 
-    with sysns.entered(fd):
-        ipr = IPRoute()
+    nl = open_in(fd)
     try:
-        ipr.link("set", index=1, state="up")
+        nl.set_link(1, up=True)
     finally:
-        ipr.close()
+        nl.close()
