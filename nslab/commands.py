@@ -20,6 +20,9 @@ TABLE: tuple[CommandSpec, ...] = (
         f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
         f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
         f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+        f("ns link TARGET:pid_or_container [NAME:newns]", "ns_link",
+          "name a process's or container's namespace (default name: the container's), valid while it runs",
+          "ip netns attach NAME PID"),
     ), example="ns add ns1 ns2"),
     CommandSpec("veth", LAB, "a veth pair (a virtual cable)", (
         f("veth A:vend B:vend", "veth", "a veth pair; a bare namespace name gets the first free ethN there",
@@ -54,6 +57,12 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link set IF master NAME"),
         f("bridge NAME:bridge del EP:ep...", "bridge_port_del", "release ports", "ip link set IF nomaster"),
     ), example="bridge br0 add veth0 veth2"),
+    CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
+        f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "pipework",
+          "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
+          "with ADDR=CIDR[@GW] (default route via GW) and MAC[@VLAN]; -l names the host end",
+          "pipework BRIDGE [-i IF] CONTAINER CIDR[@GW] [MAC][@VLAN]"),
+    ), example="pipework br1 c1 10.88.0.2/24@10.88.0.1"),
     CommandSpec("sysctl", LAB, "a network sysctl in the context", (
         f("sysctl KEY:word VALUE:word", "sysctl", "set net.* sysctl (e.g. net.ipv4.ip_forward 1)", "sysctl -w KEY=VALUE"),
     ), example="router sysctl net.ipv4.ip_forward 1"),

@@ -21,6 +21,24 @@ class Container:
     pid: int
 
 
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: when the process started (clock ticks since boot).
+
+    A PID and its start time name one process for good: a reused PID has another.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def alive(pid: int, start: int | None) -> bool:
+    return start is not None and start_time(pid) == start
+
+
 def engine_reachable() -> bool:
     host = os.environ.get("DOCKER_HOST", "")
     return bool(host) or os.path.exists(SOCKET)
@@ -62,11 +80,34 @@ def find(name: str) -> Container:
     return Container(c.name, c.id[:12], int(state["Pid"]))
 
 
-def container_rows(lab: "Lab") -> list[list[Any]]:
-    """`ns ls` rows for running containers; none (not an error) when no engine is there."""
+def names() -> list[str]:
+    """Running containers' names, for completion; none when no engine answers."""
     if not engine_reachable():
         return []
     try:
-        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", "-"] for c in running()]
+        return [c.name for c in running()]
     except CommandError:
         return []
+
+
+def container_rows(lab: "Lab") -> list[list[Any]]:
+    """`ns ls` rows for running containers; one explaining row when no engine is there."""
+    if not engine_reachable():
+        return [["(docker)", "no engine", "-"]]
+    try:
+        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running()]
+    except CommandError as e:
+        return [["(docker)", e.message, "-"]]
+
+
+def _count(pid: int) -> int | str:
+    try:
+        return len(interfaces(pid))
+    except OSError:
+        return "-"
+
+
+def interfaces(pid: int) -> list[str]:
+    # /proc/PID/net/dev lists the interfaces of that process's network namespace
+    with open(f"/proc/{pid}/net/dev") as f:
+        return [line.split(":")[0].strip() for line in f.readlines()[2:]]

@@ -116,6 +116,32 @@ def check_mac(word: str) -> str:
     return word.lower()
 
 
+def check_cidr_gw(word: str) -> str:
+    """pipework's address: CIDR[@GATEWAY], the gateway inside the CIDR's network."""
+    cidr, at, gw = word.partition("@")
+    iface = check_cidr(cidr)
+    if at:
+        if not gw:
+            raise ValueError(f"expected a gateway after '@' in {word!r}")
+        gateway = check_ip(gw)
+        if gateway.version != iface.version:
+            raise ValueError(f"the gateway {gw} is not of the address's IP version in {word!r}")
+    return word
+
+
+def check_mac_vlan(word: str) -> str:
+    """pipework's MAC[@VLAN]: either part may be missing (`@10` tags without a MAC)."""
+    mac, at, vlan = word.partition("@")
+    if mac:
+        mac = check_mac(mac)
+    if at:
+        if not vlan.isdigit() or not 1 <= int(vlan) <= 4094:
+            raise ValueError(f"expected a VLAN tag from 1 to 4094 after '@', got {word!r}")
+    elif not mac:
+        raise ValueError("expected MAC[@VLAN]")
+    return f"{mac}{at}{vlan}"
+
+
 def check_word(word: str) -> str:
     if not word:
         raise ValueError("expected a word, got nothing")
@@ -146,6 +172,8 @@ KINDS: dict[str, Kind] = {
         Kind("mtu", "an MTU", _number(int, 68, 65535, "an MTU")),
         Kind("seconds", "seconds", _number(float, 0.001, 3600, "a number of seconds")),
         Kind("mac", "a MAC address", check_mac),
+        Kind("cidr_gw", "an address like 10.0.0.2/24 or 10.0.0.2/24@10.0.0.1", check_cidr_gw),
+        Kind("mac_vlan", "MAC[@VLAN] like 02:00:00:00:00:01@10 or @10", check_mac_vlan),
         Kind("word", "a word", check_word),
         Kind("prog", "a program", check_word),
         Kind("file", "a file name", check_word),

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..commands import TABLE
-from . import build, expect, journal_cmds, look
+from . import build, containers, expect, journal_cmds, look
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: fn
-    for module in (build, look, expect, journal_cmds)
+    for module in (build, look, expect, journal_cmds, containers)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

@@ -25,7 +25,13 @@ def _names(ctx: Ctx, ns: str | None) -> list[str]:
 def ns_ls(ctx: Ctx) -> Table:
     rows: list[list[Any]] = []
     made = ctx.lab.guard.made_namespaces() if ctx.lab.host_mode else None
+    from ..container_ops import link_row
+
     for name in ctx.lab.nss.names():
+        linked = link_row(ctx.lab.nss, name)  # `ns link`: another process's namespace, maybe stopped
+        if linked is not None:
+            rows.append(linked)
+            continue
         nss = ctx.lab.nss.get(name)
         count = len(nss.ipr.get_links())
         origin = "lab" if made is None or name in made else "host"
