@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the live host lab")
     chk.add_argument("file", metavar="FILE")
     sub.add_parser("labs", help="list the bundled labs")
+    img = sub.add_parser("image", help="build the labs' small container image with no registry (docker import of busybox-static)")
+    img.add_argument("--name", default=None, metavar="IMAGE", help="image name (default nslab/busybox:latest)")
+    img.add_argument("--if-missing", action="store_true", help="do nothing when the image exists")
     sub.add_parser("reset", help="host mode: undo everything the lab made, in reverse order")
     sub.add_parser("clean", help="host mode: remove what a crashed session of this lab left (only what nslab made)")
     sub.add_parser("repl", help="the interactive shell (the default)")
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print("nslab: --host needs root (the isolated default does not)", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if args.cmd == "image":
+            return cmd_image(args)
         if args.cmd == "labs":
             return cmd_labs(args)
         if args.cmd == "run":
@@ -105,6 +110,22 @@ def open_lab(args: Any) -> Any:
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
     return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes)
+
+
+def cmd_image(args: Any) -> int:
+    from . import image
+    from .errors import NslabError
+
+    name = args.name or image.IMAGE
+    try:
+        if args.if_missing and image.exists(name):
+            print(f"{name}: present")
+            return EXIT_OK
+        print(f"{name}: {image.build(name)}")
+    except NslabError as e:
+        print(f"nslab image: {e.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_labs(args: Any) -> int:
