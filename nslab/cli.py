@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import NslabError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -214,21 +216,22 @@ def cmd_check(args: Any) -> int:
 
 
 def cmd_reset(args: Any) -> int:
+    from .results import Failure, Message
+
     if not args.host:
         print("nslab: reset from the command line is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
         return EXIT_USAGE
     out = renderer(args)
     lab = open_lab(args)
-    for event in lab.stream_line("reset"):
-        out(event)
-    ok = lab.last is not None and lab.last.outcome == "ok"
-    if ok:
-        lab.journal.steps = []
-        lab.journal.save()
-        if lab.hostlog is not None:
-            lab.hostlog.clear()
+    try:
+        done = lab.reset()
+    except NslabError as e:
+        out(Failure(f"reset stopped: {e.message}"))
+        lab.close()
+        return EXIT_FAILED
+    out(Message(f"reset: undid {len(done)} steps", "ok"))
     lab.close()
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_clean(args: Any) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 Op = dict[str, Any]
@@ -64,7 +64,7 @@ class Journal:
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             for step in self.steps:
-                f.write(json.dumps(asdict(step)) + "\n")
+                f.write(json.dumps(vars(step)) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -75,7 +75,7 @@ class Journal:
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a") as f:
-            f.write(json.dumps(asdict(step)) + "\n")
+            f.write(json.dumps(vars(step)) + "\n")
 
     def _load(self) -> None:
         with open(self.path) as f:  # type: ignore[arg-type]

@@ -256,7 +256,12 @@ class Kernel:
             # the kernel renames only a link that is down
             nl.set_link(before.index, up=False)
             kw.setdefault("up", True)
+        # lo gets 127.0.0.1/8 when it first comes up and keeps it when it goes down: undo takes it back
+        lo_first_up = inverse and op.get("up") and not before.up and before.kind == "loopback" and \
+            "127.0.0.1/8" not in (inventory.find(self.nss, ns, name) or before).addrs
         nl.set_link(before.index, **kw)
+        if lo_first_up:
+            return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
         return [back] if inverse else []
 
     def _move(self, op: Op, before: inventory.Link, inverse: bool) -> list[Op]:
@@ -342,16 +347,15 @@ class Kernel:
     def settle(self, timeout: float = 2.0) -> None:
         """Wait until veth ends whose namespace was deleted are gone (the kernel does it later)."""
         deadline = time.monotonic() + timeout
-        pending = list(dict.fromkeys(self.gone))
+        pending = set(self.gone)
         self.gone.clear()
         while pending and time.monotonic() < deadline:
-            pending = [(ns, n) for ns, n in pending if self.nss.exists(ns) and _has(self, ns, n)]
+            left: set[tuple[str, str]] = set()
+            for ns in {ns for ns, _ in pending}:
+                if not self.nss.exists(ns):
+                    continue
+                names = {link.name for link in self.nss.get(ns).nl.links()}  # one dump, not a lookup each
+                left |= {(n, name) for n, name in pending if n == ns and name in names}
+            pending = left
             if pending:
                 time.sleep(0.002)
-
-
-def _has(kernel: Kernel, ns: str, name: str) -> bool:
-    try:
-        return kernel.has(ns, name)
-    except CommandError:
-        return False

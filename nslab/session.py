@@ -254,18 +254,33 @@ class Lab:
         return outcomes
 
     # -- undo ------------------------------------------------------------
-    def undo(self, n: int = 1) -> list[Step]:
+    def reset(self) -> list[Step]:
+        """Undo every step; the lab's records start afresh (host mode: on disk too)."""
+        done = self.undo(len(self.journal.steps), save=False)
+        self.journal.steps = []
+        self.journal.save()
+        if self.hostlog is not None:
+            self.hostlog.clear()
+        return done
+
+    def undo(self, n: int = 1, save: bool = True) -> list[Step]:
         """Undo the last n steps that changed the lab, newest first."""
+        steps = list(reversed(self.journal.live()))[:n]
+        seq = [(i, op) for i, step in enumerate(steps) for op in step.inverse]
+        skip = doomed([op for _, op in seq], self.kernel.gone)
         done: list[Step] = []
-        for step in reversed(self.journal.live()):
-            if len(done) >= n:
-                break
-            self._undo_ops(step.inverse)
-            step.outcome = "undone"
-            done.append(step)
-        self.kernel.settle()
-        if self.host_mode and done:
-            self.journal.save()
+        try:
+            for k, (i, op) in enumerate(seq):
+                while len(done) < i:
+                    done.append(_mark_undone(steps[len(done)]))
+                if k not in skip:
+                    self._undo_ops([op])
+            while len(done) < len(steps):
+                done.append(_mark_undone(steps[len(done)]))
+        finally:
+            self.kernel.settle()
+            if self.host_mode and done and save:
+                self.journal.save()
         return done
 
     def _undo_ops(self, ops: Iterable[Op]) -> None:
@@ -275,6 +290,46 @@ class Lab:
             except NslabError:
                 if not _already_gone(op):
                     raise
+
+
+def _mark_undone(step: Step) -> Step:
+    step.outcome = "undone"
+    return step
+
+
+SKIPPABLE = {"veth", "bridge", "link_set", "link_del", "addr_add", "addr_del", "route_add", "route_del", "sysctl"}
+
+
+def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
+    """Indexes of undo ops that a later `ns_del` makes pointless.
+
+    Tearing a lab down by deleting its namespaces lets the kernel batch the
+    veth cleanup; deleting veths one by one waits an RCU grace period each.
+    Veth ends outside a dying namespace go with it; they are put in `gone`
+    so the caller waits for the kernel to finish.
+    """
+    dies: set[str] = set()
+    ifaces: set[tuple[str, str]] = set()  # interfaces outside dying namespaces that die with them
+    skip: set[int] = set()
+    for k in range(len(ops) - 1, -1, -1):
+        op = ops[k]
+        kind, ns = op["op"], op.get("ns")
+        if kind == "ns_del":
+            dies.add(ns)
+        elif kind == "ns_add":
+            dies.discard(ns)
+        elif kind not in SKIPPABLE or "netns" in op:
+            continue
+        elif ns in dies:
+            skip.add(k)
+        elif kind == "link_del" and op.get("peer_ns") in dies:
+            skip.add(k)
+            ifaces.add((ns, op["name"]))
+            gone.append((ns, op["name"]))
+        elif "name" in op and (ns, op.get("rename", op["name"])) in ifaces:
+            skip.add(k)
+            ifaces.add((ns, op["name"]))
+    return skip
 
 
 def _already_gone(op: Op) -> bool:
