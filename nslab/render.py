@@ -102,12 +102,13 @@ class Renderer:
             self.file.write(json.dumps({e.key or e.title: rows}, indent=2) + "\n")
             return
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=e.title, title_justify="left", header_style="bold")
+        table = Table(title=Text(e.title, style="bold"), title_justify="left", header_style="bold")
         for col in e.columns:
             table.add_column(col)
         for row in e.rows:
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*[Text("" if v is None else str(v)) for v in row])  # Text: `[dev IF]` is not markup
         self.console.print(table)
 
     def on_tree(self, e: r.Tree) -> None:
