@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         print("nslab: --host needs root (the isolated default does not)", file=sys.stderr)
         return EXIT_USAGE
     try:
+        from .kinds import check_ns
+
+        check_ns(args.lab)  # it names a directory under /run/nslab: no '/', no '..'
+    except ValueError as e:
+        print(f"nslab: --lab: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         if args.cmd == "image":
             return cmd_image(args)
         if args.cmd == "labs":
@@ -97,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_repl(args, [])
     except KeyboardInterrupt:
         return 130
+    except NslabError as e:
+        print(f"nslab: {e.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        # isolation needs user namespaces (or root); say so instead of a traceback
+        print(f"nslab: cannot set up the lab: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def renderer(args: Any, **kw: Any) -> Any:
