@@ -259,10 +259,29 @@ class Kernel:
         # lo gets 127.0.0.1/8 when it first comes up and keeps it when it goes down: undo takes it back
         lo_first_up = inverse and op.get("up") and not before.up and before.kind == "loopback" and \
             "127.0.0.1/8" not in (inventory.find(self.nss, ns, name) or before).addrs
+        # taking a link down (or its MTU below IPv6's) makes the kernel drop routes and IPv6 addresses
+        kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
         nl.set_link(before.index, **kw)
         if lo_first_up:
             return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
+        if kept:
+            return [back, *self._lost(ns, op.get("rename", name), kept)]
         return [back] if inverse else []
+
+    def _held(self, ns: str, name: str) -> tuple[list[str], list[inventory.Route]]:
+        """A link's addresses and its namespace's static routes, to see later what a change took along."""
+        link = inventory.find(self.nss, ns, name)
+        static = [r for r in inventory.routes(self.nss.get(ns)) if not r.kernel_made]
+        return (link.addrs if link else []), static
+
+    def _lost(self, ns: str, name: str, held: tuple[list[str], list[inventory.Route]], skip: str = "") -> list[Op]:
+        """Ops that put back what the kernel removed along with a change: addresses first, then routes."""
+        addrs, static = held
+        now_addrs, now_static = self._held(ns, name)
+        ops: list[Op] = [{"op": "addr_add", "ns": ns, "name": name, "cidr": a} for a in addrs
+                         if a not in now_addrs and a != skip]
+        ops += [{"op": "route_add", "ns": ns, "dst": r.dst, "gw": r.gw, "dev": r.dev} for r in static if r not in now_static]
+        return ops
 
     def _move(self, op: Op, before: inventory.Link, inverse: bool) -> list[Op]:
         from .snapshot import Snapshot, restore_ops
@@ -291,15 +310,13 @@ class Kernel:
         return [{"op": "addr_del", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
 
     def _addr_del(self, op: Op, inverse: bool) -> list[Op]:
-        undo = []
-        if inverse:
-            net = ipaddress.ip_interface(op["cidr"]).network
-            gone = [r for r in inventory.routes(self.nss.get(op["ns"]))
-                    if not r.kernel_made and r.gw and ipaddress.ip_address(r.gw) in net]
-            undo = [{"op": "addr_add", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
-            undo += [{"op": "route_add", "ns": r.ns, "dst": r.dst, "gw": r.gw, "dev": r.dev} for r in gone]
+        # the kernel may take routes (and secondary addresses) along: undo puts back exactly what went
+        held = self._held(op["ns"], op["name"]) if inverse else None
         self._addr(op, False)
-        return undo
+        if held is None:
+            return []
+        undo: list[Op] = [{"op": "addr_add", "ns": op["ns"], "name": op["name"], "cidr": op["cidr"]}]
+        return undo + self._lost(op["ns"], op["name"], held, skip=op["cidr"])
 
     def _route(self, op: Op, add: bool) -> None:
         dst, gw = op["dst"], op.get("gw")
