@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import attach
-from .completion import Inventory, LabCompleter, read_containers, read_inventory
+from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
 from .errors import Loc, ParseError
 from .netns import HOST
 from .results import Interactive
@@ -248,9 +248,19 @@ def _validator() -> Any:
                 parse_line(text, Loc("repl", 1, 1))
             except ParseError as e:
                 col = min(max(e.loc.col - 1, 0), len(document.text))
+                if document.is_cursor_at_the_end and _still_typing(text, col):
+                    return
                 raise ValidationError(cursor_position=col, message=f"col {e.loc.col}: {e.message}") from None
 
     return LineValidator()
+
+
+def _still_typing(text: str, col: int) -> bool:
+    """The bad word is the one being typed and it is the start of a word that fits (`e` of `enter`)."""
+    f = fits(text)
+    if not f.word or col < f.start:
+        return False
+    return any(w.what in ("word", "option") and w.word.startswith(f.word) and w.word != f.word for w in f.wants)
 
 
 def _style() -> Any:

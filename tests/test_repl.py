@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
+from conftest import ip_j, nslab_cli
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
-from conftest import ip_j, nslab_cli
 from nslab.render import Renderer
 from nslab.repl import Repl, _validator, history_path, logical, prompt_text
 
@@ -85,6 +85,10 @@ def test_the_validator_marks_the_bad_word_but_enter_still_submits(repl):
         v.validate(Document("ns add bad/name"))
     assert e.value.cursor_position == len("ns add ")
     v.validate(Document("ns add fine"))
+    v.validate(Document("ent"))        # still typing `enter`: not marked yet
+    v.validate(Document("link eth0 do"))  # still typing `down`
+    with pytest.raises(ValidationError):
+        v.validate(Document("link eth0 dx"))
     v.validate(Document("exit"))
     # Enter submits the line anyway; the session then says what is wrong, with a caret
     assert typed(repl, "link veth0 sideways\r") == "link veth0 sideways"
