@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import dockerkit
 import pytest
@@ -63,6 +64,11 @@ def test_ns_link_names_the_containers_own_namespace(lab: Lab, container):
 
 def test_ns_link_by_pid_with_a_name(lab: Lab):
     proc = subprocess.Popen(["unshare", "-n", "sleep", "60"])
+    mine = os.stat("/proc/self/ns/net").st_ino
+    for _ in range(500):  # until unshare has moved it and exec'd sleep
+        if os.stat(f"/proc/{proc.pid}/ns/net").st_ino != mine and open(f"/proc/{proc.pid}/comm").read() == "sleep\n":
+            break
+        time.sleep(0.01)
     try:
         assert lab.run(f"ns link {proc.pid} sleeper").ok
         assert os.stat("/run/netns/sleeper").st_ino == os.stat(f"/proc/{proc.pid}/ns/net").st_ino
