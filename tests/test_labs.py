@@ -170,6 +170,15 @@ def test_check_grades_the_exercise(lab: Lab, exercise: Path):
     assert graded.ok, graded.events
 
 
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.name)
+def test_check_finds_a_bundled_exercise_by_name(exercise: Path):
+    name = f"exercises/{exercise.name}"  # as the exercise's own narration tells students to write it
+    solved = nslab_cli("run", "-", input=f"source {name.replace('.lab', '.solution.lab')}\ncheck {name}\n")
+    assert solved.returncode == 0, solved.stdout + solved.stderr
+    unsolved = nslab_cli("run", "-", input=f"check {name}\n")
+    assert unsolved.returncode == 1 and "FAIL" in unsolved.stdout, unsolved.stdout + unsolved.stderr
+
+
 # -- each lab's end state, as iproute2 and iputils see it ------------------------------
 
 def test_01_netns_basics(lab: Lab):

@@ -58,6 +58,9 @@ def reset(ctx: Ctx) -> Message:
 
 
 def _load(ctx: Ctx, file: str) -> Any:
+    from ..cli import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
+
+    file = resolve_lab(file)
     real = os.path.realpath(file)
     if real in ctx.lab.sources:
         raise CommandError(f"{file} is already being sourced (a file cannot source itself)")
