@@ -71,7 +71,10 @@ def ip_lines(op: Op) -> list[str]:
     if k == "link_del":
         return [f"{ip} link del {op['name']}"]
     if k == "addr_add":
-        return [f"{ip} addr add {op['cidr']} dev {op['name']}"]
+        iface = ipaddress.ip_interface(op["cidr"])
+        # Kernel._addr_add sets the broadcast address; `brd +` makes ip do the same
+        brd = " brd +" if iface.version == 4 and iface.network.prefixlen < 31 else ""
+        return [f"{ip} addr add {op['cidr']}{brd} dev {op['name']}"]
     if k == "addr_del":
         return [f"{ip} addr del {op['cidr']} dev {op['name']}"]
     if k in ("route_add", "route_del"):

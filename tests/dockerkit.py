@@ -88,7 +88,9 @@ def state(name: str) -> tuple[str, str]:
     """The container's network as its own `ip` shows it (links without ifindex noise, and routes)."""
     links = dexec(name, "ip", "-o", "link").stdout
     names = sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines())
-    return " ".join(names) + "\n" + dexec(name, "ip", "-o", "addr").stdout, "\n".join(routes(name))
+    # `ip -o addr` lines without their ifindex, which a rebuilt interface does not keep
+    lines = sorted(line.split(":", 1)[1].strip() for line in dexec(name, "ip", "-o", "addr").stdout.splitlines())
+    return " ".join(names) + "\n" + "\n".join(lines), "\n".join(routes(name))
 
 
 def ping(name: str, target: str, wait: int = 2) -> bool:
