@@ -1,5 +1,14 @@
 # dockerd and Open vSwitch for the container tests, started so the host's own
 # network is untouched (DESIGN section 7) and stopped by PID.
+#
+# dockerd: no bridge, no iptables, no masquerading, no ip_forward, data and
+# exec roots under $CI_STATE; containers run with --network none.
+# Open vSwitch: our own ovsdb-server and ovs-vswitchd with every file (db,
+# socket, pids, logs) under $CI_STATE/ovs, no --monitor (so a kill by PID is
+# final), no kernel module (this kernel has none: bridges use the userspace
+# datapath). OVS_RUNDIR is exported so `nslab --host` and ovs-vsctl find it.
+# The tests and the isolated labs start OVS instances of their own; this one
+# serves host-mode use.
 CI_STATE=${CI_STATE:-/tmp/nslab-ci}
 
 start_services() {
@@ -8,32 +17,40 @@ start_services() {
         dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
             --data-root "$CI_STATE/docker" --exec-root "$CI_STATE/docker-exec" \
             --pidfile "$CI_STATE/dockerd.pid" >"$CI_STATE/dockerd.log" 2>&1 &
-        for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+        for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
         docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 "$CI_STATE/dockerd.log"; return 1; }
         echo "dockerd $(cat "$CI_STATE/dockerd.pid")"
     fi
-    if command -v ovs-ctl >/dev/null || [ -x /usr/share/openvswitch/scripts/ovs-ctl ]; then
-        PATH=$PATH:/usr/share/openvswitch/scripts
-        ovs-ctl --no-ovs-vswitchd --system-id=random start >/dev/null 2>&1 || true
-        ovs-ctl --no-ovsdb-server start >/dev/null 2>&1 || true
-        ovs-vsctl --timeout=5 show >/dev/null && echo "openvswitch up" || echo "openvswitch did not start"
+    if command -v ovsdb-server >/dev/null && command -v ovs-vswitchd >/dev/null; then
+        local d="$CI_STATE/ovs"
+        mkdir -p "$d"
+        export OVS_RUNDIR=$d OVS_DBDIR=$d OVS_LOGDIR=$d
+        [ -f "$d/conf.db" ] || ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+        ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/ovsdb-server.pid" \
+            --log-file="$d/ovsdb-server.log" -vconsole:emer --no-chdir --detach
+        ovs-vsctl --db="unix:$d/db.sock" --no-wait init
+        ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" --log-file="$d/ovs-vswitchd.log" \
+            -vconsole:emer --no-chdir --detach
+        ovs-vsctl --timeout=5 show >/dev/null && echo "openvswitch $(cat "$d/ovs-vswitchd.pid") (OVS_RUNDIR=$d)" \
+            || { echo "openvswitch did not start:"; tail -5 "$d"/*.log; return 1; }
     fi
 }
 
 stop_services() {
-    local pid
+    local pid name
     if [ -f "$CI_STATE/dockerd.pid" ]; then
         pid=$(cat "$CI_STATE/dockerd.pid")
         docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         rm -f "$CI_STATE/dockerd.pid"
     fi
     for name in ovs-vswitchd ovsdb-server; do
-        if [ -f "/run/openvswitch/$name.pid" ]; then
-            pid=$(cat "/run/openvswitch/$name.pid")
+        if [ -f "$CI_STATE/ovs/$name.pid" ]; then
+            pid=$(cat "$CI_STATE/ovs/$name.pid")
             kill "$pid" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            rm -f "$CI_STATE/ovs/$name.pid"
         fi
     done
     return 0
