@@ -207,7 +207,7 @@ class Kernel:
         except Exception:
             self._link_del({"op": "link_del", "ns": ns, "name": op["name"]}, False)
             raise
-        return [{"op": "link_del", "ns": ns, "name": op["name"], "peer_ns": pns}]
+        return [{"op": "link_del", "ns": ns, "name": op["name"], "peer_ns": pns, "peer": op["peer"]}]
 
     def _bridge(self, op: Op, inverse: bool) -> list[Op]:
         from .rtnl import IFLA_ADDRESS, IFLA_MTU, attr_mac, attr_u32
@@ -267,6 +267,10 @@ class Kernel:
         nl.set_link(before.index, **kw)
         if lo_first_up:
             return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
+        if inverse and op.get("up") and not before.up:
+            # undo takes the link down again, and the kernel drops its IPv6 addresses then: put them back
+            v6 = [a for a in self._held(ns, op.get("rename", name))[0] if ":" in a and not a.startswith("fe80:")]
+            return [back, *({"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a} for a in v6)]
         if kept:
             return [back, *self._lost(ns, op.get("rename", name), kept)]
         return [back] if inverse else []

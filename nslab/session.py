@@ -311,6 +311,7 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
     dies: set[str] = set()
     ifaces: set[tuple[str, str]] = set()  # interfaces outside dying namespaces that die with them
     skip: set[int] = set()
+    escapes: set[tuple[str, str]] = set()  # (ns, name) of interfaces moved out of a dying namespace
     for k in range(len(ops) - 1, -1, -1):
         op = ops[k]
         kind, ns = op["op"], op.get("ns")
@@ -318,17 +319,24 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
             dies.add(ns)
         elif kind == "ns_add":
             dies.discard(ns)
-        elif kind not in SKIPPABLE or "netns" in op:
+        elif kind not in SKIPPABLE:
+            continue
+        elif "netns" in op:
+            if ns in dies:
+                escapes.add((ns, op["name"]))  # moved out before the namespace goes: ops on it must run
+            continue
+        elif "name" in op and (ns, op.get("rename", op["name"])) in escapes:
+            escapes.add((ns, op["name"]))
             continue
         elif ns in dies:
             skip.add(k)
+            if kind == "link_del" and op.get("peer") and op.get("peer_ns") not in dies:
+                gone.append((op["peer_ns"], op["peer"]))  # its other end goes later, with the namespace
         elif kind == "link_del" and op.get("peer_ns") in dies:
             skip.add(k)
             ifaces.add((ns, op["name"]))
             gone.append((ns, op["name"]))
-        elif "name" in op and (ns, op.get("rename", op["name"])) in ifaces:
-            skip.add(k)
-            ifaces.add((ns, op["name"]))
+        # ops on an outside end that dies later still run: a route through its address needs the address
     return skip
 
 
