@@ -45,16 +45,29 @@ def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 
 
-def undo(ctx: Ctx, n: int = 1) -> Message:
+NOT_UNDOABLE = ("exec", "shell")  # programs: what they did is not in the journal
+
+
+def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Message]:
+    """Programs run since the oldest step undone: their effects stay, and undo says so."""
+    steps = ctx.lab.journal.steps
+    since = 0 if everything or not done else min(s.n for s in done)
+    skipped = [s for s in steps if s.n > since and s.command in NOT_UNDOABLE and s.outcome in ("ok", "failed")]
+    return [Message(f"cannot be undone, passed over: {s.text} (a program's effects are not recorded)", "warn")
+            for s in skipped]
+
+
+def undo(ctx: Ctx, n: int = 1) -> list[Message]:
     done = ctx.lab.undo(n)
     if not done:
-        return Message("nothing to undo", "warn")
-    return Message("undid " + "; ".join(s.text for s in done), "ok")
+        return [*_passed_over(ctx, done, everything=True), Message("nothing to undo", "warn")]
+    return [*_passed_over(ctx, done), Message("undid " + "; ".join(s.text for s in done), "ok")]
 
 
-def reset(ctx: Ctx) -> Message:
-    done = ctx.lab.undo(len(ctx.lab.journal.steps))
-    return Message(f"reset: undid {len(done)} steps", "ok")
+def reset(ctx: Ctx) -> list[Message]:
+    over = _passed_over(ctx, [], everything=True)
+    done = ctx.lab.reset()
+    return [*over, Message(f"reset: undid {len(done)} steps", "ok")]
 
 
 def _load(ctx: Ctx, file: str) -> Any:
