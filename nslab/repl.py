@@ -13,11 +13,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from . import attach
+from . import attach, isolate
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
 from .errors import Loc, ParseError
 from .netns import HOST
@@ -92,20 +91,93 @@ def _holds_something(inv: Inventory) -> bool:
     return ns > 0 or bool(own)
 
 
+class _Pending:
+    """What the prompt shows while the lab is still being opened: an empty lab at `host`."""
+
+    context = HOST
+    last = None
+
+    def __init__(self, host_mode: bool) -> None:
+        self.host_mode = host_mode
+
+
 class Repl:
-    """One REPL over one lab.  `pt_input`/`pt_output` let tests drive it with a pipe and DummyOutput."""
+    """One REPL over one lab.  `pt_input`/`pt_output` let tests drive it with a pipe and DummyOutput.
+
+    `lab` may be a callable that opens the lab: then the prompt is drawn first and the
+    lab (pyroute2, the kernel work, the first inventory) is made on a thread meanwhile;
+    the first line typed waits for it.  Nothing else touches the lab until then.
+    `out` may likewise be a callable making the renderer on first use.
+    """
 
     def __init__(self, lab: Any, out: Any, *, pt_input: Any = None, pt_output: Any = None,
-                 history: Path | None = None, attached: bool = False) -> None:
-        self.lab = lab
-        self.out = out
+                 history: Path | None = None, attached: bool = False, host_mode: bool = False) -> None:
+        self._out = out
         self.attached = attached
+        self._lab: Any = None
+        self._opening: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        self._pending = _Pending(host_mode)
         self.inv = Inventory()
         self.containers: list[tuple[str, str]] = []
         self.io = {"input": pt_input, "output": pt_output}
-        self.refresh()
         self._load_containers()
         self.session = self._session(history if history is not None else history_path())
+        self._opener: Any = None
+        if callable(lab):
+            # open the lab once the first prompt is drawn, so the two do not share the CPU
+            self._opener = lab
+            self.session.app.after_render += self._start_opening
+        else:
+            self._lab = lab
+            self.refresh()
+
+    def _start_opening(self, _: Any = None) -> None:
+        if self._opener is not None:
+            opener, self._opener = self._opener, None
+            self._opening = threading.Thread(target=self._open, args=(opener,), name="nslab-open", daemon=True)
+            self._opening.start()
+
+    def _open(self, opener: Any) -> None:
+        try:
+            lab = opener()
+            inv = read_inventory(lab)
+            inv.containers = self.containers
+            self.inv, self._lab = inv, lab
+        except BaseException as e:  # handed to the main thread at the first line
+            self._failed = e
+        app = self.session.app
+        if app.is_running:
+            app.invalidate()  # redraw the toolbar with the lab's figures
+
+    @property
+    def lab(self) -> Any:
+        """The lab; the first use waits until it is open."""
+        self._start_opening()
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+            if self._failed is not None:
+                raise self._failed
+        return self._lab
+
+    def _ready(self) -> bool:
+        try:
+            self.lab  # noqa: B018 - waits for the lab opened on the thread
+            return True
+        except Exception as e:
+            print(f"nslab: cannot open the lab: {getattr(e, 'message', e)}", file=sys.stderr)
+            return False
+
+    def _shown(self) -> Any:
+        """The lab for the prompt and toolbar, without waiting for it."""
+        return self._lab if self._lab is not None else self._pending
+
+    @property
+    def out(self) -> Any:
+        if not hasattr(self._out, "render"):
+            self._out = self._out()  # made on first use: rich is not needed to draw the prompt
+        return self._out
 
     # -- the lab snapshot ------------------------------------------------
     def refresh(self) -> None:
@@ -121,7 +193,7 @@ class Repl:
         threading.Thread(target=load, name="nslab-containers", daemon=True).start()
 
     def snapshot(self) -> tuple[str, Inventory]:
-        return self.lab.context, self.inv
+        return self._shown().context, self.inv
 
     # -- prompt_toolkit --------------------------------------------------
     def _session(self, hist: Path) -> Any:
@@ -168,13 +240,14 @@ class Repl:
         )
 
     def prompt(self) -> str:
-        return prompt_text(self.lab, self.attached)
+        return prompt_text(self._shown(), self.attached)
 
     def toolbar(self) -> Any:
         ns, links, bridges = self.inv.counts
-        mode = "host" if self.lab.host_mode else ("attached" if self.attached else "isolated")
+        shown = self._shown()
+        mode = "host" if shown.host_mode else ("attached" if self.attached else "isolated")
         parts = [f" {mode} lab", f"{ns} namespaces", f"{links} links", f"{bridges} bridges"]
-        last = self.lab.last
+        last = shown.last
         if last is not None and last.outcome != "running":
             parts.append(f"last: {last.text[:40]} — {last.outcome} in {last.duration * 1000:.1f} ms")
         return " · ".join(parts) + "   (Tab completes, Ctrl-R searches, Ctrl-D leaves)"
@@ -228,6 +301,8 @@ class Repl:
                     break
                 continue
             if word:
+                if not self._ready():
+                    return 1
                 self.run_line(text)
         return 0
 
@@ -276,20 +351,29 @@ def _style() -> Any:
 def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
     from .cli import open_lab, renderer
 
-    t0 = time.perf_counter()
-    lab = lab or open_lab(args)
-    out = renderer(args)
-    record = None if (lab.host_mode or attached) else attach.publish(lab)
+    if lab is None and not args.host:
+        isolate.enter()  # while the process is single-threaded: the lab then opens on a thread
+
+    def opened() -> Any:
+        new = open_lab(args)
+        if not (new.host_mode or attached):
+            records.append(attach.publish(new))
+        return new
+
+    records: list[Path | None] = []
+    repl = Repl(lab if lab is not None else opened, lambda: renderer(args), attached=attached, host_mode=args.host)
     try:
-        repl = Repl(lab, out, attached=attached)
-        if os.environ.get("NSLAB_TIMING"):
-            print(f"first prompt after {time.perf_counter() - t0:.3f} s", file=sys.stderr)
-        code = repl.loop()
+        return repl.loop()
     finally:
-        if record:
-            attach.withdraw(record)
-        if attached:
-            lab.nss.close()  # an attached REPL lets go; the lab belongs to its own nslab
-        else:
-            lab.close()
-    return code
+        try:
+            done = repl.lab
+        except BaseException:
+            done = None  # it never opened; the error was already shown
+        for record in records:
+            if record:
+                attach.withdraw(record)
+        if done is not None:
+            if attached:
+                done.nss.close()  # an attached REPL lets go; the lab belongs to its own nslab
+            else:
+                done.close()
