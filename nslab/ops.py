@@ -135,6 +135,8 @@ class Kernel:
         self.nss = nss
         self.tag = tag  # host mode: an alias put on every interface nslab creates
         self.gone: list[tuple[str, str]] = []  # veth ends whose deletion the kernel does later
+        self.raised: list[tuple[str, str]] = []  # links this step brought up: wait for their carrier
+        self.pairs: dict[tuple[str, str], tuple[str, str]] = {}  # veth ends nslab made, both ways (a hint)
         self.on_close: list[Callable[[], None]] = []  # e.g. stop the lab's private Open vSwitch
 
     # -- lookups ---------------------------------------------------------
@@ -201,6 +203,10 @@ class Kernel:
             op["name"], op["peer"], peer_fd=self.nss.get(pns).fd if pns != ns else None,
             mac=op.get("mac"), peer_mac=op.get("peer_mac"), mtu=op.get("mtu"), master=master, up=bool(op.get("up")),
         )
+        self.pairs[(ns, op["name"])] = (pns, op["peer"])
+        self.pairs[(pns, op["peer"])] = (ns, op["name"])
+        if op.get("up"):
+            self.raised.append((ns, op["name"]))
         try:
             self._tag(ns, op["name"])
             self._tag(pns, op["peer"])
@@ -255,6 +261,8 @@ class Kernel:
         if "up" in op:
             kw["up"] = bool(op["up"])
             back["up"] = before.up
+            if op["up"]:
+                self.raised.append((ns, op.get("rename", name)))
         if "rename" in op and before.up:
             # the kernel renames only a link that is down
             nl.set_link(before.index, up=False)
@@ -368,8 +376,34 @@ class Kernel:
         return [{"op": "sysctl", "ns": op["ns"], "key": key, "value": old}]
 
     # -- after a step ----------------------------------------------------
+    def _carrier(self, timeout: float) -> None:
+        watch = set(self.raised)
+        watch |= {self.pairs[x] for x in self.raised if x in self.pairs}
+        self.raised.clear()
+        deadline = time.monotonic() + timeout
+        while watch and time.monotonic() < deadline:
+            watch = {x for x in watch if self._linkwatch_pending(*x)}
+            if watch:
+                time.sleep(0.005)
+
+    def _linkwatch_pending(self, ns: str, name: str) -> bool:
+        from .rtnl import IFF_LOWER_UP
+
+        if not self.nss.exists(ns):
+            return False
+        link = self.nss.get(ns).nl.link(name)
+        return link is not None and bool(link.flags & IFF_LOWER_UP) and link.operstate not in ("UP", "UNKNOWN")
+
     def settle(self, timeout: float = 2.0) -> None:
-        """Wait until veth ends whose namespace was deleted are gone (the kernel does it later)."""
+        """Wait for what the kernel finishes after a request returns.
+
+        Veth ends whose namespace was deleted go a little later; and a link that
+        has carrier (IFF_LOWER_UP) turns operationally UP only when the kernel's
+        linkwatch runs, which for a veth whose index equals its peer's, or a
+        bridge, may be up to a second later. Until then its queue drops packets,
+        so a ping right after `link up` would lose its first echo.
+        """
+        self._carrier(1.5)
         deadline = time.monotonic() + timeout
         pending = set(self.gone)
         self.gone.clear()
