@@ -271,12 +271,19 @@ class Candidate:
 # arguments that name something new: nothing in the lab fits them
 _NEW = {("bridge_add", "bridge")}
 _CIDR_OF_EP = {"addr_del", "expect_addr"}
+_BY_HANDLER = {h for h, _ in _NEW} | _CIDR_OF_EP | {"ns_del", "expect_no_ns"}  # handlers that change a listing
 
 
 def candidates(f: Fits, inv: Inventory) -> list[Candidate]:
     out: list[Candidate] = []
+    done: set[tuple[Any, ...]] = set()
     for want in f.wants:
-        out.extend(_for_want(want, f, inv))
+        # several forms may ask for the same thing here (`link EP ...` has six): list it once
+        sig = (want.what, want.word, want.kind, want.name, want.ep,
+               want.handler if want.handler in _BY_HANDLER else "")
+        if sig not in done:
+            done.add(sig)
+            out.extend(_for_want(want, f, inv))
     word = f.word
     seen: set[str] = set()
     keep = []
