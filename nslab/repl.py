@@ -121,7 +121,6 @@ class Repl:
         self.inv = Inventory()
         self.containers: list[tuple[str, str]] = []
         self.io = {"input": pt_input, "output": pt_output}
-        self._load_containers()
         self.session = self._session(history if history is not None else history_path())
         self._opener: Any = None
         if callable(lab):
@@ -131,6 +130,7 @@ class Repl:
         else:
             self._lab = lab
             self.refresh()
+            self._load_containers()
 
     def _start_opening(self, _: Any = None) -> None:
         if self._opener is not None:
@@ -146,6 +146,7 @@ class Repl:
             self.inv, self._lab = inv, lab
         except BaseException as e:  # handed to the main thread at the first line
             self._failed = e
+        self._load_containers()  # after the lab: the Docker SDK costs 0.15 s to import
         app = self.session.app
         if app.is_running:
             app.invalidate()  # redraw the toolbar with the lab's figures

@@ -200,3 +200,25 @@ def test_the_lexer_is_registered_for_pygmentize():
         assert "nslab = nslab.highlight:NslabLexer" in cfg["options.entry_points"]["pygments.lexers"]
         return
     assert type(pygments.lexers.get_lexer_by_name("nslab")).__name__ == "NslabLexer"
+
+
+def test_nothing_heavy_is_imported_before_the_first_prompt():
+    """pyroute2 and docker come after the prompt is drawn (the lab opens on a thread then)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    code = (
+        "import sys\n"
+        "from nslab import isolate; isolate.enter()\n"
+        "import nslab.cli, nslab.repl\n"
+        "from prompt_toolkit.input import create_pipe_input\n"
+        "from prompt_toolkit.output import DummyOutput\n"
+        "with create_pipe_input() as i:\n"
+        "    r = nslab.repl.Repl(lambda: None, lambda: None, pt_input=i, pt_output=DummyOutput())\n"
+        "    print(sorted(m for m in ('pyroute2', 'docker', 'rich', 'nslab.session') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NSLAB_ISOLATED"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
