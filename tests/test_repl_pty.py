@@ -32,7 +32,8 @@ class Terminal:
         os.set_blocking(self.master, False)
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "nslab"], stdin=slave, stdout=slave, stderr=slave,
-                                     env=self.env, cwd=ROOT, start_new_session=True)
+                                     env=self.env, cwd=ROOT, start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # Ctrl-C -> SIGINT
         os.close(slave)
         self.screen = b""
 
@@ -99,6 +100,19 @@ def test_a_person_at_the_terminal(term):
     term.type("exit\r")
     term.wait_for(r"leave\? \[y/N\]")
     term.type("y\r")
+    assert term.proc.wait(timeout=15) == 0
+
+
+def test_ctrl_c_stops_a_ping_not_the_repl(term):
+    term.wait_for(r"nslab>")
+    term.type("ping -c 100 127.0.0.1\r")
+    term.wait_for(r"icmp_seq=2")
+    term.type("\x03")
+    term.wait_for(r"interrupted")
+    term.wait_for(r"nslab>")
+    term.type("ns add still\r")
+    term.wait_for(r"added still")
+    term.type("exit!\r")
     assert term.proc.wait(timeout=15) == 0
 
 
