@@ -48,8 +48,10 @@ def client() -> Any:
     """A Docker SDK client, or a clear error when no engine answers."""
     if not engine_reachable():
         raise CommandError("no Docker engine: /var/run/docker.sock is missing (start dockerd)")
-    import docker  # imported only when a container is named: it costs 0.15 s
-
+    try:
+        import docker  # imported only when a container is named: it costs 0.15 s
+    except ImportError:
+        raise CommandError("the docker Python package is missing (pip install docker)") from None
     try:
         c = docker.from_env(timeout=5)
         c.ping()
