@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     run.add_argument("-v", "--verbose", action="store_true", help="also print what each step changed")
     run.add_argument("-i", "--interactive", action="store_true", help="open the REPL on the result")
+    run.add_argument("--step", action="store_true",
+                     help="teaching replay: show each step (narration, iproute2) and wait: Enter runs, s skips, q quits, c runs the rest")
+    run.add_argument("--dry-run", action="store_true",
+                     help="parse and resolve every line against a model of the lab; no kernel, no privileges")
     chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the live host lab")
     chk.add_argument("file", metavar="FILE")
     sub.add_parser("labs", help="list the bundled labs")
@@ -183,6 +187,14 @@ def cmd_run(args: Any) -> int:
     if commands is None:
         out(Message("nothing ran: fix the errors above", "error"))
         return EXIT_USAGE
+    if args.dry_run:
+        from .dryrun import report
+
+        return report(commands, out)
+    if args.step:
+        from .stepper import run_stepped
+
+        return run_stepped(args, commands, renderer(args, show_changes=True))
     lab = open_lab(args)
     t0 = time.perf_counter()
     held = unmet = steps = 0

@@ -1,0 +1,100 @@
+"""The journal as a teaching tool: history, save with contexts, teaching replay with keys."""
+
+from __future__ import annotations
+
+from conftest import ip_j, nslab_cli
+
+from nslab.labfile import parse_text
+from nslab.results import Changes, Message, Table
+from nslab.stepper import ip_preview, replay
+
+LAB = """# Two namespaces
+## Namespaces
+# Two network stacks.
+ns add ns1 ns2
+## A cable
+# One veth pair between them.
+veth ns1:eth0 ns2:eth0
+ns1 addr add eth0 10.0.0.1/24
+ns1 link eth0 up
+"""
+
+
+def keys(*answers: str):
+    it = iter(answers)
+    asked: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return next(it)
+
+    return ask, asked
+
+
+def texts(events) -> list[str]:
+    return [e.text for e in events if isinstance(e, Message)]
+
+
+def test_step_shows_section_narration_line_and_iproute2_then_runs(lab):
+    cmds = parse_text(LAB, "t.lab").commands
+    ask, asked = keys("", "s", "", "never asked")
+    events = list(replay(lab, cmds, ask))
+    words = texts(events)
+    assert words[:4] == ["## Namespaces", "  Two network stacks.", "» ns add ns1 ns2", "  iproute2: ip netns add ns1 ns2"]
+    assert "## A cable" in words and "skipped" in words
+    assert len(asked) == 3  # the third step fails (its cable was skipped): the replay stops
+    assert words[-1] == "replay: 2 run, 1 skipped, 1 not reached"
+    assert any(isinstance(e, Changes) and "+ namespace ns1" in e.lines for e in events)
+    # the oracle: ns1 exists and holds only lo (the veth was skipped)
+    links = [x["ifname"] for x in ip_j(lab, "ns1", "link", "show")]
+    assert links == ["lo"]
+    assert [s.text for s in lab.journal.steps] == ["ns add ns1 ns2", "ns1 addr add eth0 10.0.0.1/24"]
+    assert lab.journal.steps[1].outcome == "failed"  # no eth0: the replay stops there
+
+
+def test_q_stops_before_the_step(lab):
+    ask, asked = keys("", "q")
+    words = texts(replay(lab, parse_text(LAB, "t.lab").commands, ask))
+    assert "stopped before step 2 of 4" in words and len(lab.journal.steps) == 1
+
+
+def test_c_runs_the_rest_without_asking(lab):
+    cmds = parse_text(LAB, "t.lab").commands
+    ask, asked = keys("c")
+    list(replay(lab, cmds, ask))
+    assert len(asked) == 1
+    addrs = ip_j(lab, "ns1", "-4", "addr", "show", "dev", "eth0")
+    assert addrs[0]["addr_info"][0]["local"] == "10.0.0.1"
+    assert "UP" in ip_j(lab, "ns1", "link", "show", "dev", "eth0")[0]["flags"]
+
+
+def test_ip_preview_fills_the_command_tables_form():
+    cmds = parse_text("ns1 addr add eth0 10.0.0.1/24\nns1 route add default via 10.0.0.254\n"
+                      "link veth0 mtu 1400\n", "t").commands
+    assert [ip_preview(c, "host") for c in cmds] == [
+        "ip -n ns1 addr add 10.0.0.1/24 dev eth0", "ip -n ns1 route add default via 10.0.0.254",
+        "ip link set veth0 mtu 1400"]
+
+
+def test_run_step_from_the_command_line(tmp_path):
+    path = tmp_path / "t.lab"
+    path.write_text(LAB)
+    r = nslab_cli("--no-color", "run", "--step", str(path), input="\n\nq\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "One veth pair between them." in r.stdout and "iproute2: ip netns add ns1 ns2" in r.stdout
+    assert "+ veth ns1:eth0 <-> ns2:eth0" in r.stdout  # what changed, after the step
+    assert "replay: 2 run, 0 skipped, 2 not reached" in r.stdout
+
+
+def test_history_and_save_write_contexts_and_leave_out_failures(lab, tmp_path):
+    for line in ["ns add a", "enter a", "bridge add br0", "ping -c 1 -W 0.2 10.9.9.9", "link nosuch up", "leave",
+                 "veth x0 a:eth0"]:
+        lab.run(line)
+    out = lab.run("history")
+    table = next(e for e in out.events if isinstance(e, Table))
+    assert [r[-1] for r in table.rows] == ["ok", "ok", "ok", "failed", "failed", "ok", "ok"]
+    out = lab.run("history --ip 2")
+    table = next(e for e in out.events if isinstance(e, Table))
+    assert table.rows[-1][2] == "ip link add x0 type veth peer name eth0 netns a"
+    assert lab.run(f"save {tmp_path}/s.lab").ok
+    assert (tmp_path / "s.lab").read_text() == "ns add a\na bridge add br0\nveth x0 a:eth0\n"
