@@ -278,8 +278,11 @@ def cmd_clean(args: Any) -> int:
 
 
 def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
+    from . import stepper
     from .repl import run_repl
 
+    if sys.stdin.isatty():
+        stepper.ASK = stepper.terminal_ask  # `source FILE` at a terminal is the teaching replay
     return run_repl(args, lab)
 
 

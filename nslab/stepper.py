@@ -19,6 +19,9 @@ from .results import ExpectResult, Failure, Message
 PROMPT = "[Enter] run   s skip   q quit   c run the rest > "
 Ask = Callable[[str], str]
 
+# Set by an interactive face (the REPL on a terminal): then `source FILE` is a teaching replay.
+ASK: Ask | None = None
+
 # template words in the command table's iproute2 forms, and the values that fill them
 _FILL = {"IF": ("ep", "dev"), "NS": ("ns",), "N": ("n", "mtu"), "NEW": ("new",), "MAC": ("mac",),
          "CIDR": ("cidr",), "DEST": ("dest",), "GW": ("gw",), "A": ("a",), "B": ("b",), "NAME": ("name",),

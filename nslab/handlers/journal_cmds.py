@@ -85,9 +85,14 @@ def _load(ctx: Ctx, file: str) -> Any:
 
 
 def source(ctx: Ctx, file: str) -> Iterator[Any]:
+    from .. import stepper
+
     lab_file, real = _load(ctx, file)
     ctx.lab.sources.append(real)
     try:
+        if stepper.ASK is not None:  # at a terminal: one step at a time, as the keys say
+            yield from stepper.replay(ctx.lab, lab_file.commands, stepper.ASK)
+            return
         for cmd in lab_file.commands:
             yield from ctx.lab.stream(cmd)
             if ctx.lab.last is not None and ctx.lab.last.outcome == "failed":
