@@ -1,14 +1,15 @@
 """`nslab --host clean`: remove exactly what this host lab made, after a crash too.
 
-Three sources, in order: the journal's steps (newest first), the op log of a
-step that never finished, and finally whatever still carries this lab's tag
+Three sources, in order: the op log of a step that never finished (the newest),
+the journal's steps (newest first), and finally whatever still carries this lab's tag
 (interfaces by alias, namespaces by their lo's alias).  Nothing untagged that
 the records do not name is touched.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from .errors import NslabError
 from .netns import HOST
@@ -17,48 +18,75 @@ from .ops import describe
 if TYPE_CHECKING:
     from .session import Lab
 
+# ops whose undo removes an object; the report lists these (state put back is not "removed")
+REMOVES = ("ns_del", "link_del", "addr_del", "route_del")
+# a creation killed between its netlink call and its log record: the name was checked free just before
+CREATES = {"ns_add": "ns_del", "veth": "link_del", "bridge": "link_del"}
+
+
+def _alias(lab: "Lab", ns: str, name: str) -> str | None:
+    """The interface's alias ("" for none), or None when there is no such interface."""
+    try:
+        link = lab.nss.get(ns).nl.link(name=name)
+    except (NslabError, OSError):
+        return None
+    return None if link is None else (link.alias or "")
+
 
 def _tagged_ns(lab: "Lab", name: str) -> bool:
-    try:
-        links = lab.nss.get(name).ipr.get_links()
-    except NslabError:
-        return False
-    lo = [m for m in links if m.get("ifname") == "lo"]
-    tagged = bool(lo) and lo[0].get("IFLA_IFALIAS") == lab.kernel.tag
-    return tagged
+    return _alias(lab, name, "lo") == lab.kernel.tag
 
 
 def _tagged_links(lab: "Lab") -> list[str]:
-    return [m.get("ifname") for m in lab.nss.host.ipr.get_links() if m.get("IFLA_IFALIAS") == lab.kernel.tag]
+    return [m.name for m in lab.nss.host.nl.links() if m.alias == lab.kernel.tag]
+
+
+def _unsure_undo(lab: "Lab", op: dict[str, Any]) -> dict[str, Any] | None:
+    """The undo of a creation that may or may not have happened when nslab died."""
+    kind = op["op"]
+    if kind == "ns_add":
+        path = lab.nss.path(op["ns"])
+        # tagged, not yet tagged, or only the mount point's file made (killed before the mount)
+        if os.path.exists(path) and (_alias(lab, op["ns"], "lo") in ("", lab.kernel.tag) or not os.path.ismount(path)):
+            return {"op": "ns_del", "ns": op["ns"]}
+        return None
+    if kind in ("veth", "bridge"):
+        # created but maybe not yet tagged: an untagged link of that name is ours only
+        # because the handler saw the name free just before it wrote the intent
+        alias = _alias(lab, op["ns"], op["name"])
+        if alias in ("", lab.kernel.tag):
+            return {"op": "link_del", "ns": op["ns"], "name": op["name"]}
+    return None
 
 
 def clean(lab: "Lab") -> list[str]:
     """Remove this lab's objects; return what was removed, in words."""
+    from .session import doomed
+
     removed: list[str] = []
 
-    def run(op: dict) -> None:
-        try:
-            lab.kernel.apply(op, inverse=False)
-            removed.append(describe(op))
-        except NslabError:
-            pass  # already gone
+    def run(ops: list[dict[str, Any]]) -> None:
+        skip = doomed(ops, lab.kernel.gone)  # interfaces that go with a namespace: let the kernel batch them
+        for k, op in enumerate(ops):
+            try:
+                if k not in skip:
+                    lab.kernel.apply(op, inverse=False)
+            except NslabError:
+                continue  # already gone (or put back already)
+            if op["op"] in REMOVES and (k not in skip or op["op"] == "link_del"):
+                removed.append(describe(op))
 
-    for step in reversed(lab.journal.live()):
-        for op in step.inverse:
-            run(op)
     if lab.hostlog is not None:
+        # the step nslab died in is the newest: undo it first, before the journal's steps
         pending = lab.hostlog.pending({s.n for s in lab.journal.steps})
-        for op in pending.undo:
-            run(op)
-        for op in pending.unsure:
-            if op["op"] == "ns_add" and lab.nss.exists(op["ns"]) and _tagged_ns(lab, op["ns"]):
-                run({"op": "ns_del", "ns": op["ns"]})
-    for name in lab.nss.names():
-        if _tagged_ns(lab, name):
-            run({"op": "ns_del", "ns": name})
+        unsure = [u for u in (_unsure_undo(lab, op) for op in pending.unsure) if u is not None]
+        run(unsure + pending.undo)
+    run([op for step in reversed(lab.journal.live()) for op in step.inverse])
+    sweep = [{"op": "ns_del", "ns": name} for name in lab.nss.names() if _tagged_ns(lab, name)]
+    run(sweep)
     lab.kernel.settle()
-    for name in _tagged_links(lab):
-        run({"op": "link_del", "ns": HOST, "name": name})
+    run([{"op": "link_del", "ns": HOST, "name": name} for name in _tagged_links(lab)])
+    lab.kernel.settle()
     lab.journal.steps = []
     lab.journal.save()
     if lab.hostlog is not None:

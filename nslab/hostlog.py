@@ -28,6 +28,7 @@ class HostLog:
     def __init__(self, path: str) -> None:
         self.path = path
         self._f: Any = None
+        self._open_step: int | None = None  # the step whose ops were logged and not yet settled
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._f is None:
@@ -37,10 +38,17 @@ class HostLog:
         self._f.write(json.dumps(record) + "\n")
 
     def intent(self, step: int, op: Op) -> None:
+        self._open_step = step
         self._write({"step": step, "intent": op})
 
     def done(self, step: int, undo: list[Op]) -> None:
         self._write({"step": step, "undo": undo})
+
+    def settled(self, step: int) -> None:
+        """The step is over: in the journal, or rolled back.  Its ops are no longer pending."""
+        if self._open_step == step:  # steps that changed nothing are not logged at all
+            self._write({"step": step, "settled": True})
+            self._open_step = None
 
     def close(self) -> None:
         if self._f is not None:
@@ -60,6 +68,7 @@ class HostLog:
         if not os.path.exists(self.path):
             return out
         open_intent: dict[int, Op] = {}
+        undo: dict[int, list[Op]] = {}
         with open(self.path) as f:
             for line in f:
                 try:
@@ -73,6 +82,11 @@ class HostLog:
                     open_intent[step] = rec["intent"]
                 elif "undo" in rec:
                     open_intent.pop(step, None)
-                    out.undo = list(rec["undo"]) + out.undo
+                    undo.setdefault(step, [])[:0] = rec["undo"]
+                elif rec.get("settled"):
+                    # a failed step was rolled back; a finished one is in the journal
+                    open_intent.pop(step, None)
+                    undo.pop(step, None)
         out.unsure = list(open_intent.values())
+        out.undo = [op for step in sorted(undo, reverse=True) for op in undo[step]]
         return out
