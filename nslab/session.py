@@ -237,6 +237,9 @@ class Lab:
         step.error = failed
         if step.ops:
             self.journal.append_disk(step)
+        if self.hostlog is not None:
+            self.hostlog.settled(step.n)  # after the journal has it: a crash in between leaves it pending
+        if step.ops:
             yield Changes([describe(op) for op in step.ops])
         if failed is not None:
             yield Failure(failed, source if source != "repl" else "", cmd.text.strip())
