@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
 from . import inventory
@@ -39,6 +40,21 @@ class Guard:
         if for_moving:
             return  # moving our own interface into it changes nothing of theirs
         raise CommandError(f"namespace {ns!r} was not made by this lab; nslab --host will not delete it ({WAY_OUT})")
+
+    def inside(self, ns: str, action: str) -> None:
+        """A change to a namespace itself (a sysctl): only in namespaces this lab made."""
+        if not self.active or ns == HOST or ns in self.made_namespaces():
+            return
+        raise CommandError(f"namespace {ns!r} was not made by this lab; nslab --host will not {action} it ({WAY_OUT})")
+
+    def gateway(self, ns: str, gw: str) -> None:
+        """A route via a gateway goes out of the interface whose subnet holds it: guard that one."""
+        if not self.active:
+            return
+        addr = ipaddress.ip_address(gw)
+        for link in inventory.links(self.lab.nss.get(ns)):
+            if any(addr in ipaddress.ip_interface(cidr).network for cidr in link.addrs):
+                self.interface(ns, link.name, f"route to {gw} through")
 
     def interface(self, ns: str, name: str, action: str) -> None:
         if not self.active:

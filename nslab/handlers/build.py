@@ -167,6 +167,8 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
     if gw is not None and dest != "default":
         if ipaddress.ip_network(dest).version != gw.version:
             raise CommandError(f"{dest} and gateway {gw} are of different IP versions")
+    if gw is not None:
+        ctx.lab.guard.gateway(ns, str(gw))
     ctx.apply({"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
     via = f" via {gw}" if gw else ""
     return Message(f"route {dest}{via}{' dev ' + dev if dev else ''} in {ns}", "ok")
@@ -211,15 +213,17 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
         if port == name:
             raise CommandError(f"a bridge cannot be its own port ({name})")
         ports.append(port)
-    if not _bridge_exists(ctx, name):
+    if _bridge_exists(ctx, name):
+        ctx.lab.guard.interface(ctx.ns, name, "add ports to")
+    else:
         ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
         out.append(Message(f"bridge {show_ep(ctx.ns, name)} created (up)", "ok"))
     for port in ports:
         link = inventory.find(ctx.lab.nss, ctx.ns, port)
         ctx.lab.guard.interface(ctx.ns, port, "enslave")
         if link and link.addrs:
-            out.append(Message(f"{port} holds {', '.join(link.addrs)}: as a bridge port it no longer answers on it; "
-                               f"move the address to {name}", "warn"))
+            out.append(Message(f"{port} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
+                               f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
         if link and link.master != name:
             ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": name})
         if link and not link.up:
@@ -235,6 +239,7 @@ def bridge_port_del(ctx: Ctx, name: str, ep: list[Endpoint]) -> Message:
         link = inventory.find(ctx.lab.nss, ns, port)
         if link is None or link.master != name or ns != ctx.ns:
             raise CommandError(f"{show_ep(ns, port)} is not a port of {name}")
+        ctx.lab.guard.interface(ns, port, "release")
         ports.append(port)
     for port in ports:
         ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": ""})
@@ -247,5 +252,6 @@ SYSCTL_RE = re.compile(r"net\.[A-Za-z0-9_.-]+\Z")
 def sysctl(ctx: Ctx, key: str, value: str) -> Message:
     if not SYSCTL_RE.match(key) or ".." in key:
         raise CommandError(f"only net.* sysctls can be set in a lab, got {key!r}")
+    ctx.lab.guard.inside(ctx.ns, "set sysctls in")
     ctx.apply({"op": "sysctl", "ns": ctx.ns, "key": key, "value": value})
     return Message(f"{key} = {value} in {ctx.ns}", "ok")
