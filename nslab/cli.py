@@ -156,19 +156,20 @@ def cmd_labs(args: Any) -> int:
     return EXIT_OK
 
 
-def parse_inputs(files: list[str], out: Any) -> list[Any] | None:
+def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | None:
+    """Every file parsed before anything runs: (name, commands) per file, or None after errors."""
     from .errors import NslabError
     from .labfile import LabFileError, parse_file, parse_text
     from .results import Failure
 
-    commands: list[Any] = []
+    groups: list[tuple[str, list[Any]]] = []
     bad = False
     for name in files:
         try:
             if name == "-":
-                commands += parse_text(sys.stdin.read(), "-").commands
+                groups.append(("-", parse_text(sys.stdin.read(), "-").commands))
             else:
-                commands += parse_file(resolve_lab(name)).commands
+                groups.append((name, parse_file(resolve_lab(name)).commands))
         except LabFileError as e:
             bad = True
             for err in e.errors:
@@ -176,17 +177,18 @@ def parse_inputs(files: list[str], out: Any) -> list[Any] | None:
         except NslabError as e:
             bad = True
             out(Failure(e.message))
-    return None if bad else commands
+    return None if bad else groups
 
 
 def cmd_run(args: Any) -> int:
-    from .results import ExpectResult, Failure, Message
+    from .results import Message
 
     out = renderer(args, quiet=args.quiet, show_changes=args.verbose)
-    commands = parse_inputs(args.files, out)
-    if commands is None:
+    groups = parse_inputs(args.files, out)
+    if groups is None:
         out(Message("nothing ran: fix the errors above", "error"))
         return EXIT_USAGE
+    commands = [cmd for _, cmds in groups for cmd in cmds]
     if args.dry_run:
         from .dryrun import report
 
@@ -195,7 +197,32 @@ def cmd_run(args: Any) -> int:
         from .stepper import run_stepped
 
         return run_stepped(args, commands, renderer(args, show_changes=True))
-    lab = open_lab(args)
+    from .session import Lab
+
+    bad = False
+    lab = None
+    for n, (name, cmds) in enumerate(groups):
+        last = n == len(groups) - 1
+        if lab is None or not args.host:
+            # each file replays in a lab of its own; the last one in the process's namespace
+            # (the one `nslab attach` and `-i` see)
+            lab = open_lab(args) if last or args.host else Lab(root="new")
+        ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None)
+        bad |= not ok
+        if not last and not args.host:
+            lab.close()
+        if failed and args.interactive:
+            break
+    if args.interactive and not bad:
+        return cmd_repl(args, [], lab=lab)
+    lab.close(remove=False)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def replay(lab: Any, commands: list[Any], out: Any, name: str | None) -> tuple[bool, bool]:
+    """Run one file's commands; print a summary. (all held, a step failed)."""
+    from .results import ExpectResult, Failure
+
     t0 = time.perf_counter()
     held = unmet = steps = 0
     failed = False
@@ -218,12 +245,10 @@ def cmd_run(args: Any) -> int:
         print("\r" + " " * 75 + "\r", end="", file=sys.stderr)
     took = time.perf_counter() - t0
     status = "failed" if failed or unmet else "ok"
-    summary = f"{status}: {steps}/{len(commands)} steps, {held} expects held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
+    label = f"{name}: " if name else ""
+    summary = f"{label}{status}: {steps}/{len(commands)} steps, {held} expects held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
     out.line(summary, "bold green" if status == "ok" else "bold red")
-    if args.interactive and not failed:
-        return cmd_repl(args, [], lab=lab)
-    lab.close(remove=False)
-    return EXIT_FAILED if failed or unmet else EXIT_OK
+    return status == "ok", failed
 
 
 def cmd_check(args: Any) -> int:
