@@ -263,8 +263,8 @@ class Kernel:
             back["up"] = before.up
             if op["up"]:
                 self.raised.append((ns, op.get("rename", name)))
-        if "rename" in op and before.up:
-            # the kernel renames only a link that is down
+        if "rename" in op and before.up and not _live_rename(nl, before.index, op["rename"]):
+            # older kernels rename only a link that is down
             nl.set_link(before.index, up=False)
             kw.setdefault("up", True)
         # lo gets 127.0.0.1/8 when it first comes up and keeps it when it goes down: undo takes it back
@@ -272,7 +272,13 @@ class Kernel:
             "127.0.0.1/8" not in (inventory.find(self.nss, ns, name) or before).addrs
         # taking a link down (or its MTU below IPv6's) makes the kernel drop routes and IPv6 addresses
         kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
+        # a bridge takes a MAC from its ports when they join or leave: undo puts the old one back
+        bridge = op.get("master") or before.master if "master" in op else None
+        bmac = inventory.find(self.nss, ns, bridge, with_addrs=False) if bridge and inverse else None
         nl.set_link(before.index, **kw)
+        now = inventory.find(self.nss, ns, bridge, with_addrs=False) if bmac is not None else None
+        mac_back: list[Op] = [{"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac}] \
+            if bmac is not None and now is not None and now.mac != bmac.mac else []
         if lo_first_up:
             return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
         if inverse and op.get("up") and not before.up:
@@ -281,7 +287,7 @@ class Kernel:
             return [back, *({"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a} for a in v6)]
         if kept:
             return [back, *self._lost(ns, op.get("rename", name), kept)]
-        return [back] if inverse else []
+        return [back, *mac_back] if inverse else []
 
     def _held(self, ns: str, name: str) -> tuple[list[str], list[inventory.Route]]:
         """A link's addresses and its namespace's static routes, to see later what a change took along."""
@@ -294,7 +300,7 @@ class Kernel:
         addrs, static = held
         now_addrs, now_static = self._held(ns, name)
         ops: list[Op] = [{"op": "addr_add", "ns": ns, "name": name, "cidr": a} for a in addrs
-                         if a not in now_addrs and a != skip]
+                         if a not in now_addrs and a != skip and a != "::1/128" and not a.startswith("fe80:")]  # the kernel re-adds these
         ops += [{"op": "route_add", "ns": ns, "dst": r.dst, "gw": r.gw, "dev": r.dev} for r in static if r not in now_static]
         return ops
 
@@ -417,3 +423,18 @@ class Kernel:
             pending = left
             if pending:
                 time.sleep(0.002)
+
+
+def _live_rename(nl: Any, index: int, name: str) -> bool:
+    """Rename an up link in place (kernels since 6.x); False when the kernel wants it down first."""
+    import errno
+
+    from .rtnl import NetlinkError
+
+    try:
+        nl.set_link(index, name=name)
+        return True
+    except NetlinkError as e:
+        if e.code == errno.EBUSY:
+            return False
+        raise
