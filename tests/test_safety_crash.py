@@ -51,9 +51,11 @@ def netns_names() -> set[str]:
 def stable(m: dict) -> dict:
     """What must not change on an object nslab did not make (operstate may lag)."""
     keep = ("ifindex", "ifname", "flags", "mtu", "address", "master", "ifalias", "link", "link_index")
-    addrs = sorted(f"{a['local']}/{a['prefixlen']}" for a in m.get("addr_info", []))
+    # link-local IPv6 comes and goes with carrier, by the kernel's autoconf, seconds later
+    addrs = sorted(f"{a['local']}/{a['prefixlen']}" for a in m.get("addr_info", []) if not a["local"].startswith("fe80:"))
     kind = m.get("linkinfo", {}).get("info_kind")
-    return {**{k: m.get(k) for k in keep}, "addrs": addrs, "kind": kind}
+    flags = sorted(set(m.get("flags", [])) - {"LOWER_UP", "NO-CARRIER", "M-DOWN"})  # carrier follows the peer, later
+    return {**{k: m.get(k) for k in keep}, "flags": flags, "addrs": addrs, "kind": kind}
 
 
 class Decoys:
@@ -78,8 +80,10 @@ class Decoys:
     def state(self) -> dict:
         here = host_links()
         inside = {m["ifname"]: stable(m) for m in ipj("-n", self.ns, "-d", "addr", "show")}
+        fwd = subprocess.run(["ip", "netns", "exec", self.ns, "cat", "/proc/sys/net/ipv4/ip_forward"],
+                             capture_output=True, text=True).stdout.strip()
         return {"links": {n: stable(here[n]) for n in self.links if n in here},
-                "ns": self.ns in netns_names(), "inside": inside}
+                "ns": self.ns in netns_names(), "inside": inside, "forwarding": fwd}
 
     def remove(self) -> None:
         for cmd in (["netns", "del", self.ns], ["link", "del", self.br], ["link", "del", self.va]):
