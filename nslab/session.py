@@ -291,7 +291,10 @@ class Lab:
             try:
                 self.kernel.apply(op, inverse=False)
             except NslabError:
-                if not _already_gone(op):
+                if op["op"] == "link_del" and op.get("peer") and _exists(self.kernel, op["peer_ns"], op["peer"]):
+                    # this end was renamed or moved outside nslab: the pair goes by its other end
+                    self.kernel.apply({"op": "link_del", "ns": op["peer_ns"], "name": op["peer"]}, inverse=False)
+                elif not _already_gone(op):
                     raise
 
 
@@ -341,6 +344,13 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
             gone.append((ns, op["name"]))
         # ops on an outside end that dies later still run: a route through its address needs the address
     return skip
+
+
+def _exists(kernel: Kernel, ns: str, name: str) -> bool:
+    try:
+        return kernel.has(ns, name)
+    except NslabError:
+        return False
 
 
 def _already_gone(op: Op) -> bool:

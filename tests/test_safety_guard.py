@@ -101,7 +101,7 @@ def test_the_labs_own_objects_need_no_flag(decoys: Decoys) -> None:
     text = fill(SETUP, decoys, lab) + "\n".join([
         f"link {lab}h name {lab}x", f"link {lab}x mtu 1400", f"bridge {lab}br add {lab}x", f"addr add {lab}br 10.77.0.1/24",
         f"{lab}n addr add eth0 10.77.0.2/24", f"{lab}n link eth0 up", f"{lab}n sysctl net.ipv4.ip_forward 1",
-        f"route add 10.78.0.0/16 via 10.77.0.2", f"link del {lab}x", f"ns del {lab}n"]) + "\n"
+        "route add 10.78.0.0/16 via 10.77.0.2", f"link del {lab}x", f"ns del {lab}n"]) + "\n"
     try:
         r = host(lab, text)
         assert r.returncode == 0, r.stdout + r.stderr
