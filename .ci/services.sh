@@ -13,7 +13,8 @@ CI_STATE=${CI_STATE:-/tmp/nslab-ci}
 
 start_services() {
     mkdir -p "$CI_STATE"
-    if command -v dockerd >/dev/null && [ ! -S /var/run/docker.sock ]; then
+    # a stale socket from an earlier daemon does not count: only a daemon that answers
+    if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1; then
         dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
             --data-root "$CI_STATE/docker" --exec-root "$CI_STATE/docker-exec" \
             --pidfile "$CI_STATE/dockerd.pid" >"$CI_STATE/dockerd.log" 2>&1 &
