@@ -110,11 +110,11 @@ def star_lab(path: Path, prefix: str, n: int = STAR) -> Path:
     return path
 
 
-def popen_nslab(*args: str) -> subprocess.Popen:
+def popen_nslab(*args: str, out: int = subprocess.DEVNULL) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop(isolate.MARK, None)
     return subprocess.Popen([sys.executable, "-m", "nslab", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=out, stderr=subprocess.STDOUT)
 
 
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
