@@ -70,6 +70,7 @@ class Decoys:
         ip("link", "add", self.br, "type", "bridge")
         ip("link", "set", self.br, "up")
         ip("link", "add", self.va, "type", "veth", "peer", "name", self.vb)
+        ip("link", "set", self.vb, "master", self.br)
         ip("addr", "add", "192.0.2.1/24", "dev", self.va)
         ip("link", "set", self.va, "up")
 

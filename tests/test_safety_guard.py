@@ -15,7 +15,7 @@ import pytest
 from conftest import nslab_cli
 from test_safety_crash import Decoys
 
-# {va}: a decoy veth end holding 192.0.2.1/24; {br}: a decoy bridge; {ns}: a decoy namespace
+# {va}: a decoy veth end holding 192.0.2.1/24; {vb}: its peer, a port of {br}, a decoy bridge; {ns}: a decoy namespace
 REFUSED = {
     "rename": "link {va} name zz{t}",
     "move": "link {va} netns {lab}n",
@@ -27,6 +27,7 @@ REFUSED = {
     "bridge-del": "bridge del {br}",
     "enslave": "bridge {lab}br add {va}",
     "add-port-to-theirs": "bridge {br} add {lab}h",
+    "release-their-port": "bridge {br} del {vb}",
     "addr-add": "addr add {va} 10.1.1.1/24",
     "addr-del": "addr del {va} 192.0.2.1/24",
     "route-dev": "route add 10.5.0.0/16 dev {va}",
