@@ -20,8 +20,13 @@ def is_isolated() -> bool:
     return os.environ.get(MARK) == str(os.getpid())
 
 
-def enter() -> None:
-    """Unshare net+mount (and user when not root); private tmpfs on /run/netns."""
+def enter(private_state: bool = False) -> None:
+    """Unshare net+mount (and user when not root); private tmpfs on /run/netns.
+
+    `private_state`: also a private /run/nslab, for a process that runs `nslab --host`
+    children against its own isolated root (the tests).  Off by default: the private
+    /run it may need would hide sockets created later on the real /run (docker.sock).
+    """
     if is_isolated():
         return
     uid, gid = os.geteuid(), os.getegid()
@@ -32,7 +37,7 @@ def enter() -> None:
     if uid != 0:
         _map_root(uid, gid)
     sysns.mount(None, "/", None, sysns.MS_REC | sysns.MS_PRIVATE)
-    if uid == 0:
+    if uid == 0 and private_state:
         _private_state_dir()
     if os.path.isdir(NETNS_DIR):
         sysns.mount("nslab", NETNS_DIR, "tmpfs", 0, "mode=0755")

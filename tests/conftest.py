@@ -20,7 +20,7 @@ import pytest
 from nslab import isolate
 from nslab.session import Lab
 
-isolate.enter()
+isolate.enter(private_state=True)  # host-mode subprocesses keep their journals in a private /run/nslab
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "nslab" / "labs"
