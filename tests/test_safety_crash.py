@@ -217,6 +217,8 @@ def test_kill9_host_clean_removes_exactly_what_was_made(tmp_path: Path, decoys: 
     finally:
         if proc.poll() is None:
             proc.kill()
+    # the journal stayed in this process's private /run/nslab: the machine's (pid 1's view) never saw it
+    assert os.path.exists(oplog) and not os.path.exists(f"/proc/1/root/run/nslab/{name}")
     made_ns = netns_names() - ns_before
     made_links = set(host_links()) - set(links_before)
     assert made_ns or made_links, "the kill came before anything was made"
