@@ -62,6 +62,18 @@ class HostLog:
         except FileNotFoundError:
             pass
 
+    def last_step(self) -> int:
+        """The highest step number the log mentions (0 when empty)."""
+        last = 0
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                for line in f:
+                    try:
+                        last = max(last, int(json.loads(line).get("step") or 0))
+                    except (json.JSONDecodeError, ValueError, AttributeError):
+                        continue
+        return last
+
     def pending(self, recorded: set[int]) -> Pending:
         """Ops of steps not in `recorded` (the journal's step numbers)."""
         out = Pending()

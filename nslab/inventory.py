@@ -93,12 +93,15 @@ def links(ns: "Netns", with_addrs: bool = True) -> list[Link]:
 
 
 def routes(ns: "Netns", names: dict[int, str] | None = None) -> list[Route]:
+    msgs = [m for m in ns.nl.routes() if m.type == 1 and m.table == RT_TABLE_MAIN]  # unicast, main table
     if names is None:
-        names = {m.index: m.name for m in ns.nl.links()}
+        oifs = {m.oif for m in msgs if m.oif}
+        if len(oifs) > 16:
+            names = {m.index: m.name for m in ns.nl.links()}
+        else:  # a few single lookups beat a dump of a namespace with many links
+            names = {i: link.name for i in oifs if (link := ns.nl.link(index=i)) is not None}
     out: list[Route] = []
-    for msg in ns.nl.routes():
-        if msg.type != 1 or msg.table != RT_TABLE_MAIN:  # unicast routes of the main table
-            continue
+    for msg in msgs:
         if msg.dst is None or msg.dst_len == 0:
             dst_s = "default"
         else:

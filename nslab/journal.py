@@ -39,6 +39,7 @@ class Journal:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.steps: list[Step] = []
+        self.next_n = 1
         if path and os.path.exists(path):
             self._load()
 
@@ -49,7 +50,11 @@ class Journal:
         return iter(self.steps)
 
     def new(self, **kw: Any) -> Step:
-        step = Step(n=len(self.steps) + 1, **kw)
+        # numbers are never reused: on disk only steps that changed something are kept,
+        # and the op log may hold the number of a step that never finished
+        self.next_n = max(self.next_n, (self.steps[-1].n + 1) if self.steps else 1)
+        step = Step(n=self.next_n, **kw)
+        self.next_n += 1
         self.steps.append(step)
         return step
 

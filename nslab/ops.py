@@ -283,7 +283,8 @@ class Kernel:
             return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
         if inverse and op.get("up") and not before.up:
             # undo takes the link down again, and the kernel drops its IPv6 addresses then: put them back
-            v6 = [a for a in self._held(ns, op.get("rename", name))[0] if ":" in a and not a.startswith("fe80:")]
+            link = inventory.find(self.nss, ns, op.get("rename", name))  # one link, not the namespace's routes
+            v6 = [a for a in (link.addrs if link else []) if ":" in a and not a.startswith("fe80:")]
             return [back, *({"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a} for a in v6)]
         if kept:
             return [back, *self._lost(ns, op.get("rename", name), kept)]

@@ -124,6 +124,8 @@ class Lab:
         self.state_dir = os.path.join(state_dir, name)
         self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
         self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
+        if self.hostlog is not None:
+            self.journal.next_n = self.hostlog.last_step() + 1
         if host and any(op["op"] == "ns_link" for s in self.journal.live() for op in s.ops):
             from .container_ops import relink
 
