@@ -272,23 +272,27 @@ class Kernel:
             "127.0.0.1/8" not in (inventory.find(self.nss, ns, name) or before).addrs
         # taking a link down (or its MTU below IPv6's) makes the kernel drop routes and IPv6 addresses
         kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
-        # a bridge takes a MAC from its ports when they join or leave: undo puts the old one back
-        bridge = op.get("master") or before.master if "master" in op else None
-        bmac = inventory.find(self.nss, ns, bridge, with_addrs=False) if bridge and inverse else None
+        # a bridge takes the lowest MAC of its ports when one joins or leaves: undo puts the old one back
+        bridge = (op.get("master") or before.master) if "master" in op and inverse else None
+        bmac = inventory.find(self.nss, ns, bridge, with_addrs=False) if bridge else None
         nl.set_link(before.index, **kw)
-        now = inventory.find(self.nss, ns, bridge, with_addrs=False) if bmac is not None else None
-        mac_back: list[Op] = [{"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac}] \
-            if bmac is not None and now is not None and now.mac != bmac.mac else []
+        if not inverse:
+            return []
+        undo: list[Op] = [back]
         if lo_first_up:
-            return [back, {"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"}]
-        if inverse and op.get("up") and not before.up:
+            undo.append({"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"})
+        elif op.get("up") and not before.up:
             # undo takes the link down again, and the kernel drops its IPv6 addresses then: put them back
             link = inventory.find(self.nss, ns, op.get("rename", name))  # one link, not the namespace's routes
-            v6 = [a for a in (link.addrs if link else []) if ":" in a and not a.startswith("fe80:")]
-            return [back, *({"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a} for a in v6)]
-        if kept:
-            return [back, *self._lost(ns, op.get("rename", name), kept)]
-        return [back, *mac_back] if inverse else []
+            undo += [{"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a}
+                     for a in (link.addrs if link else []) if ":" in a and not a.startswith("fe80:")]
+        elif kept:
+            undo += self._lost(ns, op.get("rename", name), kept)
+        if bmac is not None and (before.mac < bmac.mac if op["master"] else before.mac == bmac.mac):
+            now = inventory.find(self.nss, ns, bridge, with_addrs=False)  # type: ignore[arg-type]
+            if now is not None and now.mac != bmac.mac:
+                undo.append({"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac})
+        return undo
 
     def _held(self, ns: str, name: str) -> tuple[list[str], list[inventory.Route]]:
         """A link's addresses and its namespace's static routes, to see later what a change took along."""

@@ -80,10 +80,14 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
     (ans, aname), (bns, bname) = ends
     if (ans, aname) == (bns, bname):
         raise CommandError(f"both ends are {show_ep(ans, aname)}")
-    for ns, name in ends:
-        if ctx.lab.kernel.has(ns, name):
-            raise CommandError(f"{show_ep(ns, name)} exists: File exists")
-    ctx.apply({"op": "veth", "ns": ans, "name": aname, "peer_ns": bns, "peer": bname})
+    try:
+        ctx.apply({"op": "veth", "ns": ans, "name": aname, "peer_ns": bns, "peer": bname})
+    except CommandError:
+        # the kernel says only "File exists": name the end that does (no lookups before, on the fast path)
+        for ns, name in ends:
+            if ctx.lab.kernel.has(ns, name):
+                raise CommandError(f"{show_ep(ns, name)} exists: File exists") from None
+        raise
     return Message(f"veth {show_ep(ans, aname)} <-> {show_ep(bns, bname)}", "ok")
 
 
@@ -140,10 +144,12 @@ def link_del(ctx: Ctx, ep: Endpoint) -> Message:
 
 
 def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
-    ns, name = existing(ctx, ep)
-    ctx.lab.guard.interface(ns, name, "address")
+    ns, name = where(ctx, ep)
     link = inventory.find(ctx.lab.nss, ns, name)
-    if link and str(cidr) in link.addrs:
+    if link is None:
+        raise CommandError(f"no interface {show_ep(ns, name)}")
+    ctx.lab.guard.interface(ns, name, "address")
+    if str(cidr) in link.addrs:
         raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists")
     ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
     return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
@@ -187,7 +193,7 @@ def bridge_add(ctx: Ctx, name: str) -> Message:
 
 
 def _bridge_exists(ctx: Ctx, name: str) -> bool:
-    link = inventory.find(ctx.lab.nss, ctx.ns, name)
+    link = inventory.find(ctx.lab.nss, ctx.ns, name, with_addrs=False)
     if link is None:
         return False
     if link.kind != "bridge":
@@ -205,30 +211,35 @@ def bridge_del(ctx: Ctx, name: str) -> Message:
 
 def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
     out = []
-    ports = []
+    ports: list[inventory.Link] = []
     for e in ep:
-        ns, port = existing(ctx, e)
+        ns, port = where(ctx, e)
+        link = inventory.find(ctx.lab.nss, ns, port)
+        if link is None:
+            raise CommandError(f"no interface {show_ep(ns, port)}")
         if ns != ctx.ns:
             raise CommandError(f"{show_ep(ns, port)} is in {ns}; bridge {name} is in {ctx.ns} (move it first: link {e} netns {ctx.ns})")
         if port == name:
             raise CommandError(f"a bridge cannot be its own port ({name})")
-        ports.append(port)
+        ports.append(link)
     if _bridge_exists(ctx, name):
         ctx.lab.guard.interface(ctx.ns, name, "add ports to")
     else:
         ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
         out.append(Message(f"bridge {show_ep(ctx.ns, name)} created (up)", "ok"))
-    for port in ports:
-        link = inventory.find(ctx.lab.nss, ctx.ns, port)
-        ctx.lab.guard.interface(ctx.ns, port, "enslave")
-        if link and link.addrs:
-            out.append(Message(f"{port} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
+    for link in ports:
+        ctx.lab.guard.interface(ctx.ns, link.name, "enslave")
+        if link.addrs:
+            out.append(Message(f"{link.name} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
                                f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
-        if link and link.master != name:
-            ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": name})
-        if link and not link.up:
-            ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "up": True})
-    out.append(Message(f"{', '.join(ports)} on {name}", "ok"))
+        change: dict[str, Any] = {}
+        if link.master != name:
+            change["master"] = name
+        if not link.up:
+            change["up"] = True
+        if change:  # one request sets both, as `ip link set IF master BR up` does
+            ctx.apply({"op": "link_set", "ns": ctx.ns, "name": link.name, **change})
+    out.append(Message(f"{', '.join(link.name for link in ports)} on {name}", "ok"))
     return out
 
 
