@@ -61,7 +61,9 @@ class Guard:
             return
         if ns != HOST and ns in self.made_namespaces():
             return
-        link = inventory.find(self.lab.nss, ns, name)
-        if link is not None and link.alias == self.lab.kernel.tag:
+        link = inventory.find(self.lab.nss, ns, name, with_addrs=False)
+        if link is None:
+            raise CommandError(f"no interface {ep(ns, name)}")
+        if link.alias == self.lab.kernel.tag:
             return
         raise CommandError(f"{ep(ns, name)} was not made by this lab; nslab --host will not {action} it ({WAY_OUT})")

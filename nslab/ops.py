@@ -239,7 +239,8 @@ class Kernel:
     def _link_set(self, op: Op, inverse: bool) -> list[Op]:
         ns, name = op["ns"], op["name"]
         nl = self.nss.get(ns).nl
-        before = inventory.find(self.nss, ns, name, with_addrs="netns" in op)
+        # addresses are read only when the undo needs them: a move, or bringing a link up
+        before = inventory.find(self.nss, ns, name, with_addrs="netns" in op or bool(inverse and op.get("up")))
         if before is None:
             raise CommandError(f"no interface {ep(ns, name)}")
         if "netns" in op:
@@ -269,7 +270,7 @@ class Kernel:
             kw.setdefault("up", True)
         # lo gets 127.0.0.1/8 when it first comes up and keeps it when it goes down: undo takes it back
         lo_first_up = inverse and op.get("up") and not before.up and before.kind == "loopback" and \
-            "127.0.0.1/8" not in (inventory.find(self.nss, ns, name) or before).addrs
+            "127.0.0.1/8" not in before.addrs
         # taking a link down (or its MTU below IPv6's) makes the kernel drop routes and IPv6 addresses
         kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
         # a bridge takes the lowest MAC of its ports when one joins or leaves: undo puts the old one back
@@ -283,9 +284,8 @@ class Kernel:
             undo.append({"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"})
         elif op.get("up") and not before.up:
             # undo takes the link down again, and the kernel drops its IPv6 addresses then: put them back
-            link = inventory.find(self.nss, ns, op.get("rename", name))  # one link, not the namespace's routes
             undo += [{"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a}
-                     for a in (link.addrs if link else []) if ":" in a and not a.startswith("fe80:")]
+                     for a in before.addrs if ":" in a and not a.startswith("fe80:")]
         elif kept:
             undo += self._lost(ns, op.get("rename", name), kept)
         if bmac is not None and (before.mac < bmac.mac if op["master"] else before.mac == bmac.mac):

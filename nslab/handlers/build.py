@@ -92,7 +92,7 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
 
 
 def _set(ctx: Ctx, e: Endpoint, **change: Any) -> tuple[str, str]:
-    ns, name = existing(ctx, e)
+    ns, name = where(ctx, e)  # the op itself says "no interface" when it is missing
     ctx.lab.guard.interface(ns, name, "change")
     ctx.apply({"op": "link_set", "ns": ns, "name": name, **change})
     return ns, name
