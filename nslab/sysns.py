@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,8 @@ MNT_DETACH = 2
 
 T = TypeVar("T")
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# dlopen(NULL): libc is already in the process; find_library would fork `ldconfig -p`
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _check(rc: int, what: str) -> None:
