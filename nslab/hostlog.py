@@ -63,15 +63,24 @@ class HostLog:
             pass
 
     def last_step(self) -> int:
-        """The highest step number the log mentions (0 when empty)."""
+        """The highest step number the log mentions (0 when empty).
+
+        Steps are numbered upwards and records appended, so the tail holds it:
+        reading the last few KiB keeps opening a big host lab cheap.
+        """
+        try:
+            with open(self.path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - 8192))
+                tail = f.read().decode(errors="replace").splitlines()
+        except FileNotFoundError:
+            return 0
         last = 0
-        if os.path.exists(self.path):
-            with open(self.path) as f:
-                for line in f:
-                    try:
-                        last = max(last, int(json.loads(line).get("step") or 0))
-                    except (json.JSONDecodeError, ValueError, AttributeError):
-                        continue
+        for line in tail[1:] if len(tail) > 1 else tail:  # the first may be cut in half
+            try:
+                last = max(last, int(json.loads(line).get("step") or 0))
+            except (json.JSONDecodeError, ValueError, AttributeError):
+                continue
         return last
 
     def pending(self, recorded: set[int]) -> Pending:

@@ -71,6 +71,7 @@ class Namespaces:
     """Open namespaces by name; `host` is the lab's root namespace."""
 
     def __init__(self, root_fd: int, run_dir: str = "/run/netns") -> None:
+        _raise_fd_limit()
         self.run_dir = run_dir
         self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd)}
         # names linked to another process's namespace (`ns link`): each check raises once it has exited
@@ -127,7 +128,8 @@ class Namespaces:
         except OSError as e:
             sysns.setns(back)
             _unmount(path)
-            raise CommandError(f"cannot create namespace {name!r}: {e.strerror}") from None
+            hint = " (a lab holds 2 descriptors per namespace: raise the hard limit, ulimit -Hn)" if e.errno == 24 else ""
+            raise CommandError(f"cannot create namespace {name!r}: {e.strerror}{hint}") from None
         finally:
             sysns.setns(back)
             os.close(back)
@@ -152,6 +154,19 @@ class Namespaces:
         host = self._open.pop(HOST, None)
         if host is not None:
             host.close()
+
+
+def _raise_fd_limit() -> None:
+    """Each open namespace holds two descriptors (its fd and its netlink socket): a 1000-namespace
+    lab needs more than the usual soft limit of 1024, so take the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _unmount(path: str) -> None:
