@@ -128,11 +128,16 @@ def _ns_link(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
 
 def _ns_unlink(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     nss, name = kernel.nss, op["ns"]
-    nss.checks.pop(name, None)
     if not nss.exists(name):
         raise CommandError(f"no namespace {name!r}")
+    check = nss.checks.pop(name, None)
     nss.delete(name)
-    return []
+    # undoing `ns del` of a link names the same process's namespace again (its start time guards the PID)
+    return [dict(check.op)] if inverse and isinstance(check, LinkCheck) else []
+
+
+def is_link(nss: Any, name: str) -> bool:
+    return isinstance(getattr(nss, "checks", {}).get(name), LinkCheck)
 
 
 _register("ns_link", _ns_link,

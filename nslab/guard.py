@@ -19,20 +19,30 @@ WAY_OUT = "run with --allow-host-changes to do it anyway"
 class Guard:
     def __init__(self, lab: "Lab") -> None:
         self.lab = lab
+        # namespaces made so far, kept up to date step by step: reading the whole journal
+        # at every check made a 1000-namespace host replay quadratic
+        self._made: set[str] = set()
+        self._upto = 0
+        self._epoch = -1
 
     @property
     def active(self) -> bool:
         return self.lab.host_mode and not self.lab.allow_host_changes
 
     def made_namespaces(self) -> set[str]:
-        made: set[str] = set()
-        for step in self.lab.journal.live():
-            for op in step.ops:
-                if op["op"] == "ns_add":
-                    made.add(op["ns"])
-                elif op["op"] == "ns_del":
-                    made.discard(op["ns"])
-        return made
+        steps = self.lab.journal.steps
+        if self._epoch != self.lab.undo_epoch or self._upto > len(steps):
+            self._made, self._upto, self._epoch = set(), 0, self.lab.undo_epoch
+        while self._upto < len(steps) and steps[self._upto].outcome != "running":
+            step = steps[self._upto]
+            if step.undoable:
+                for op in step.ops:
+                    if op["op"] in ("ns_add", "ns_link"):
+                        self._made.add(op["ns"])
+                    elif op["op"] in ("ns_del", "ns_unlink"):
+                        self._made.discard(op["ns"])
+            self._upto += 1
+        return self._made
 
     def namespace(self, ns: str, for_moving: bool = False) -> None:
         if not self.active or ns == HOST or ns in self.made_namespaces():

@@ -131,6 +131,7 @@ class Lab:
 
             relink(self.nss, self.journal)  # watch links an earlier process made
         self.context = HOST
+        self.undo_epoch = 0  # bumped by every undo: whatever was derived from the journal is stale
         self.guard = Guard(self)
         self.sources: list[str] = []  # files being sourced, to refuse a loop
         self.last: Step | None = None
@@ -271,6 +272,7 @@ class Lab:
     def undo(self, n: int = 1, save: bool = True) -> list[Step]:
         """Undo the last n steps that changed the lab, newest first."""
         steps = list(reversed(self.journal.live()))[:n]
+        self.undo_epoch += 1
         seq = [(i, op) for i, step in enumerate(steps) for op in step.inverse]
         skip = doomed([op for _, op in seq], self.kernel.gone)
         done: list[Step] = []

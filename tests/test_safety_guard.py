@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import nslab_cli
-from test_safety_crash import Decoys
+from test_safety_crash import Decoys, ipj
 
 # {va}: a decoy veth end holding 192.0.2.1/24; {vb}: its peer, a port of {br}, a decoy bridge; {ns}: a decoy namespace
 REFUSED = {
@@ -71,7 +71,9 @@ def test_refused_without_the_flag_then_allowed_with_it(decoys: Decoys, what: str
         assert decoys.state() == before  # refused means untouched
         ok = host(lab, line + "\n", "--allow-host-changes")
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        if what not in ("delete", "bridge-del", "ns-del"):  # a deleted decoy is not the lab's to rebuild
+        if what == "add-port-to-theirs":  # the decoy bridge gains a port; its own fields may stay as they were
+            assert ipj("link", "show", f"{lab}h")[0].get("master") == decoys.br
+        elif what not in ("delete", "bridge-del", "ns-del"):  # a deleted decoy is not the lab's to rebuild
             assert decoys.state() != before or what.startswith("route")  # a route changes the table, not the decoy
     finally:
         reset = nslab_cli("--host", "--lab", lab, "--allow-host-changes", "reset")

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from .. import inventory
+from ..container_ops import is_link
 from ..errors import CommandError
 from ..kinds import Endpoint
 from ..netns import HOST
@@ -53,7 +54,8 @@ def ns_del(ctx: Ctx, name: list[str]) -> Message:
             raise CommandError("the host namespace cannot be deleted")
         ctx.lab.guard.namespace(n)
         ctx.lab.nss.get(n)
-        ctx.apply({"op": "ns_del", "ns": n})
+        # a linked container's namespace: only the name goes; the namespace stays with its process
+        ctx.apply({"op": "ns_unlink" if is_link(ctx.lab.nss, n) else "ns_del", "ns": n})
         if ctx.lab.context == n:
             ctx.lab.context = HOST
     return Message(f"deleted {', '.join(name)}", "ok")
