@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 # ops whose undo removes an object; the report lists these (state put back is not "removed")
 REMOVES = ("ns_del", "link_del", "addr_del", "route_del")
 # a creation killed between its netlink call and its log record: the name was checked free just before
-CREATES = {"ns_add": "ns_del", "veth": "link_del", "bridge": "link_del"}
 
 
 def _alias(lab: "Lab", ns: str, name: str) -> str | None:

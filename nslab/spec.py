@@ -9,7 +9,7 @@ any order.  The parser, the completer and `help` all read these items.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .kinds import KINDS, Kind
@@ -66,7 +66,6 @@ class CommandSpec:
     forms: tuple[Form, ...]
     example: str = ""
     journal: bool = True  # changes the lab (recorded in `save`); False for read-only commands
-    aliases: tuple[str, ...] = field(default=())
 
 
 def _arg(text: str) -> Arg:

@@ -15,8 +15,6 @@ from ..ops import ep as show_ep
 from ..results import Message
 from ..session import Ctx
 
-ETH_RE = re.compile(r"eth(\d+)\Z")
-
 
 def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     """(namespace, ifname) of an endpoint, checking that the namespace exists."""

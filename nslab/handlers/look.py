@@ -11,7 +11,7 @@ from typing import Any
 from .. import inventory, sysns
 from ..errors import CommandError
 from ..netns import HOST
-from ..results import ContextChanged, Exited, Interactive, Message, Output, PingReply, PingSummary, Table, Tree
+from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, Table, Tree
 from ..session import Ctx
 
 
@@ -196,7 +196,3 @@ def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: s
         yield event
     if summary is not None and summary.received == 0:
         raise CommandError(f"no reply from {addr} ({summary.sent} sent)")
-
-
-def message(text: str) -> Message:
-    return Message(text)
