@@ -266,11 +266,16 @@ def cmd_check(args: Any) -> int:
     return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
 
 
+def host_only(args: Any, what: str) -> bool:
+    if not args.host:
+        print(f"nslab: {what} from the command line is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+    return bool(args.host)
+
+
 def cmd_reset(args: Any) -> int:
     from .results import Failure, Message
 
-    if not args.host:
-        print("nslab: reset from the command line is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+    if not host_only(args, "reset"):
         return EXIT_USAGE
     out = renderer(args)
     lab = open_lab(args)
@@ -289,8 +294,7 @@ def cmd_clean(args: Any) -> int:
     from .clean import clean
     from .results import Message
 
-    if not args.host:
-        print("nslab: clean is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+    if not host_only(args, "clean"):
         return EXIT_USAGE
     out = renderer(args)
     lab = open_lab(args)

@@ -91,8 +91,8 @@ class Decoys:
             subprocess.run(["ip", *cmd], capture_output=True)
 
 
-@pytest.fixture
-def decoys() -> Iterator[Decoys]:
+@pytest.fixture(name="decoys")
+def decoys_fixture() -> Iterator[Decoys]:
     d = Decoys()
     try:
         yield d

@@ -9,11 +9,14 @@ Host mode acts on the pytest process's private root namespace (conftest.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from conftest import nslab_cli
-from test_safety_crash import Decoys, ipj
+from test_safety_crash import (
+    Decoys,
+    decoys_fixture,  # noqa: F401 - the shared `decoys` fixture
+    ipj,
+)
 
 # {va}: a decoy veth end holding 192.0.2.1/24; {vb}: its peer, a port of {br}, a decoy bridge; {ns}: a decoy namespace
 REFUSED = {
@@ -38,15 +41,6 @@ REFUSED = {
     "sysctl-in-their-ns": "{ns} sysctl net.ipv4.ip_forward 1",
 }
 SETUP = "ns add {lab}n\nveth {lab}h {lab}n:eth0\nbridge add {lab}br\n"
-
-
-@pytest.fixture
-def decoys() -> Iterator[Decoys]:
-    d = Decoys()
-    try:
-        yield d
-    finally:
-        d.remove()
 
 
 def host(lab: str, text: str, *flags: str):  # type: ignore[no-untyped-def]
