@@ -220,11 +220,7 @@ def in_ctr(c: "containers.Container | None", pid: int, start: int | None, inner:
 def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     fd = open_ns(op)
     try:
-        peer: dict[str, Any] = {"ifname": op["peer"], "net_ns_fd": fd}
-        kw: dict[str, Any] = {}
-        if op.get("mtu"):
-            kw["mtu"] = peer["mtu"] = op["mtu"]
-        kernel.nss.get(op["ns"]).ipr.link("add", ifname=op["name"], kind="veth", peer=peer, **kw)
+        kernel.nss.get(op["ns"]).nl.add_veth(op["name"], op["peer"], peer_fd=fd, mtu=op.get("mtu"))
     finally:
         os.close(fd)
     back = [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]

@@ -33,7 +33,7 @@ def ns_ls(ctx: Ctx) -> Table:
             rows.append(linked)
             continue
         nss = ctx.lab.nss.get(name)
-        count = len(nss.ipr.get_links())
+        count = len(nss.nl.links())
         origin = "lab" if made is None or name in made else "host"
         rows.append([name, origin, count])
     from ..containers import container_rows
