@@ -57,6 +57,16 @@ class Tx:
         return [op for undo in reversed(self.inverse) for op in undo]
 
 
+class PlanTx(Tx):
+    """A step's ops collected, not applied: what a command would do to the lab as it stands."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+
+    def apply(self, op: Op) -> None:
+        self.ops.append(op)
+
+
 @dataclass
 class Ctx:
     """What a handler gets besides the command: the lab, the context namespace, the step's ops."""
@@ -186,6 +196,26 @@ class Lab:
             return
         if cmd is not None:
             yield from self.stream(cmd)
+
+    def plan(self, cmd: Command) -> list[Op]:
+        """The ops a lab-changing command would apply now, without applying them (the
+        handler reads the live lab; its writes are collected).  Raises the error it would
+        raise.  Read-only commands (ping, exec, show...) plan nothing."""
+        from .handlers import HANDLERS
+
+        if not cmd.spec.journal:
+            return []
+        ctx_ns = cmd.prefix or self.context
+        if not self.nss.exists(ctx_ns):
+            raise CommandError(_no_context(ctx_ns))
+        tx = PlanTx(self.kernel)
+        context = self.context
+        try:
+            for _ in _events(HANDLERS[cmd.form.handler](Ctx(self, ctx_ns, tx, cmd), **cmd.values)):
+                pass
+        finally:
+            self.context = context  # `ns del` of the context would move it
+        return tx.ops
 
     def execute(self, cmd: Command) -> Outcome:
         events = list(self.stream(cmd))

@@ -9,11 +9,9 @@ terminal and the tests feed a list.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .netns import HOST
 from .results import ExpectResult, Failure, Message
 
 PROMPT = "[Enter] run   s skip   q quit   c run the rest > "
@@ -22,45 +20,25 @@ Ask = Callable[[str], str]
 # Set by an interactive face (the REPL on a terminal): then `source FILE` is a teaching replay.
 ASK: Ask | None = None
 
-# template words in the command table's iproute2 forms, and the values that fill them
-_FILL = {"IF": ("ep", "dev"), "NS": ("ns",), "N": ("n", "mtu"), "NEW": ("new",), "MAC": ("mac",),
-         "CIDR": ("cidr",), "DEST": ("dest",), "GW": ("gw",), "A": ("a",), "B": ("b",), "NAME": ("name",),
-         "KEY": ("key",), "VALUE": ("value",), "TARGET": ("target",), "PROG": ("argv",)}
+def ip_preview(lab: Any, cmd: Any) -> list[str]:
+    """The exact iproute2 lines the step would run, planned against the lab as it stands
+    (the handler runs with its writes collected, not applied); a step that would fail says why."""
+    from .errors import NslabError
+    from .ops import ip_lines
+
+    try:
+        return [line for op in lab.plan(cmd) for line in ip_lines(op)]
+    except NslabError as e:
+        return [f"(would fail: {e.message})"]
 
 
-def ip_preview(cmd: Any, context: str) -> str:
-    """The command table's iproute2 form with this line's values filled in (before running it;
-    what a step really ran is in its journal entry afterwards)."""
-    template = cmd.form.ip
-    if not template:
-        return ""
-    ns = cmd.prefix or context
-
-    def fill(m: re.Match[str]) -> str:
-        for key in _FILL.get(m.group(0), ()):
-            value = cmd.values.get(key)
-            if value is None:
-                continue
-            if isinstance(value, list):
-                return " ".join(str(v) for v in value)
-            return getattr(value, "ifname", None) or str(value)
-        return ns if m.group(0) == "NS" else m.group(0)
-
-    line = re.sub(r"\b[A-Z]+\b", fill, template)
-    if ns != HOST and line.startswith("ip ") and not line.startswith("ip netns") and " -n " not in line:
-        line = f"ip -n {ns} " + line[3:]
-    return line
-
-
-def preview(cmd: Any, context: str, section: str | None) -> list[Message]:
+def preview(lab: Any, cmd: Any, section: str | None) -> list[Message]:
     out: list[Message] = []
     if cmd.section and cmd.section != section:
         out.append(Message(f"## {cmd.section}", "ok"))
     out += [Message(f"  {line}") for line in cmd.narration]
     out.append(Message(f"» {cmd.text.strip()}"))
-    ip = ip_preview(cmd, context)
-    if ip:
-        out.append(Message(f"  iproute2: {ip}", "dim"))
+    out += [Message(f"  iproute2: {line}", "dim") for line in ip_preview(lab, cmd)]
     return out
 
 
@@ -72,7 +50,7 @@ def replay(lab: Any, commands: list[Any], ask: Ask) -> Iterator[Any]:
     ran = skipped = 0
     for i, cmd in enumerate(commands):
         if ask_each:
-            yield from preview(cmd, lab.context, section)
+            yield from preview(lab, cmd, section)
             key = ask(PROMPT).strip().lower()
             if key == "q":
                 yield Message(f"stopped before step {i + 1} of {len(commands)}", "warn")

@@ -40,7 +40,8 @@ def test_step_shows_section_narration_line_and_iproute2_then_runs(lab):
     ask, asked = keys("", "s", "", "never asked")
     events = list(replay(lab, cmds, ask))
     words = texts(events)
-    assert words[:4] == ["## Namespaces", "  Two network stacks.", "» ns add ns1 ns2", "  iproute2: ip netns add ns1 ns2"]
+    assert words[:5] == ["## Namespaces", "  Two network stacks.", "» ns add ns1 ns2", "  iproute2: ip netns add ns1",
+                         "  iproute2: ip netns add ns2"]
     assert "## A cable" in words and "skipped" in words
     assert len(asked) == 3  # the third step fails (its cable was skipped): the replay stops
     assert words[-1] == "replay: 2 run, 1 skipped, 1 not reached"
@@ -68,12 +69,25 @@ def test_c_runs_the_rest_without_asking(lab):
     assert "UP" in ip_j(lab, "ns1", "link", "show", "dev", "eth0")[0]["flags"]
 
 
-def test_ip_preview_fills_the_command_tables_form():
-    cmds = parse_text("ns1 addr add eth0 10.0.0.1/24\nns1 route add default via 10.0.0.254\n"
-                      "link veth0 mtu 1400\n", "t").commands
-    assert [ip_preview(c, "host") for c in cmds] == [
-        "ip -n ns1 addr add 10.0.0.1/24 dev eth0", "ip -n ns1 route add default via 10.0.0.254",
-        "ip link set veth0 mtu 1400"]
+def test_ip_preview_is_what_the_step_will_run(lab):
+    for line in ["ns add ns1", "veth veth0 ns1:eth0"]:
+        assert lab.run(line).ok
+    cmds = parse_text("ns add ns2 ns3\nns1 addr add eth0 10.0.0.1/24\nns1 route add default via 10.0.0.254\n"
+                      "link veth0 mtu 1400\nveth ns2 ns3\nbridge br0 add veth0\nlink nosuch up\naddr add nosuch 10.1.0.1/24\n",
+                      "t").commands
+    assert [ip_preview(lab, c) for c in cmds] == [
+        ["ip netns add ns2", "ip netns add ns3"],
+        ["ip -n ns1 addr add 10.0.0.1/24 brd + dev eth0"],
+        ["ip -n ns1 route add default via 10.0.0.254"],
+        ["ip link set veth0 mtu 1400"],
+        ["ip link add ns2 type veth peer name ns3"],  # not namespaces (yet): interface names in host
+        ["ip link add br0 type bridge", "ip link set br0 up", "ip link set veth0 master br0", "ip link set veth0 up"],
+        ["ip link set nosuch up"],  # the op finds out when it runs, as `ip` would
+        ["(would fail: no interface nosuch)"],
+    ]
+    # planning changed nothing: the same lines are what a real run applies
+    assert lab.run("ns add ns2 ns3").ok and lab.last.ip == ["ip netns add ns2", "ip netns add ns3"]
+    assert ip_preview(lab, cmds[4]) == ["ip -n ns2 link add eth0 type veth peer name eth0 netns ns3"]
 
 
 def test_run_step_from_the_command_line(tmp_path):
@@ -81,7 +95,7 @@ def test_run_step_from_the_command_line(tmp_path):
     path.write_text(LAB)
     r = nslab_cli("--no-color", "run", "--step", str(path), input="\n\nq\n")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "One veth pair between them." in r.stdout and "iproute2: ip netns add ns1 ns2" in r.stdout
+    assert "One veth pair between them." in r.stdout and "iproute2: ip netns add ns1\n" in r.stdout and "iproute2: ip netns add ns2\n" in r.stdout
     assert "+ veth ns1:eth0 <-> ns2:eth0" in r.stdout  # what changed, after the step
     assert "replay: 2 run, 0 skipped, 2 not reached" in r.stdout
 
