@@ -189,6 +189,16 @@ def cmd_run(args: Any) -> int:
         out(Message("nothing ran: fix the errors above", "error"))
         return EXIT_USAGE
     commands = [cmd for _, cmds in groups for cmd in cmds]
+    if not args.host:  # an isolated lab starts empty: a namespace word no line makes is a typo
+        from .labfile import mistyped_commands
+        from .results import Failure
+
+        typos = [e for _, cmds in groups for e in mistyped_commands(cmds)]
+        for e in typos:
+            out(Failure(e.message, f"{e.loc.source}:{e.loc.line}:1", e.text.strip(), "^"))
+        if typos:
+            out(Message("nothing ran: fix the errors above", "error"))
+            return EXIT_USAGE
     if args.dry_run:
         from .dryrun import report
 

@@ -237,7 +237,8 @@ class Model:
             raise CommandError(f"route {dest} in {ctx}: Network is unreachable (no up interface on a subnet with {gw})")
         if dev is not None and gw is None and not self.nss[ctx][dev].up:
             raise CommandError(f"route {dest} in {ctx}: Network is down ({dev} is down)")
-        if any(r[0] == dest for r in self.routes[ctx]):
+        six = (":" in str(gw)) if dest == "default" and gw is not None else ":" in dest
+        if any(r[0] == dest and _family6(r) == six for r in self.routes[ctx]):  # an IPv4 and an IPv6 default coexist
             raise CommandError(f"route {dest} in {ctx}: File exists")
         self.routes[ctx].append((dest, str(gw) if gw else None, dev))
 
@@ -377,3 +378,8 @@ def report(commands: list[Any], out: Callable[[Any], None]) -> int:
     verdict = "a real run would stop at the first of them" if real else "a real run should get through"
     out(Message(f"dry run: {n} lines resolved, {len(real)} problem(s); {verdict}", "error" if real else "ok"))
     return 1 if real else 0
+
+
+def _family6(route: tuple[str, str | None, str | None]) -> bool:
+    dest, gw, _ = route
+    return ":" in (gw or "") if dest == "default" else ":" in dest

@@ -30,12 +30,19 @@ def kept(step: Step) -> bool:
     return step.outcome == "ok" and step.changes_lab and bool(step.ops)
 
 
-def lab_text(steps: list[Step], title: str = "") -> str:
-    """Successful steps that changed the lab, with their narration and sections."""
+def ran_program(step: Step, namespaces: set[str] | None) -> bool:
+    """A program that ran (it may have changed the lab: nslab cannot tell, so the record keeps it)
+    in a namespace that is still there."""
+    return (step.command == "exec" and step.outcome == "ok" and bool(step.program)
+            and (namespaces is None or step.program_ns in namespaces))
+
+
+def lab_text(steps: list[Step], title: str = "", namespaces: set[str] | None = None) -> str:
+    """Successful steps that changed the lab, and programs that ran, with their narration and sections."""
     out = [f"# {title}", ""] if title else []
     section = None
     for step in steps:
-        if not kept(step):
+        if not kept(step) and not ran_program(step, namespaces):
             continue
         if step.section and step.section != section:
             section = step.section
@@ -147,7 +154,7 @@ def expect_lines(step: Step) -> list[str]:
             for ok, line in _expect_check(step.context, cmd.form.handler, cmd.values)]
 
 
-def sh_text(steps: list[Step], teardown: bool = False) -> str:
+def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | None = None) -> str:
     if teardown:
         return teardown_text(steps)
     out = [HEADER.format(what="builds the lab")]
@@ -157,7 +164,8 @@ def sh_text(steps: list[Step], teardown: bool = False) -> str:
     for step in steps:
         undone_before = undone_before or step.outcome == "undone"
         checks = expect_lines(step) if step.command == "expect" and step.outcome == "ok" and not undone_before else []
-        if not kept(step) and not checks:
+        program = ran_program(step, namespaces)
+        if not kept(step) and not checks and not program:
             continue
         if step.section and step.section != section:
             section = step.section
@@ -168,6 +176,9 @@ def sh_text(steps: list[Step], teardown: bool = False) -> str:
             continue
         body.append(f"# nslab: {_with_context(step)}")
         body += step.ip
+        if program:
+            pre = "" if step.program_ns == HOST else f"ip netns exec {step.program_ns} "
+            body.append(pre + " ".join(shlex.quote(w) for w in step.program))
         body += _settle_lines(step)
     if any(line.startswith("check") for line in body):
         out.append(CHECK_FUNCS)

@@ -27,6 +27,8 @@ class Step:
     section: str | None = None
     changes_lab: bool = True  # False for read-only commands (ping, show, expect...)
     command: str = ""
+    program: list[str] = field(default_factory=list)  # `exec`: the argv it ran, and where
+    program_ns: str | None = None
 
     @property
     def undoable(self) -> bool:

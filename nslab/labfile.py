@@ -92,3 +92,34 @@ def parse_file(path: str | Path) -> LabFile:
     except UnicodeDecodeError as e:
         raise NslabError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return parse_text(text, path)
+
+
+def mistyped_commands(commands: list[Command]) -> list[ParseError]:
+    """Lines whose first word looks like a mistyped command, not a namespace the file made.
+
+    `vet ns1 ns2` parses as "run ns2 in namespace vet"; in a lab that starts empty (an
+    isolated run) no such namespace can exist unless an earlier line makes it, so a word
+    close to a command name is reported before anything runs.
+    """
+    import difflib
+
+    from . import commands as table
+
+    if any(c.name == "source" for c in commands):
+        return []  # a sourced file may make namespaces this one cannot see
+    made: set[str] = set()
+    errors: list[ParseError] = []
+    for cmd in commands:
+        if cmd.name == "ns" and cmd.form.handler == "ns_add":
+            made.update(cmd.values["name"])
+        elif cmd.name == "ns" and cmd.form.handler == "ns_link":
+            made.add(cmd.values.get("name") or cmd.values["target"])
+        prefix = cmd.prefix
+        # only `WORD PROG ARGS` lines: a goal like `ns1 expect ...` may name a namespace made later
+        if cmd.name != "exec" or prefix is None or prefix in made or prefix == "host":
+            continue
+        near = difflib.get_close_matches(prefix, list(table.BY_NAME), n=2, cutoff=0.75)
+        if near:
+            errors.append(ParseError(f"no line before this one makes a namespace {prefix!r}: a mistyped command? "
+                                     f"did you mean {' or '.join(near)}?", cmd.loc, cmd.text))
+    return errors

@@ -94,10 +94,24 @@ def _check(arg: Arg, word: str) -> Any:
     return value
 
 
+def _split_attached(toks: list[Token], flags: dict[str, Any]) -> list[Token]:
+    """`-c1` as `-c 1`, as ping and most tools take a short option's value."""
+    out: list[Token] = []
+    for t in toks:
+        head = t.text[:2]
+        opt = flags.get(head)
+        if opt is not None and opt.arg is not None and len(t.text) > 2 and not t.text.startswith("--"):
+            out += [Token(head, t.col), Token(t.text[2:], t.col + 2)]
+        else:
+            out.append(t)
+    return out
+
+
 def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) -> tuple[dict[str, Any], list[Token]] | None:
     found: dict[str, Any] = {}
     rest: list[Token] = []
     flags = {o.flag: o for o in frm.options}
+    toks = _split_attached(toks, flags)
     i = 0
     while i < len(toks):
         opt = flags.get(toks[i].text)
@@ -138,6 +152,26 @@ def _merge(misses: list[_Miss]) -> _Miss:
     return here[0]
 
 
+IPROUTE2_OBJECTS = {"netns": "ns", "link": "link", "l": "link", "addr": "addr", "address": "addr", "a": "addr",
+                    "route": "route", "r": "route", "-n": "ns", "-br": "link", "-j": "link"}
+
+
+def _habit(command: str, words: list[str]) -> str:
+    """A hint for iproute2 habits that do not parse in nslab's word order."""
+    second = words[1] if len(words) > 1 else ""
+    if command == "link" and second == "set":
+        return " (nslab writes `link EP up`, `link EP name NEW`...: no `set`)"
+    if command in ("link", "addr", "route", "ns") and second in ("show", "list", "l"):
+        return f" (to list: `{command} ls`)"
+    if command == "addr" and "dev" in words:
+        return " (nslab writes `addr add EP CIDR`: the interface first, no `dev`)"
+    if command == "ns" and second == "delete":
+        return " (to delete: `ns del NAME`)"
+    if command == "bridge" and second == "link":
+        return " (ports: `bridge NAME add EP...`; to list: `bridge ls`)"
+    return ""
+
+
 def suggest(word: str) -> str:
     near = difflib.get_close_matches(word, list(commands.BY_NAME), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(near)}?" if near else "; 'help' lists the commands"
@@ -162,6 +196,9 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
         if len(toks) == 1:
             raise fail(0, f"unknown command {first!r}{suggest(first)}")
         prefix, start = first, 1
+        if first == "ip" and toks[1].text in IPROUTE2_OBJECTS:
+            raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
+                          f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
         if toks[1].text not in commands.BY_NAME:
             spec = commands.BY_NAME["exec"]
             return Command(spec, spec.forms[0], {"argv": [t.text for t in toks[1:]]}, text, prefix, loc)
@@ -184,7 +221,7 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
             idx = index_of[m.index] if m.index < len(index_of) else len(body)
             misses.append(_Miss(start + idx, m.message))
     best = _merge(misses)
-    raise fail(best.index, best.message)
+    raise fail(best.index, best.message + _habit(spec.name, [t.text for t in body]))
 
 
 def parse_line(text: str, loc: Loc | None = None) -> Command | None:

@@ -6,6 +6,7 @@ there; replies are matched by identifier and sequence.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import select
@@ -74,11 +75,7 @@ def ping(
             header = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
             csum = _checksum(header + payload) if addr.version == 4 else 0  # the kernel fills ICMPv6's
             packet = struct.pack("!BBHHH", kind, 0, csum, ident, seq) + payload
-            t0 = time.monotonic()
-            try:
-                sock.sendto(packet, (str(addr), 0))
-            except OSError as e:
-                raise CommandError(f"ping {target}: {e.strerror}") from None
+            t0 = _send(sock, packet, str(addr), target)
             sent += 1
             reply = _await(sock, addr.version, ident, seq, t0 + wait)
             if reply is None:
@@ -90,6 +87,22 @@ def ping(
     finally:
         sock.close()
     yield PingSummary(str(addr), sent, len(rtts), rtts)
+
+
+def _send(sock: socket.socket, packet: bytes, addr: str, target: str) -> float:
+    """Send one echo; the time it left.  A fresh IPv6 address is tentative while the kernel's
+    duplicate address detection runs (about a second): wait for it rather than fail."""
+    deadline = time.monotonic() + 3.0
+    while True:
+        try:
+            t0 = time.monotonic()
+            sock.sendto(packet, (addr, 0))
+            return t0
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise CommandError(f"ping {target}: {e.strerror}") from None
 
 
 def _await(sock: socket.socket, version: int, ident: int, seq: int, deadline: float) -> tuple[int | None, float] | None:

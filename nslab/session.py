@@ -82,6 +82,11 @@ class Ctx:
     def resolve(self, ns: str | None) -> str:
         return ns if ns is not None else self.ns
 
+    def note_program(self, ns: str, argv: list[str]) -> None:
+        """`exec`: what ran where, so `save` and `export sh` can keep it (it cannot be undone)."""
+        if self.lab.last is not None and not isinstance(self.tx, PlanTx):
+            self.lab.last.program, self.lab.last.program_ns = list(argv), ns
+
 
 @dataclass
 class Outcome:

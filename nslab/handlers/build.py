@@ -233,6 +233,8 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
             out.append(Message(f"{link.name} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
                                f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
         change: dict[str, Any] = {}
+        if link.master and link.master != name:
+            out.append(Message(f"{link.name} leaves bridge {link.master} for {name}", "warn"))
         if link.master != name:
             change["master"] = name
         if not link.up:

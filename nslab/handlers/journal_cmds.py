@@ -10,6 +10,7 @@ from .. import commands
 from ..errors import CommandError, NslabError
 from ..export import lab_text, sh_text
 from ..labfile import LabFileError, parse_file
+from ..netns import HOST
 from ..results import ExpectResult, Failure, Message, Table
 from ..session import Ctx
 
@@ -34,14 +35,19 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
         raise CommandError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _alive(ctx: Ctx) -> set[str]:
+    return {HOST, *ctx.lab.nss.names()}
+
+
 def save(ctx: Ctx, file: str) -> Message:
-    text = lab_text(ctx.lab.journal.steps)
+    text = lab_text(ctx.lab.journal.steps, namespaces=_alive(ctx))
     _write(file, text)
-    return Message(f"saved {sum(1 for line in text.splitlines() if line and not line.startswith('#'))} steps to {file}", "ok")
+    n = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    return Message(f"saved {n} step{'' if n == 1 else 's'} to {file}", "ok")
 
 
 def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
-    _write(file, sh_text(ctx.lab.journal.steps, teardown), 0o755)
+    _write(file, sh_text(ctx.lab.journal.steps, teardown, namespaces=_alive(ctx)), 0o755)
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 
 

@@ -147,6 +147,7 @@ def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the comman
         ns, argv = HOST, argv[1:]
     if not argv:
         raise CommandError("exec needs a program to run")
+    ctx.note_program(ns, argv)
     proc = run_in(ctx, ns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                   text=True, errors="replace")
     try:
