@@ -176,8 +176,16 @@ def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | No
                 out(Failure(err.message, str(err.loc), err.text, err.caret()))
         except NslabError as e:
             bad = True
-            out(Failure(e.message))
+            out(Failure(e.message + _near_lab(name)))
     return None if bad else groups
+
+
+def _near_lab(name: str) -> str:
+    """A mistyped bundled lab's name: say which ones are near."""
+    import difflib
+
+    near = difflib.get_close_matches(Path(name).stem, [n for n, _ in bundled_labs()], n=2, cutoff=0.6)
+    return f"; a bundled lab is near: {', '.join(near)} (nslab labs lists them)" if near else ""
 
 
 def cmd_run(args: Any) -> int:

@@ -66,6 +66,7 @@ def ping(
     ident = (os.getpid() ^ id(sock)) & 0xFFFF
     rtts: list[float] = []
     sent = 0
+    interrupted = False
     try:
         for seq in range(1, count + 1):
             if seq > 1:
@@ -84,9 +85,13 @@ def ping(
             ttl, ms = reply[0], (reply[1] - t0) * 1000
             rtts.append(ms)
             yield PingReply(str(addr), seq, ttl, ms)
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: the statistics still come, as iputils prints them
     finally:
         sock.close()
     yield PingSummary(str(addr), sent, len(rtts), rtts)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _send(sock: socket.socket, packet: bytes, addr: str, target: str) -> float:

@@ -43,7 +43,7 @@ def ns_add(ctx: Ctx, name: list[str]) -> Message:
         if ctx.lab.nss.exists(n):
             raise CommandError(f"namespace {n!r} exists: File exists")
         ctx.apply({"op": "ns_add", "ns": n})
-    return Message(f"added {', '.join(name)}", "ok")
+    return Message(f"added {', '.join(dict.fromkeys(name))}", "ok")
 
 
 def ns_del(ctx: Ctx, name: list[str]) -> Message:
