@@ -12,6 +12,7 @@ import os
 from . import sysns
 
 MARK = "NSLAB_ISOLATED"
+OUTER = "NSLAB_OUTER_NETNS"
 NETNS_DIR = "/run/netns"
 STATE_DIR = "/run/nslab"  # host labs' journals: a host-mode child of this process must not reach the real one
 
@@ -29,6 +30,8 @@ def enter(private_state: bool = False) -> None:
     """
     if is_isolated():
         return
+    # the namespace we leave: `ns ls` names it as the machine's own, outside the lab
+    os.environ.setdefault(OUTER, str(os.stat("/proc/self/ns/net").st_ino))
     uid, gid = os.geteuid(), os.getegid()
     flags = sysns.CLONE_NEWNET | sysns.CLONE_NEWNS
     if uid != 0:

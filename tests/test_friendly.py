@@ -74,3 +74,28 @@ def test_a_port_taken_from_another_bridge_says_so(lab):
     assert out.ok
     assert any(isinstance(e, Message) and "v0 leaves bridge br0 for br9" in e.text for e in out.events)
     assert ip_j(lab, "host", "link", "show", "dev", "v0")[0]["master"] == "br9"
+
+
+def test_ns_ls_shows_namespaces_only_processes_hold(lab):
+    import subprocess
+
+    from nslab.results import Table
+
+    proc = subprocess.Popen(["unshare", "-n", "sleep", "30"])
+    try:
+        import time
+
+        for _ in range(50):  # until unshare has exec'd sleep in its new namespace
+            with open(f"/proc/{proc.pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    break
+            time.sleep(0.02)
+        rows = next(e for e in lab.run("ns ls").events if isinstance(e, Table)).rows
+        assert [f"pid {proc.pid} (sleep)", "process", 1] in rows  # only lo: a fresh namespace
+        assert lab.run(f"ns link {proc.pid} held").ok
+        rows = next(e for e in lab.run("ns ls").events if isinstance(e, Table)).rows
+        assert not any(str(r[0]).startswith(f"pid {proc.pid} ") for r in rows)  # now it has a name
+        assert any(r[0] == "held" for r in rows)
+    finally:
+        proc.kill()
+        proc.wait()

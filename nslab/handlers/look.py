@@ -39,7 +39,32 @@ def ns_ls(ctx: Ctx) -> Table:
     from ..containers import container_rows
 
     rows += container_rows(ctx.lab)
+    rows += _process_rows(ctx, rows)
     return Table("namespaces", ["name", "origin", "links"], rows, key="namespaces")
+
+
+def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
+    """Namespaces only processes hold (no name in /run/netns): `ns link PID` names one."""
+    import os
+    import re
+
+    from ..isolate import OUTER
+    from ..procns import inode_of_pid, other_namespaces
+
+    nss = ctx.lab.nss
+    known = {os.fstat(nss.host.fd).st_ino}
+    for name in nss.names():
+        try:
+            known.add(os.stat(nss.path(name)).st_ino)
+        except OSError:
+            pass
+    for row in listed:  # containers already listed by name
+        m = re.search(r"\(pid (\d+)", str(row[0]))
+        if m and (inode := inode_of_pid(int(m.group(1)))) is not None:
+            known.add(inode)
+    outer = os.environ.get(OUTER)
+    return [["(the machine's own)", "outside the lab", p.links] if str(p.inode) == outer
+            else [f"pid {p.pid} ({p.comm})", "process", p.links] for p in other_namespaces(known)]
 
 
 def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
