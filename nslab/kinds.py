@@ -79,9 +79,12 @@ def check_dest(word: str) -> str:
     if word == "default":
         return word
     try:
-        return str(ipaddress.ip_network(word, strict=False))
+        net = ipaddress.ip_network(word, strict=False)
     except ValueError:
         raise ValueError(f"expected a destination like 10.0.0.0/24 or 'default', got {word!r}") from None
+    if "/" in word and ipaddress.ip_interface(word).ip != net.network_address:
+        raise ValueError(f"{word} has host bits set (as ip says: invalid prefix); did you mean {net}?")
+    return str(net)
 
 
 def check_target(word: str) -> str:

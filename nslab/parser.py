@@ -167,6 +167,8 @@ def _habit(command: str, words: list[str]) -> str:
         return " (nslab writes `addr add EP CIDR`: the interface first, no `dev`)"
     if command == "ns" and second == "delete":
         return " (to delete: `ns del NAME`)"
+    if any(w.endswith(";") or w == ";" for w in words):
+        return " (one command per line: `;` does not separate commands)"
     if command == "bridge" and second == "link":
         return " (ports: `bridge NAME add EP...`; to list: `bridge ls`)"
     return ""

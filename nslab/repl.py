@@ -269,7 +269,7 @@ class Repl:
         if force or self.lab.host_mode or self.attached or not _holds_something(self.inv):
             return True
         ns, links, _ = self.inv.counts
-        return self.ask(f"the lab ({ns} namespaces, {links} links) goes away when nslab exits; leave? [y/N] ")
+        return self.ask(f"the lab ({ns} namespaces, {links} links) goes away when nslab exits (save FILE keeps a .lab of it); leave? [y/N] ")
 
     def run_line(self, text: str) -> None:
         line = logical(text)

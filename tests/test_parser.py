@@ -122,9 +122,13 @@ def test_endpoint_values_are_split():
 
 
 def test_route_values_are_typed():
-    cmd = parse_line("route add 10.1.2.3/16 via 10.0.0.254")
-    assert cmd.values["dest"] == "10.1.0.0/16"  # the network, as `ip route` stores it
+    cmd = parse_line("route add 10.1.0.0/16 via 10.0.0.254")
+    assert cmd.values["dest"] == "10.1.0.0/16"
     assert cmd.values["gw"].version == 4
+    assert parse_line("route add 10.1.2.3 dev eth0").values["dest"] == "10.1.2.3/32"  # a host route
+    with pytest.raises(ParseError) as e:  # `ip route add 10.1.2.3/16` says "Invalid prefix for given prefix length"
+        parse_line("route add 10.1.2.3/16 via 10.0.0.254")
+    assert "host bits" in e.value.message and "10.1.0.0/16" in e.value.message and e.value.loc.col == 11
 
 
 @pytest.mark.parametrize(("line", "handler", "prefix", "values"), [

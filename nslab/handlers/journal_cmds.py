@@ -22,8 +22,8 @@ def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
     if ip:
         rows = [[s.n, s.text + (" (undone)" if s.outcome == "undone" else ""), "\n".join(s.ip)] for s in steps if s.ip]
         return Table("history (iproute2)", ["#", "step", "iproute2"], rows, key="history")
-    rows = [[s.n, s.source, s.context, s.text, f"{s.duration * 1000:.1f} ms", s.outcome] for s in steps]
-    return Table("history", ["#", "source", "context", "step", "took", "outcome"], rows, key="history")
+    rows = [[s.n, s.source, s.context, s.text, round(s.duration * 1000, 1), s.outcome] for s in steps]
+    return Table("history", ["#", "source", "context", "step", "ms", "outcome"], rows, key="history")
 
 
 def _write(path: str, text: str, mode: int = 0o644) -> None:
