@@ -42,6 +42,7 @@ class Want:
     name: str = ""  # for "arg": the argument's name in the pattern (NS, EP, NEW...)
     handler: str = ""  # the form's handler, for arguments whose meaning depends on it
     ep: str | None = None  # the endpoint seen earlier on the line (for `addr del EP CIDR`)
+    bridge: str | None = None  # the bridge named earlier on the line (for `bridge BR add EP...`)
 
 
 @dataclass
@@ -173,7 +174,7 @@ def fits(text: str, context: str = HOST) -> Fits:
                     continue  # exec's program and its arguments: not ours to complete
                 kind = "ns" if item.rest else item.kind.name
                 found.append((Want("arg", kind=kind, name=item.name, handler=frm.handler, ep=ep,
-                                   help=item.kind.describe), trail))
+                                   bridge=seen.get("bridge"), help=item.kind.describe), trail))
             for opt in frm.options:  # options may come anywhere after the command word
                 if opt.flag not in used:
                     desc = f"{opt.arg.name} ({opt.arg.kind.describe})" if opt.arg else frm.help
@@ -329,6 +330,10 @@ def _for_want(want: Want, f: Fits, inv: Inventory) -> Iterable[Candidate]:
         return _ns_names(inv, with_host=True)
     if kind == "ns":
         return _ns_names(inv, with_host=want.handler not in ("ns_del", "expect_no_ns"))
+    if kind == "ep" and want.handler == "bridge_port_add" and want.bridge:
+        # ports for this bridge: not the bridge itself, not ports it has already
+        return [c for c in _endpoint(f, inv, bare_ns=False)
+                if c.text != want.bridge and not c.desc.endswith(f"on {want.bridge}")]
     if kind == "ep":
         return _endpoint(f, inv, bare_ns=False)
     if kind == "vend":

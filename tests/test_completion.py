@@ -221,3 +221,13 @@ def test_completion_is_fast_with_a_thousand_interfaces(lab):
             times.append(time.perf_counter() - t0)
         assert n >= 10
         assert statistics.median(times) < 0.010, (text, statistics.median(times))
+
+
+def test_bridge_ports_leave_out_the_bridge_and_its_ports(lab):
+    from nslab.completion import complete, read_inventory
+
+    for line in ["veth v0 v1", "veth v2 v3", "bridge br0 add v0"]:
+        assert lab.run(line).ok
+    offered = {c.text for c in complete("bridge br0 add ", "host", read_inventory(lab))}
+    assert {"v1", "v2", "v3"} <= offered
+    assert "br0" not in offered and "v0" not in offered
