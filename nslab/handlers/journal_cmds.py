@@ -131,7 +131,8 @@ def check(ctx: Ctx, file: str) -> Iterator[Any]:
 
 def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's name
     if cmd is None:
-        rows = [[c.group, c.name, c.summary] for c in commands.TABLE]
+        order = list(dict.fromkeys(c.group for c in commands.TABLE))  # groups together, in table order
+        rows = [[c.group, c.name, c.summary] for c in sorted(commands.TABLE, key=lambda c: order.index(c.group))]
         return Table("commands (help CMD for one)", ["group", "command", "what"], rows, key="help")
     spec = commands.BY_NAME.get(cmd)
     if spec is None:
