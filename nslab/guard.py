@@ -52,10 +52,23 @@ class Guard:
         raise CommandError(f"namespace {ns!r} was not made by this lab; nslab --host will not delete it ({WAY_OUT})")
 
     def inside(self, ns: str, action: str) -> None:
-        """A change to a namespace itself (a sysctl): only in namespaces this lab made."""
-        if not self.active or ns == HOST or ns in self.made_namespaces():
+        """A change to a namespace itself (a sysctl): only in namespaces this lab made.
+        The host's own namespace is the machine's: its forwarding is not the lab's to flip."""
+        if not self.active or (ns != HOST and ns in self.made_namespaces()):
             return
-        raise CommandError(f"namespace {ns!r} was not made by this lab; nslab --host will not {action} it ({WAY_OUT})")
+        what = "the machine's own namespace" if ns == HOST else f"namespace {ns!r}"
+        raise CommandError(f"{what} was not made by this lab; nslab --host will not {action} it ({WAY_OUT})")
+
+    def route(self, ns: str, dest: str) -> None:
+        """Removing a route: allowed only when it goes out of an interface this lab made."""
+        if not self.active or (ns != HOST and ns in self.made_namespaces()):
+            return
+        for r in inventory.routes(self.lab.nss.get(ns)):
+            if r.dst == dest and not r.kernel_made:
+                if r.dev:
+                    self.interface(ns, r.dev, f"remove route {dest} through")
+                elif r.gw:
+                    self.gateway(ns, r.gw)
 
     def gateway(self, ns: str, gw: str) -> None:
         """A route via a gateway goes out of the interface whose subnet holds it: guard that one."""

@@ -373,6 +373,8 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
         elif "name" in op and (ns, op.get("rename", op["name"])) in escapes:
             escapes.add((ns, op["name"]))
             continue
+        elif ns in dies and kind == "veth" and op.get("peer_ns") not in dies:
+            continue  # its other end lives in a namespace that stays: later ops there need it
         elif ns in dies:
             skip.add(k)
             if kind == "link_del" and op.get("peer") and op.get("peer_ns") not in dies:

@@ -73,6 +73,7 @@ class Decoys:
         ip("link", "set", self.vb, "master", self.br)
         ip("addr", "add", "192.0.2.1/24", "dev", self.va)
         ip("link", "set", self.va, "up")
+        ip("route", "add", "198.18.0.0/24", "dev", self.va)  # somebody's static route through it
 
     @property
     def links(self) -> list[str]:

@@ -39,6 +39,8 @@ REFUSED = {
     "in-their-ns": "{ns} link lo down",
     "addr-in-their-ns": "{ns} addr add lo 10.0.0.1/8",
     "sysctl-in-their-ns": "{ns} sysctl net.ipv4.ip_forward 1",
+    "sysctl-in-the-machines-own": "sysctl net.ipv4.conf.all.rp_filter 2",
+    "route-del-theirs": "route del 198.18.0.0/24",
 }
 SETUP = "ns add {lab}n\nveth {lab}h {lab}n:eth0\nbridge add {lab}br\n"
 
@@ -67,7 +69,7 @@ def test_refused_without_the_flag_then_allowed_with_it(decoys: Decoys, what: str
         assert ok.returncode == 0, ok.stdout + ok.stderr
         if what == "add-port-to-theirs":  # the decoy bridge gains a port; its own fields may stay as they were
             assert ipj("link", "show", f"{lab}h")[0].get("master") == decoys.br
-        elif what not in ("delete", "bridge-del", "ns-del"):  # a deleted decoy is not the lab's to rebuild
+        elif what not in ("delete", "bridge-del", "ns-del", "sysctl-in-the-machines-own"):  # not a decoy's own state
             assert decoys.state() != before or what.startswith("route")  # a route changes the table, not the decoy
     finally:
         reset = nslab_cli("--host", "--lab", lab, "--allow-host-changes", "reset")

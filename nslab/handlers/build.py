@@ -181,6 +181,7 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
 
 
 def route_del(ctx: Ctx, dest: str) -> Message:
+    ctx.lab.guard.route(ctx.ns, dest)
     ctx.apply({"op": "route_del", "ns": ctx.ns, "dst": dest})
     return Message(f"removed route {dest} in {ctx.ns}", "ok")
 
