@@ -50,12 +50,23 @@ def _unsure_undo(lab: "Lab", op: dict[str, Any]) -> dict[str, Any] | None:
             return {"op": "ns_del", "ns": op["ns"]}
         return None
     if kind in ("veth", "bridge"):
-        # created but maybe not yet tagged: an untagged link of that name is ours only
-        # because the handler saw the name free just before it wrote the intent
+        # created but maybe not yet tagged; a refused creation is logged as failed, so an
+        # intent still open means nslab died within the op.  A veth must also have the other
+        # end the op named: somebody's own eth0 of the same name does not.
         alias = _alias(lab, op["ns"], op["name"])
-        if alias in ("", lab.kernel.tag):
+        if alias == lab.kernel.tag or (alias == "" and (kind == "bridge" or _has_peer(lab, op))):
             return {"op": "link_del", "ns": op["ns"], "name": op["name"]}
     return None
+
+
+def _has_peer(lab: "Lab", op: dict[str, Any]) -> bool:
+    """The veth op's other end is there, as a veth, with the name the op gave it."""
+    try:
+        peer = lab.nss.get(op["peer_ns"]).nl.link(name=op["peer"])
+        mine = lab.nss.get(op["ns"]).nl.link(name=op["name"])
+    except (NslabError, OSError):
+        return False
+    return peer is not None and mine is not None and peer.kind == "veth" and mine.kind == "veth"
 
 
 def clean(lab: "Lab") -> list[str]:

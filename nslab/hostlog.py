@@ -44,6 +44,10 @@ class HostLog:
     def done(self, step: int, undo: list[Op]) -> None:
         self._write({"step": step, "undo": undo})
 
+    def failed(self, step: int) -> None:
+        """The op just logged as an intent was refused: nothing of it exists."""
+        self._write({"step": step, "failed": True})
+
     def settled(self, step: int) -> None:
         """The step is over: in the journal, or rolled back.  Its ops are no longer pending."""
         if self._open_step == step:  # steps that changed nothing are not logged at all
@@ -101,6 +105,8 @@ class HostLog:
                     continue
                 if "intent" in rec:
                     open_intent[step] = rec["intent"]
+                elif rec.get("failed"):
+                    open_intent.pop(step, None)  # refused by the kernel: nothing was made
                 elif "undo" in rec:
                     open_intent.pop(step, None)
                     undo.setdefault(step, [])[:0] = rec["undo"]

@@ -100,9 +100,15 @@ class Namespaces:
             check()
         ns = self._open.get(name)
         if ns is not None:
-            if name == HOST or os.path.exists(self.path(name)):
+            if name == HOST:
                 return ns
-            self._forget(name)  # deleted underneath (ip netns del)
+            try:
+                same = os.stat(self.path(name)).st_ino == os.fstat(ns.fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return ns
+            self._forget(name)  # deleted underneath (ip netns del), maybe made again by somebody
         try:
             # O_RDONLY of the mount: never creates a namespace on a typo.
             fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
@@ -125,9 +131,11 @@ class Namespaces:
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
             ns = Netns(name, sysns.current_netns_fd())
             ns._nl = Rtnl()  # opened while inside: it stays bound to the new namespace
-        except OSError as e:
+        except BaseException as e:  # OSError, or Ctrl-C halfway: leave no half-made namespace
             sysns.setns(back)
             _unmount(path)
+            if not isinstance(e, OSError):
+                raise
             hint = " (a lab holds 2 descriptors per namespace: raise the hard limit, ulimit -Hn)" if e.errno == 24 else ""
             raise CommandError(f"cannot create namespace {name!r}: {e.strerror}{hint}") from None
         finally:

@@ -273,7 +273,7 @@ class Kernel:
             "127.0.0.1/8" not in before.addrs
         # taking a link down (or its MTU below IPv6's) makes the kernel drop routes and IPv6 addresses
         kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
-        # a bridge takes the lowest MAC of its ports when one joins or leaves: undo puts the old one back
+        # a bridge takes a MAC from its ports when one joins or leaves: undo puts the old one back
         bridge = (op.get("master") or before.master) if "master" in op and inverse else None
         bmac = inventory.find(self.nss, ns, bridge, with_addrs=False) if bridge else None
         nl.set_link(before.index, **kw)
@@ -288,7 +288,7 @@ class Kernel:
                      for a in before.addrs if ":" in a and not a.startswith("fe80:")]
         elif kept:
             undo += self._lost(ns, op.get("rename", name), kept)
-        if bmac is not None and (before.mac < bmac.mac if op["master"] else before.mac == bmac.mac):
+        if bmac is not None:  # the kernel's choice of MAC is subtle (the first port, the lowest): compare
             now = inventory.find(self.nss, ns, bridge, with_addrs=False)  # type: ignore[arg-type]
             if now is not None and now.mac != bmac.mac:
                 undo.append({"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac})

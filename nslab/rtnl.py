@@ -216,6 +216,7 @@ class Rtnl:
                 pass
         self.sock.bind((0, 0))
         self.seq = 0
+        self._dumping: int | None = None  # the seq of a dump not yet read to its end
 
     def close(self) -> None:
         self.sock.close()
@@ -247,9 +248,27 @@ class Rtnl:
             raise
         return None
 
-    def dump(self, kind: int, body: bytes) -> Iterator[tuple[int, bytes]]:
+    def dump(self, kind: int, body: bytes) -> list[tuple[int, bytes]]:
+        """Every message of a dump, read to its end.  A dump left half-read (Ctrl-C) keeps the
+        kernel's dump busy on this socket (EBUSY for the next one): it is drained first."""
+        if self._dumping is not None:
+            self._drain(self._dumping)
         seq = self._send(kind, NLM_F_DUMP, body)
-        yield from self._replies(seq)
+        self._dumping = seq
+        out = list(self._replies(seq))
+        self._dumping = None
+        return out
+
+    def _drain(self, seq: int) -> None:
+        self.sock.settimeout(0.5)
+        try:
+            for _ in self._replies(seq):
+                pass
+        except (OSError, NetlinkError):
+            pass  # timed out (it had ended) or the old dump's own error
+        finally:
+            self.sock.settimeout(None)
+            self._dumping = None
 
     def _replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
         while True:

@@ -7,8 +7,11 @@ text -> parser -> Command -> `Lab.stream` -> handler (ops through `Tx`) -> event
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +37,27 @@ class Tx:
         self.inverse: list[list[Op]] = []
 
     def apply(self, op: Op) -> None:
-        if self.log:
-            self.log.intent(self.step, op)
-        undo = self.kernel.apply(op)
-        if self.log:
-            self.log.done(self.step, undo)
-        self.ops.append(op)
-        self.inverse.append(undo)
+        # Ctrl-C waits until the op and its record are both done (or both not):
+        # an interrupt between the two would leave an object the rollback cannot see
+        with _no_sigint():
+            if self.log:
+                self.log.intent(self.step, op)
+            try:
+                undo = self.kernel.apply(op)
+            except BaseException:
+                if self.log:
+                    self.log.failed(self.step)
+                raise
+            if self.log:
+                self.log.done(self.step, undo)
+            self.ops.append(op)
+            self.inverse.append(undo)
 
     def rollback(self) -> list[str]:
+        with _no_sigint():
+            return self._rollback()
+
+    def _rollback(self) -> list[str]:
         problems: list[str] = []
         for undo in reversed(self.inverse):
             for op in undo:
@@ -55,6 +70,19 @@ class Tx:
 
     def undo_ops(self) -> list[Op]:
         return [op for undo in reversed(self.inverse) for op in undo]
+
+
+@contextmanager
+def _no_sigint() -> Iterator[None]:
+    """Hold SIGINT back on the main thread for the body; it is delivered right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class PlanTx(Tx):
@@ -261,6 +289,14 @@ class Lab:
             failed = e.message
         except KeyboardInterrupt:
             failed = "interrupted"
+        except GeneratorExit:
+            # the caller stopped reading (Ctrl-C while an event was shown): the step is
+            # interrupted, and what it made is undone, but nothing more can be yielded
+            tx.rollback()
+            step.outcome, step.error, step.duration = "failed", "interrupted", time.perf_counter() - t0
+            if self.hostlog is not None:
+                self.hostlog.settled(step.n)
+            raise
         except Exception as e:  # a bug must not lose the lab: report it as a failed step
             failed = f"internal error: {type(e).__name__}: {e}"
         if failed is not None:
