@@ -29,6 +29,10 @@ class Netns:
     fd: int
     _ipr: Any = field(default=None, repr=False)
     _nl: Rtnl | None = field(default=None, repr=False)
+    ino: int = 0  # the namespace's inode: a name made again outside nslab is another namespace
+
+    def __post_init__(self) -> None:
+        self.ino = os.fstat(self.fd).st_ino
 
     @property
     def nl(self) -> Rtnl:
@@ -103,7 +107,7 @@ class Namespaces:
             if name == HOST:
                 return ns
             try:
-                same = os.stat(self.path(name)).st_ino == os.fstat(ns.fd).st_ino
+                same = os.stat(self.path(name)).st_ino == ns.ino
             except FileNotFoundError:
                 same = False
             if same:

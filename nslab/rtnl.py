@@ -303,8 +303,9 @@ class Rtnl:
         return decode_link(payload) if payload is not None else None
 
     def index(self, name: str) -> int | None:
-        link = self.link(name)
-        return link.index if link else None
+        """A link's index by name: the reply's header only, nothing decoded."""
+        payload = self.get(RTM_GETLINK, ifinfo() + attr_str(IFLA_IFNAME, name))
+        return IFINFO.unpack_from(payload)[2] if payload is not None else None
 
     def add_link(self, name: str, kind: str, up: bool = False, data: bytes = b"", extra: bytes = b"") -> None:
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind), *([nested(IFLA_INFO_DATA, data)] if data else []))
