@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import sysns
 from .errors import CommandError
-from .rtnl import Rtnl, open_in
+from .rtnl import RECV_SIZE, Rtnl, open_in
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -30,6 +30,7 @@ class Netns:
     _ipr: Any = field(default=None, repr=False)
     _nl: Rtnl | None = field(default=None, repr=False)
     ino: int = 0  # the namespace's inode: a name made again outside nslab is another namespace
+    buf: bytearray | None = field(default=None, repr=False)  # the lab's shared netlink receive buffer
 
     def __post_init__(self) -> None:
         self.ino = os.fstat(self.fd).st_ino
@@ -38,7 +39,7 @@ class Netns:
     def nl(self) -> Rtnl:
         """The fast rtnetlink socket the lab's ops use (nslab/rtnl.py)."""
         if self._nl is None:
-            self._nl = open_in(self.fd)
+            self._nl = open_in(self.fd, self.buf)
         return self._nl
 
     @property
@@ -77,7 +78,8 @@ class Namespaces:
     def __init__(self, root_fd: int, run_dir: str = "/run/netns") -> None:
         _raise_fd_limit()
         self.run_dir = run_dir
-        self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd)}
+        self.buf = bytearray(RECV_SIZE)  # every socket of the lab receives into this one
+        self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf)}
         # names linked to another process's namespace (`ns link`): each check raises once it has exited
         self.checks: dict[str, Callable[[], None]] = {}
         prepare_run_dir(run_dir)
@@ -120,7 +122,7 @@ class Namespaces:
             raise CommandError(f"no namespace {name!r}") from None
         except OSError as e:
             raise CommandError(f"cannot open namespace {name!r}: {e.strerror}") from None
-        ns = self._open[name] = Netns(name, fd)
+        ns = self._open[name] = Netns(name, fd, buf=self.buf)
         return ns
 
     def create(self, name: str) -> Netns:
@@ -133,8 +135,8 @@ class Namespaces:
         try:
             sysns.unshare(sysns.CLONE_NEWNET)
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
-            ns = Netns(name, sysns.current_netns_fd())
-            ns._nl = Rtnl()  # opened while inside: it stays bound to the new namespace
+            ns = Netns(name, sysns.current_netns_fd(), buf=self.buf)
+            ns._nl = Rtnl(self.buf)  # opened while inside: it stays bound to the new namespace
         except BaseException as e:  # OSError, or Ctrl-C halfway: leave no half-made namespace
             sysns.setns(back)
             _unmount(path)

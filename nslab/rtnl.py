@@ -41,6 +41,7 @@ NETNSA_NSID, NETNSA_FD = 1, 3
 NLA_F_NESTED = 0x8000
 
 IFF_UP = 1
+RECV_SIZE = 1 << 16  # the kernel sizes dump batches to the reader's buffer: 64 KiB each
 IFF_LOWER_UP = 0x10000
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -206,7 +207,7 @@ class NetlinkError(OSError):
 class Rtnl:
     """One NETLINK_ROUTE socket.  Open it inside a namespace: it stays bound there."""
 
-    def __init__(self) -> None:
+    def __init__(self, buf: bytearray | None = None) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         for opt in (NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):  # error words; dumps filtered by the kernel
@@ -217,7 +218,9 @@ class Rtnl:
         self.sock.bind((0, 0))
         self.seq = 0
         self._dumping: int | None = None  # the seq of a dump not yet read to its end
-        self._buf = bytearray(1 << 18)
+        # the receive buffer: one a lab shares between its sockets (they are used one at a
+        # time), not one each: 1000 namespaces would hold 64 MiB of buffers otherwise
+        self._buf = buf if buf is not None else bytearray(RECV_SIZE)
 
     def close(self) -> None:
         self.sock.close()
@@ -417,9 +420,9 @@ def _extack(payload: bytes, flags: int) -> str:
     return _str(attrs(payload, offset).get(1)) or ""
 
 
-def open_in(fd: int) -> Rtnl:
+def open_in(fd: int, buf: bytearray | None = None) -> Rtnl:
     from . import sysns
 
-    return sysns.call_in(fd, Rtnl)
+    return sysns.call_in(fd, lambda: Rtnl(buf))
 
 
