@@ -20,7 +20,7 @@ from . import commands
 from .kinds import NS_RE
 from .lexer import LexError, Token, tokenize
 from .netns import HOST
-from .spec import Arg, Form, Group, Lit
+from .spec import Arg, Form, Group, Lit, split_options
 
 if TYPE_CHECKING:
     from .session import Lab
@@ -74,23 +74,10 @@ def _split(text: str) -> tuple[list[Token], str, int]:
 
 def _without_options(frm: Form, toks: list[Token]) -> tuple[list[Token], set[str], Arg | None, bool]:
     """Drop options and their values; also say if the last word is a flag still waiting for its value."""
-    flags = {o.flag: o for o in frm.options}
-    rest: list[Token] = []
-    used: set[str] = set()
-    i = 0
-    while i < len(toks):
-        opt = flags.get(toks[i].text)
-        if opt is None:
-            rest.append(toks[i])
-            i += 1
-            continue
-        used.add(opt.flag)
-        if opt.arg is None:
-            i += 1
-            continue
-        if i + 1 >= len(toks):
-            return rest, used, opt.arg, True
-        i += 2
+    rest, taken, pending = split_options(frm, toks)
+    used = {opt.flag for opt, _, _ in taken}
+    if pending is not None:
+        return rest, used | {pending[0].flag}, pending[0].arg, True
     return rest, used, None, False
 
 

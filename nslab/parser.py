@@ -11,7 +11,7 @@ from . import commands
 from .errors import Loc, ParseError
 from .kinds import check_ns
 from .lexer import LexError, Token, tokenize
-from .spec import Arg, CommandSpec, Form, Group, Lit
+from .spec import Arg, CommandSpec, Form, Group, Lit, split_options
 
 
 @dataclass
@@ -94,45 +94,24 @@ def _check(arg: Arg, word: str) -> Any:
     return value
 
 
-def _split_attached(toks: list[Token], flags: dict[str, Any]) -> list[Token]:
-    """`-c1` as `-c 1`, as ping and most tools take a short option's value."""
-    out: list[Token] = []
-    for t in toks:
-        head = t.text[:2]
-        opt = flags.get(head)
-        if opt is not None and opt.arg is not None and len(t.text) > 2 and not t.text.startswith("--"):
-            out += [Token(head, t.col), Token(t.text[2:], t.col + 2)]
-        else:
-            out.append(t)
-    return out
-
-
 def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) -> tuple[dict[str, Any], list[Token]] | None:
+    rest, taken, pending = split_options(frm, toks)
+    if pending is not None:
+        opt, i = pending
+        assert opt.arg is not None
+        miss.append(_Miss(offset + i + 1, f"{opt.flag} needs {opt.arg.name} ({opt.arg.kind.describe})"))
+        return None
     found: dict[str, Any] = {}
-    rest: list[Token] = []
-    flags = {o.flag: o for o in frm.options}
-    toks = _split_attached(toks, flags)
-    i = 0
-    while i < len(toks):
-        opt = flags.get(toks[i].text)
-        if opt is None:
-            rest.append(toks[i])
-            i += 1
-            continue
+    for opt, value, i in taken:
         key = opt.flag.lstrip("-")
-        if opt.arg is None:
+        if value is None or opt.arg is None:
             found[key] = True
-            i += 1
             continue
-        if i + 1 >= len(toks):
-            miss.append(_Miss(offset + i + 1, f"{opt.flag} needs {opt.arg.name} ({opt.arg.kind.describe})"))
-            return None
         try:
-            found[key] = opt.arg.kind.check(toks[i + 1].text)
+            found[key] = opt.arg.kind.check(value.text)
         except ValueError as e:
             miss.append(_Miss(offset + i + 1, f"{opt.flag}: {e}"))
             return None
-        i += 2
     return found, rest
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .kinds import KINDS, Kind
+
+if TYPE_CHECKING:
+    from .lexer import Token
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,39 @@ def compile_pattern(pattern: str) -> tuple[tuple[Any, ...], tuple[Option, ...]]:
 def form(pattern: str, handler: str, text: str, ip: str = "") -> Form:
     items, options = compile_pattern(pattern)
     return Form(pattern, handler, text, ip, items, options)
+
+
+Taken = tuple[Option, "Token | None", int]  # an option, its value word, its position
+
+
+def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[Taken], tuple[Option, int] | None]:
+    """A form's options (anywhere after the command word; `-c1` is `-c 1`) apart from its other
+    words: (the other words, each option with its value word and position, an option at the end
+    still waiting for its value).  The parser checks the values; the completer offers them."""
+    from .lexer import Token
+
+    flags = {o.flag: o for o in frm.options}
+    words: list[Token] = []
+    for t in toks:
+        opt = flags.get(t.text[:2])
+        if opt is not None and opt.arg is not None and len(t.text) > 2 and not t.text.startswith("--"):
+            words += [Token(t.text[:2], t.col), Token(t.text[2:], t.col + 2)]
+        else:
+            words.append(t)
+    rest: list[Token] = []
+    taken: list[Taken] = []
+    i = 0
+    while i < len(words):
+        opt = flags.get(words[i].text)
+        if opt is None:
+            rest.append(words[i])
+            i += 1
+        elif opt.arg is None:
+            taken.append((opt, None, i))
+            i += 1
+        elif i + 1 >= len(words):
+            return rest, taken, (opt, i)
+        else:
+            taken.append((opt, words[i + 1], i))
+            i += 2
+    return rest, taken, None
