@@ -30,6 +30,15 @@ def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     return ns, name
 
 
+def found(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link]:
+    """An endpoint's interface with its addresses and master, read once; "no interface" when missing."""
+    ns, name = where(ctx, e)
+    link = inventory.find(ctx.lab.nss, ns, name)
+    if link is None:
+        raise CommandError(f"no interface {show_ep(ns, name)}")
+    return ns, link
+
+
 def _guard_ns_name(ctx: Ctx, name: str) -> None:
     from ..commands import WORDS
 
@@ -144,10 +153,8 @@ def link_del(ctx: Ctx, ep: Endpoint) -> Message:
 
 
 def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
-    ns, name = where(ctx, ep)
-    link = inventory.find(ctx.lab.nss, ns, name)
-    if link is None:
-        raise CommandError(f"no interface {show_ep(ns, name)}")
+    ns, link = found(ctx, ep)
+    name = link.name
     ctx.lab.guard.interface(ns, name, "address")
     if str(cidr) in link.addrs:
         raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists")
@@ -156,10 +163,10 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
 
 
 def addr_del(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
-    ns, name = existing(ctx, ep)
+    ns, link = found(ctx, ep)
+    name = link.name
     ctx.lab.guard.interface(ns, name, "address")
-    link = inventory.find(ctx.lab.nss, ns, name)
-    if link is None or str(cidr) not in link.addrs:
+    if str(cidr) not in link.addrs:
         raise CommandError(f"{show_ep(ns, name)} has no address {cidr}")
     ctx.apply({"op": "addr_del", "ns": ns, "name": name, "cidr": str(cidr)})
     return Message(f"removed {cidr} from {show_ep(ns, name)}", "ok")
@@ -214,10 +221,8 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
     out = []
     ports: list[inventory.Link] = []
     for e in ep:
-        ns, port = where(ctx, e)
-        link = inventory.find(ctx.lab.nss, ns, port)
-        if link is None:
-            raise CommandError(f"no interface {show_ep(ns, port)}")
+        ns, link = found(ctx, e)
+        port = link.name
         if ns != ctx.ns:
             raise CommandError(f"{show_ep(ns, port)} is in {ns}; bridge {name} is in {ctx.ns} (move it first: link {e} netns {ctx.ns})")
         if port == name:
@@ -249,9 +254,9 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
 def bridge_port_del(ctx: Ctx, name: str, ep: list[Endpoint]) -> Message:
     ports = []
     for e in ep:
-        ns, port = existing(ctx, e)
-        link = inventory.find(ctx.lab.nss, ns, port)
-        if link is None or link.master != name or ns != ctx.ns:
+        ns, link = found(ctx, e)
+        port = link.name
+        if link.master != name or ns != ctx.ns:
             raise CommandError(f"{show_ep(ns, port)} is not a port of {name}")
         ctx.lab.guard.interface(ns, port, "release")
         ports.append(port)
