@@ -40,25 +40,20 @@ def enter(private_state: bool = False) -> None:
     if uid != 0:
         _map_root(uid, gid)
     sysns.mount(None, "/", None, sysns.MS_REC | sysns.MS_PRIVATE)
-    if uid == 0 and private_state:
-        _private_state_dir()
-    if os.path.isdir(NETNS_DIR):
-        sysns.mount("nslab", NETNS_DIR, "tmpfs", 0, "mode=0755")
-    else:
-        # An ordinary user cannot create /run/netns; a private /run can hold it.
-        sysns.mount("nslab", "/run", "tmpfs", 0, "mode=0755")
-        os.makedirs(NETNS_DIR, exist_ok=True)
+    wanted = [NETNS_DIR] + ([STATE_DIR] if uid == 0 and private_state else [])
+    missing = [d for d in wanted if not os.path.isdir(d)]
+    if missing:
+        _private_run(missing)
+    for d in wanted:
+        sysns.mount("nslab", d, "tmpfs", 0, "mode=0755")
     _remount_sys()
     os.environ[MARK] = str(os.getpid())
 
 
-def _private_state_dir() -> None:
-    """Root: a private /run/nslab, so `nslab --host` run from here (tests) keeps its journals here."""
-    if os.path.isdir(STATE_DIR):
-        sysns.mount("nslab", STATE_DIR, "tmpfs", 0, "mode=0755")
-        return
-    # Never create it on the real /run: put a private tmpfs over /run and bind each
-    # real entry (docker.sock, openvswitch, lock...) back into it, then add nslab/.
+def _private_run(missing: list[str]) -> None:
+    """Directories under /run that this process needs and the machine lacks (an ordinary user
+    cannot create /run/netns; root must not create anything on the real /run): a private tmpfs
+    over /run with each real entry (docker.sock, openvswitch, lock...) bound back, then those."""
     real = os.open("/run", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         names = os.listdir(f"/proc/self/fd/{real}")
@@ -72,10 +67,14 @@ def _private_state_dir() -> None:
                 os.mkdir(dst)
             else:
                 os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o600))
-            sysns.mount(src, dst, None, sysns.MS_BIND | sysns.MS_REC)
+            try:
+                sysns.mount(src, dst, None, sysns.MS_BIND | sysns.MS_REC)
+            except OSError:
+                pass  # an entry this user may not bind (rootless): it stays hidden, as before
     finally:
         os.close(real)
-    os.mkdir(STATE_DIR, 0o755)
+    for d in missing:
+        os.makedirs(d, 0o755, exist_ok=True)
 
 
 def _map_root(uid: int, gid: int) -> None:
