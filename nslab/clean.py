@@ -69,11 +69,39 @@ def _has_peer(lab: "Lab", op: dict[str, Any]) -> bool:
     return peer is not None and mine is not None and peer.kind == "veth" and mine.kind == "veth"
 
 
-def clean(lab: "Lab") -> list[str]:
-    """Remove this lab's objects; return what was removed, in words."""
-    from .session import doomed
+def crashed_step_undo(lab: "Lab") -> list[dict[str, Any]]:
+    """The undo of a step nslab died in (it never reached the journal), from the op log: the
+    ops that ran, newest first, after the creations that may or may not have happened."""
+    if lab.hostlog is None:
+        return []
+    pending = lab.hostlog.pending({s.n for s in lab.journal.steps})
+    unsure = [u for u in (_unsure_undo(lab, op) for op in pending.unsure) if u is not None]
+    return unsure + pending.undo
+
+
+def leftovers(lab: "Lab") -> list[str]:
+    """What this lab made that is still there: namespaces it made (same inode) or that carry
+    its tag, and interfaces in the host namespace that carry its tag."""
+    left: list[str] = []
+    made = {op["ns"]: op.get("ino") for s in lab.journal.steps for op in s.ops if op["op"] == "ns_add"}
+    for name in lab.nss.names():
+        try:
+            ino = os.stat(lab.nss.path(name)).st_ino
+        except OSError:
+            continue
+        if (name in made and made[name] == ino) or _tagged_ns(lab, name):
+            left.append(f"namespace {name}")
+    left += [f"interface {name}" for name in _tagged_links(lab)]
+    return left
+
+
+def clean(lab: "Lab") -> tuple[list[str], list[str]]:
+    """Remove this lab's objects; return what was removed and what was left alone, in words."""
+    from .errors import DriftedError
+    from .undo import doomed
 
     removed: list[str] = []
+    skipped: list[str] = []
 
     def run(ops: list[dict[str, Any]]) -> None:
         skip = doomed(ops, lab.kernel.gone)  # interfaces that go with a namespace: let the kernel batch them
@@ -81,16 +109,17 @@ def clean(lab: "Lab") -> list[str]:
             try:
                 if k not in skip:
                     lab.kernel.apply(op, inverse=False)
+            except DriftedError as e:
+                if e.message not in skipped:
+                    skipped.append(e.message)
+                continue
             except NslabError:
                 continue  # already gone (or put back already)
             if op["op"] in REMOVES and (k not in skip or op["op"] == "link_del"):
                 removed.append(describe(op))
 
-    if lab.hostlog is not None:
-        # the step nslab died in is the newest: undo it first, before the journal's steps
-        pending = lab.hostlog.pending({s.n for s in lab.journal.steps})
-        unsure = [u for u in (_unsure_undo(lab, op) for op in pending.unsure) if u is not None]
-        run(unsure + pending.undo)
+    # the step nslab died in is the newest: undo it first, before the journal's steps
+    run(crashed_step_undo(lab))
     run([op for step in reversed(lab.journal.live()) for op in step.inverse])
     sweep = [{"op": "ns_del", "ns": name} for name in lab.nss.names() if _tagged_ns(lab, name)]
     run(sweep)
@@ -101,4 +130,4 @@ def clean(lab: "Lab") -> list[str]:
     lab.journal.save()
     if lab.hostlog is not None:
         lab.hostlog.clear()
-    return removed
+    return removed, skipped

@@ -309,12 +309,17 @@ def cmd_reset(args: Any) -> int:
     lab = open_lab(args)
     try:
         done = lab.reset()
-    except NslabError as e:
-        out(Failure(f"reset stopped: {e.message}"))
+    finally:
         lab.close()
+    for message in done.skipped:
+        out(Message(message, "warn"))
+    for message in done.problems:
+        out(Failure(message))
+    if done.left:
+        out(Failure(f"reset: undid {len(done)} steps, but this lab made {', '.join(done.left)} and it is still there; "
+                    f"nslab --host --lab {args.lab} clean removes it"))
         return EXIT_FAILED
     out(Message(f"reset: undid {len(done)} steps", "ok"))
-    lab.close()
     return EXIT_OK
 
 
@@ -326,9 +331,11 @@ def cmd_clean(args: Any) -> int:
         return EXIT_USAGE
     out = renderer(args)
     lab = open_lab(args)
-    removed = clean(lab)
+    removed, skipped = clean(lab)
     for line in removed:
         out.line(f"  {line}")
+    for message in skipped:
+        out(Message(message, "warn"))
     out(Message(f"clean: removed {len(removed)} objects of lab {args.lab!r}", "ok"))
     lab.close()
     return EXIT_OK

@@ -218,17 +218,28 @@ def in_ctr(c: "containers.Container | None", pid: int, start: int | None, inner:
 
 # -- a veth from the lab into a container --------------------------------------
 def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+    from .rtnl import open_in
+
     fd = open_ns(op)
     try:
         kernel.nss.get(op["ns"]).nl.add_veth(op["name"], op["peer"], peer_fd=fd, mtu=op.get("mtu"))
+        back = [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]
+        try:
+            ids = kernel.made(op["ns"], op["name"], kernel._tag(op["ns"], op["name"]))
+            # the guest end is the lab's to configure in the container: the guard knows it by identity
+            inside = open_in(fd)
+            try:
+                guest = inside.index(op["peer"])
+            finally:
+                inside.close()
+            if guest is not None:
+                ids.append([f"pid:{op['pid']}", os.fstat(fd).st_ino, guest, op["peer"]])
+            op["ids"] = ids
+        except Exception:
+            kernel.apply(back[0], inverse=False)
+            raise
     finally:
         os.close(fd)
-    back = [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]
-    try:
-        kernel._tag(op["ns"], op["name"])
-    except Exception:
-        kernel.apply(back[0], inverse=False)
-        raise
     return back
 
 

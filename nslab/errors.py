@@ -44,6 +44,14 @@ class CommandError(NslabError):
     """A command that was understood but cannot be done (bad reference, kernel refusal)."""
 
 
+class GoneError(CommandError):
+    """Undoing an object that is no longer there (deleted, renamed or moved outside the lab)."""
+
+
+class DriftedError(CommandError):
+    """An object under a name the lab used is not the one the lab made: somebody re-created it."""
+
+
 def kernel_words(exc: BaseException) -> str:
     """The kernel's error in words: `File exists`, not `NetlinkError(17)`."""
     code = getattr(exc, "code", None)

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import inventory, sysns
-from .errors import CommandError, kernel_words
+from . import identity, inventory, sysns
+from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
 
 if TYPE_CHECKING:
@@ -138,12 +138,15 @@ class Kernel:
         self.raised: list[tuple[str, str]] = []  # links this step brought up: wait for their carrier
         self.pairs: dict[tuple[str, str], tuple[str, str]] = {}  # veth ends nslab made, both ways (a hint)
         self.on_close: list[Callable[[], None]] = []  # e.g. stop the lab's private Open vSwitch
+        self.seen: dict[tuple[str, str], int] = {}  # interface indexes the op being applied looked up
+        self.remade: list[tuple[str, str | None, int]] = []  # what undo made again, with its new identity
 
     # -- lookups ---------------------------------------------------------
     def index(self, ns: str, name: str) -> int:
         found = self.nss.get(ns).nl.index(name)
         if found is None:
-            raise CommandError(f"no interface {ep(ns, name)}")
+            raise GoneError(f"no interface {ep(ns, name)}")
+        self.seen[(ns, name)] = found
         return found
 
     def has(self, ns: str, name: str) -> bool:
@@ -159,12 +162,20 @@ class Kernel:
             if ext is None:
                 raise CommandError(f"unknown operation {op['op']!r}")
             fn = lambda o, inv: ext(self, o, inv)  # noqa: E731
+        self.seen = {}
         try:
-            return fn(op, inverse)
+            identity.verify(self, op)  # an undo op acts only on the object the lab made
+            undo = fn(op, inverse)
         except CommandError:
             raise
         except Exception as e:  # netlink and OS errors, in the kernel's words
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+        if self.tag:  # host mode: objects outlive the process, so they are known by identity
+            if inverse:
+                identity.stamp(self, op, undo)
+            elif op["op"] in identity.CREATES:
+                self.remade += identity.remade(op)
+        return undo
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
         ns = self.nss.create(op["ns"])
@@ -176,6 +187,7 @@ class Kernel:
             except Exception:
                 self.nss.delete(op["ns"])
                 raise
+            op["ino"] = ns.ino
         return [{"op": "ns_del", "ns": op["ns"]}]
 
     def _ns_del(self, op: Op, inverse: bool) -> list[Op]:
@@ -192,9 +204,22 @@ class Kernel:
         self.nss.delete(ns)
         return undo
 
-    def _tag(self, ns: str, name: str) -> None:
-        if self.tag:
-            self.nss.get(ns).nl.set_link(self.index(ns, name), alias=self.tag)
+    def _tag(self, ns: str, name: str) -> int | None:
+        """Host mode: put the lab's alias on an interface it made; its index (None when not tagging)."""
+        if not self.tag:
+            return None
+        index = self.index(ns, name)
+        self.nss.get(ns).nl.set_link(index, alias=self.tag)
+        return index
+
+    def made(self, ns: str, name: str, index: int | None) -> list[list[Any]]:
+        """The identity of an interface the lab just made, for the op's `ids`: host mode, and
+        ends in a namespace the lab only links to (the guard lets it change only those there)."""
+        if index is None:
+            if ns not in self.nss.checks:
+                return []
+            index = self.index(ns, name)
+        return [[ns, self.nss.get(ns).ino, index, name]]
 
     def _veth(self, op: Op, inverse: bool) -> list[Op]:
         ns, pns = op["ns"], op["peer_ns"]
@@ -208,8 +233,9 @@ class Kernel:
         if op.get("up"):
             self.raised.append((ns, op["name"]))
         try:
-            self._tag(ns, op["name"])
-            self._tag(pns, op["peer"])
+            ids = self.made(ns, op["name"], self._tag(ns, op["name"])) + self.made(pns, op["peer"], self._tag(pns, op["peer"]))
+            if ids:
+                op["ids"] = ids
         except Exception:
             self._link_del({"op": "link_del", "ns": ns, "name": op["name"]}, False)
             raise
@@ -221,7 +247,9 @@ class Kernel:
         extra = (attr_mac(IFLA_ADDRESS, op["mac"]) if op.get("mac") else b"") + (
             attr_u32(IFLA_MTU, op["mtu"]) if op.get("mtu") else b"")
         self.nss.get(op["ns"]).nl.add_link(op["name"], "bridge", up=op.get("up", True), extra=extra)
-        self._tag(op["ns"], op["name"])
+        ids = self.made(op["ns"], op["name"], self._tag(op["ns"], op["name"]))
+        if ids:
+            op["ids"] = ids
         return [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]
 
     def _link_del(self, op: Op, inverse: bool) -> list[Op]:
@@ -242,7 +270,8 @@ class Kernel:
         # addresses are read only when the undo needs them: a move, or bringing a link up
         before = inventory.find(self.nss, ns, name, with_addrs="netns" in op or bool(inverse and op.get("up")))
         if before is None:
-            raise CommandError(f"no interface {ep(ns, name)}")
+            raise GoneError(f"no interface {ep(ns, name)}")
+        self.seen[(ns, name)] = before.index
         if "netns" in op:
             return self._move(op, before, inverse)
         kw: dict[str, Any] = {}

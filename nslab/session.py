@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import isolate, sysns
 from .errors import CommandError, Loc, NslabError, ParseError
@@ -24,6 +24,9 @@ from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
 from .parser import Command, parse_line
 from .results import Changes, ExpectResult, Failure
+
+if TYPE_CHECKING:
+    from .undo import Undone
 
 
 class Tx:
@@ -39,7 +42,7 @@ class Tx:
     def apply(self, op: Op) -> None:
         # Ctrl-C waits until the op and its record are both done (or both not):
         # an interrupt between the two would leave an object the rollback cannot see
-        with _no_sigint():
+        with no_sigint():
             if self.log:
                 self.log.intent(self.step, op)
             try:
@@ -54,7 +57,7 @@ class Tx:
             self.inverse.append(undo)
 
     def rollback(self) -> list[str]:
-        with _no_sigint():
+        with no_sigint():
             return self._rollback()
 
     def _rollback(self) -> list[str]:
@@ -73,7 +76,7 @@ class Tx:
 
 
 @contextmanager
-def _no_sigint() -> Iterator[None]:
+def no_sigint() -> Iterator[None]:
     """Hold SIGINT back on the main thread for the body; it is delivered right after."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -331,108 +334,18 @@ class Lab:
         return outcomes
 
     # -- undo ------------------------------------------------------------
-    def reset(self) -> list[Step]:
-        """Undo every step; the lab's records start afresh (host mode: on disk too)."""
-        done = self.undo(len(self.journal.steps), save=False)
-        self.journal.steps = []
-        self.journal.save()
-        if self.hostlog is not None:
-            self.hostlog.clear()
-        return done
+    def reset(self) -> "Undone":
+        """Undo every step, going on past what is gone (see nslab/undo.py); the records start
+        afresh once nothing the lab made is left."""
+        from .undo import reset
 
-    def undo(self, n: int = 1, save: bool = True) -> list[Step]:
+        return reset(self)
+
+    def undo(self, n: int = 1, save: bool = True) -> "Undone":
         """Undo the last n steps that changed the lab, newest first."""
-        steps = list(reversed(self.journal.live()))[:n]
-        self.undo_epoch += 1
-        seq = [(i, op) for i, step in enumerate(steps) for op in step.inverse]
-        skip = doomed([op for _, op in seq], self.kernel.gone)
-        done: list[Step] = []
-        try:
-            for k, (i, op) in enumerate(seq):
-                while len(done) < i:
-                    done.append(_mark_undone(steps[len(done)]))
-                if k not in skip:
-                    self._undo_ops([op])
-            while len(done) < len(steps):
-                done.append(_mark_undone(steps[len(done)]))
-        finally:
-            self.kernel.settle()
-            if self.host_mode and done and save:
-                self.journal.save()
-        return done
+        from .undo import undo
 
-    def _undo_ops(self, ops: Iterable[Op]) -> None:
-        for op in ops:
-            try:
-                self.kernel.apply(op, inverse=False)
-            except NslabError:
-                if op["op"] == "link_del" and op.get("peer") and _exists(self.kernel, op["peer_ns"], op["peer"]):
-                    # this end was renamed or moved outside nslab: the pair goes by its other end
-                    self.kernel.apply({"op": "link_del", "ns": op["peer_ns"], "name": op["peer"]}, inverse=False)
-                elif not _already_gone(op):
-                    raise
-
-
-def _mark_undone(step: Step) -> Step:
-    step.outcome = "undone"
-    return step
-
-
-SKIPPABLE = {"veth", "bridge", "link_set", "link_del", "addr_add", "addr_del", "route_add", "route_del", "sysctl"}
-
-
-def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
-    """Indexes of undo ops that a later `ns_del` makes pointless.
-
-    Tearing a lab down by deleting its namespaces lets the kernel batch the
-    veth cleanup; deleting veths one by one waits an RCU grace period each.
-    Veth ends outside a dying namespace go with it; they are put in `gone`
-    so the caller waits for the kernel to finish.
-    """
-    dies: set[str] = set()
-    ifaces: set[tuple[str, str]] = set()  # interfaces outside dying namespaces that die with them
-    skip: set[int] = set()
-    escapes: set[tuple[str, str]] = set()  # (ns, name) of interfaces moved out of a dying namespace
-    for k in range(len(ops) - 1, -1, -1):
-        op = ops[k]
-        kind, ns = op["op"], op.get("ns")
-        if kind == "ns_del":
-            dies.add(ns)
-        elif kind == "ns_add":
-            dies.discard(ns)
-        elif kind not in SKIPPABLE:
-            continue
-        elif "netns" in op:
-            if ns in dies:
-                escapes.add((ns, op["name"]))  # moved out before the namespace goes: ops on it must run
-            continue
-        elif "name" in op and (ns, op.get("rename", op["name"])) in escapes:
-            escapes.add((ns, op["name"]))
-            continue
-        elif ns in dies and kind == "veth" and op.get("peer_ns") not in dies:
-            continue  # its other end lives in a namespace that stays: later ops there need it
-        elif ns in dies:
-            skip.add(k)
-            if kind == "link_del" and op.get("peer") and op.get("peer_ns") not in dies:
-                gone.append((op["peer_ns"], op["peer"]))  # its other end goes later, with the namespace
-        elif kind == "link_del" and op.get("peer_ns") in dies:
-            skip.add(k)
-            ifaces.add((ns, op["name"]))
-            gone.append((ns, op["name"]))
-        # ops on an outside end that dies later still run: a route through its address needs the address
-    return skip
-
-
-def _exists(kernel: Kernel, ns: str, name: str) -> bool:
-    try:
-        return kernel.has(ns, name)
-    except NslabError:
-        return False
-
-
-def _already_gone(op: Op) -> bool:
-    # deleting what a deleted namespace already took with it is not a failure
-    return op["op"] in ("link_del", "addr_del", "route_del")
+        return undo(self, n, save)
 
 
 def _events(produced: Any) -> Iterable[Any]:

@@ -118,6 +118,12 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
         raise CommandError("VLAN configuration is unsupported for a Linux bridge (as in pipework); use an ovs* bridge")
     c = containers.find(container)
     pid, start = c.pid, containers.start_time(c.pid)
+    # before anything is made: the container must not be the machine itself, the bridge must be the lab's
+    ctx.lab.guard.container(f"container {c.name}", pid)
+    if exists and kind == "linux":
+        ctx.lab.guard.interface(ns, bridge, "add ports to")
+    elif exists:
+        ctx.lab.guard.ovs_bridge(bridge)
     cif = i or "eth1"
     local = l or f"v{cif}pl{pid}"[:IFNAME_MAX]
     guest = f"v{cif}pg{pid}"[:IFNAME_MAX]

@@ -65,17 +65,22 @@ def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Me
             for s in skipped]
 
 
+def _undo_report(done: Any) -> list[Message]:
+    return ([Message(m, "warn") for m in done.skipped] + [Message(m, "error") for m in done.problems]
+            + [Message(f"still there: {', '.join(done.left)}; nslab --host clean removes it", "error")] * bool(done.left))
+
+
 def undo(ctx: Ctx, n: int = 1) -> list[Message]:
     done = ctx.lab.undo(n)
     if not done:
-        return [*_passed_over(ctx, done, everything=True), Message("nothing to undo", "warn")]
-    return [*_passed_over(ctx, done), Message("undid " + "; ".join(s.text for s in done), "ok")]
+        return [*_passed_over(ctx, done.steps, everything=True), Message("nothing to undo", "warn")]
+    return [*_passed_over(ctx, done.steps), *_undo_report(done), Message("undid " + "; ".join(s.text for s in done), "ok")]
 
 
 def reset(ctx: Ctx) -> list[Message]:
     over = _passed_over(ctx, [], everything=True)
     done = ctx.lab.reset()
-    return [*over, Message(f"reset: undid {len(done)} steps", "ok")]
+    return [*over, *_undo_report(done), Message(f"reset: undid {len(done)} steps", "ok")]
 
 
 def _load(ctx: Ctx, file: str) -> Any:
