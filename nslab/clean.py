@@ -98,7 +98,7 @@ def leftovers(lab: "Lab") -> list[str]:
 def clean(lab: "Lab") -> tuple[list[str], list[str]]:
     """Remove this lab's objects; return what was removed and what was left alone, in words."""
     from .errors import DriftedError
-    from .undo import doomed
+    from .undo import doomed, remove_empty_dir
 
     removed: list[str] = []
     skipped: list[str] = []
@@ -130,4 +130,6 @@ def clean(lab: "Lab") -> tuple[list[str], list[str]]:
     lab.journal.save()
     if lab.hostlog is not None:
         lab.hostlog.clear()
+    if lab.host_mode:
+        remove_empty_dir(lab.state_dir)
     return removed, skipped

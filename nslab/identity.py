@@ -59,10 +59,16 @@ def verify(kernel: "Kernel", op: Op) -> None:
     ns = op.get("ns", HOST)
     ino = op.get("ino")
     if ino is not None and ns != HOST:
+        path = kernel.nss.path(ns)
         try:
-            now = os.stat(kernel.nss.path(ns)).st_ino
+            now = os.stat(path).st_ino
         except FileNotFoundError:
             raise GoneError(f"namespace {ns} is gone already") from None
+        if not os.path.ismount(path):
+            # the empty mount point of a delete that was killed between its umount and its unlink
+            if op["op"] == "ns_del" and os.stat(path).st_size == 0:
+                os.unlink(path)
+            raise GoneError(f"namespace {ns} is gone already")
         if now != ino:
             raise DriftedError(f"{ns} was re-created outside this lab; left as it is")
     index = op.get("ifindex")

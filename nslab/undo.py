@@ -10,6 +10,7 @@ where it stopped.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -132,6 +133,10 @@ def reset(lab: "Lab") -> Undone:
         out.note(message)
     if lab.host_mode:
         out.left = leftovers(lab)
+        deadline = time.monotonic() + 2.0
+        while out.left and time.monotonic() < deadline:  # veth ends the kernel removes a little later
+            time.sleep(0.01)
+            out.left = leftovers(lab)
     if out.left:
         lab.journal.save()  # every step marked undone; the op log stays for `clean`
         return out
@@ -140,11 +145,11 @@ def reset(lab: "Lab") -> Undone:
     if lab.hostlog is not None:
         lab.hostlog.clear()
     if lab.host_mode:
-        _remove_empty_dir(lab.state_dir)
+        remove_empty_dir(lab.state_dir)
     return out
 
 
-def _remove_empty_dir(path: str) -> None:
+def remove_empty_dir(path: str) -> None:
     """The lab's directory under /run/nslab goes with the lab: its (now empty) records, then it."""
     for name in ("journal.jsonl", "journal.jsonl.tmp", "ops.jsonl"):
         try:
