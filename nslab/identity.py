@@ -81,13 +81,12 @@ def verify(kernel: "Kernel", op: Op) -> None:
             raise DriftedError(f"{where(ns, name)} was re-created outside this lab; left as it is")
 
 
-def remade(op: Op) -> list[tuple[str, str | None, int]]:
+def remade(kernel: "Kernel", op: Op) -> list[tuple[str, str | None, int]]:
     """What an undo op just created again, with its new identity: (namespace, interface or None, id)."""
-    out: list[tuple[str, str | None, int]] = []
-    if op["op"] == "ns_add" and op.get("ino"):
-        out.append((op["ns"], None, op["ino"]))
-    out += [(ns, name, index) for ns, _ino, index, name in op.get("ids", [])]
-    return out
+    if op["op"] == "ns_add":
+        return [(op["ns"], None, op["ino"])] if op.get("ino") else []
+    ends = [(op.get("ns", HOST), op["name"])] + ([(op["peer_ns"], op["peer"])] if op["op"] == "veth" else [])
+    return [(ns, name, kernel.seen[(ns, name)]) for ns, name in ends if (ns, name) in kernel.seen]
 
 
 def rebind(steps: Iterable["Step"], made_again: list[tuple[str, str | None, int]]) -> None:

@@ -174,19 +174,21 @@ class Kernel:
             if inverse:
                 identity.stamp(self, op, undo)
             elif op["op"] in identity.CREATES:
-                self.remade += identity.remade(op)
+                self.remade += identity.remade(self, op)
         return undo
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
         ns = self.nss.create(op["ns"])
-        if self.tag:
+        alias = op.get("alias", self.tag)  # undoing the deletion of somebody else's: the alias it had
+        if self.tag and alias:
             # host mode: a namespace has no alias of its own; its lo carries the lab's tag
             # so `clean` can tell it from a namespace somebody else made
             try:
-                ns.nl.set_link(1, alias=self.tag)
+                ns.nl.set_link(1, alias=alias)
             except Exception:
                 self.nss.delete(op["ns"])
                 raise
+        if self.tag:
             op["ino"] = ns.ino
         return [{"op": "ns_del", "ns": op["ns"]}]
 
@@ -204,13 +206,16 @@ class Kernel:
         self.nss.delete(ns)
         return undo
 
-    def _tag(self, ns: str, name: str) -> int | None:
-        """Host mode: put the lab's alias on an interface it made; its index (None when not tagging)."""
+    def _tag(self, ns: str, name: str, alias: str | None = None) -> int | None:
+        """Host mode: put the lab's alias on an interface it made (or, undoing the deletion of
+        somebody else's, the alias it had); its index when it is the lab's, else None."""
         if not self.tag:
             return None
+        want = self.tag if alias is None else alias
         index = self.index(ns, name)
-        self.nss.get(ns).nl.set_link(index, alias=self.tag)
-        return index
+        if want:
+            self.nss.get(ns).nl.set_link(index, alias=want)
+        return index if want == self.tag else None
 
     def made(self, ns: str, name: str, index: int | None) -> list[list[Any]]:
         """The identity of an interface the lab just made, for the op's `ids`: host mode, and
@@ -233,7 +238,8 @@ class Kernel:
         if op.get("up"):
             self.raised.append((ns, op["name"]))
         try:
-            ids = self.made(ns, op["name"], self._tag(ns, op["name"])) + self.made(pns, op["peer"], self._tag(pns, op["peer"]))
+            ids = (self.made(ns, op["name"], self._tag(ns, op["name"], op.get("alias")))
+                   + self.made(pns, op["peer"], self._tag(pns, op["peer"], op.get("peer_alias"))))
             if ids:
                 op["ids"] = ids
         except Exception:
@@ -247,7 +253,7 @@ class Kernel:
         extra = (attr_mac(IFLA_ADDRESS, op["mac"]) if op.get("mac") else b"") + (
             attr_u32(IFLA_MTU, op["mtu"]) if op.get("mtu") else b"")
         self.nss.get(op["ns"]).nl.add_link(op["name"], "bridge", up=op.get("up", True), extra=extra)
-        ids = self.made(op["ns"], op["name"], self._tag(op["ns"], op["name"]))
+        ids = self.made(op["ns"], op["name"], self._tag(op["ns"], op["name"], op.get("alias")))
         if ids:
             op["ids"] = ids
         return [{"op": "link_del", "ns": op["ns"], "name": op["name"]}]

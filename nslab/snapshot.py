@@ -25,6 +25,7 @@ class Snapshot:
     routes: list[inventory.Route] = field(default_factory=list)
     ports: list[tuple[str, str, str]] = field(default_factory=list)  # (ns, port, bridge) of deleted bridges
     sysctls: list[tuple[str, str, str]] = field(default_factory=list)
+    lo_alias: dict[str, str] = field(default_factory=dict)  # host mode's tag lives on a namespace's lo
 
 
 FORWARD_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -58,6 +59,7 @@ def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, st
                 snap.routes.append(r)
         if lo_down:
             lo = [link for link in by_ns.get(ns, []) if link.kind == "loopback"]
+            snap.lo_alias[ns] = (lo[0].alias or "") if lo else ""
             if lo and lo[0].up:
                 snap.links.append(lo[0])
             for key in FORWARD_KEYS:
@@ -79,12 +81,14 @@ def _read_sysctl(nss: "Namespaces", ns: str, key: str) -> str | None:
 
 def restore_ops(snap: Snapshot, create: bool = True) -> list[Op]:
     """Ops that rebuild a snapshot: namespaces, links, masters, states, addresses, routes."""
-    ops: list[Op] = [{"op": "ns_add", "ns": ns} for ns in snap.namespaces]
+    ops: list[Op] = [{"op": "ns_add", "ns": ns, "alias": snap.lo_alias.get(ns, "")} if ns in snap.lo_alias
+                     else {"op": "ns_add", "ns": ns} for ns in snap.namespaces]
     made: set[tuple[str, str]] = set()
     if create:
         for link in snap.links:
             if link.kind == "bridge":
-                ops.append({"op": "bridge", "ns": link.ns, "name": link.name, "mac": link.mac, "mtu": link.mtu, "up": False})
+                ops.append({"op": "bridge", "ns": link.ns, "name": link.name, "mac": link.mac, "mtu": link.mtu, "up": False,
+                            "alias": link.alias or ""})  # host mode: put back whose it was
                 made.add((link.ns, link.name))
         for link in snap.links:
             if link.kind != "veth" or (link.ns, link.name) in made:
@@ -95,6 +99,7 @@ def restore_ops(snap: Snapshot, create: bool = True) -> list[Op]:
             ops.append({
                 "op": "veth", "ns": link.ns, "name": link.name, "peer_ns": link.peer[0], "peer": link.peer[1],
                 "mac": link.mac, "peer_mac": peer.mac if peer else None, "mtu": link.mtu,
+                "alias": link.alias or "", "peer_alias": (peer.alias or "") if peer else "",
             })
             made |= {(link.ns, link.name), link.peer}
     for link in snap.links:

@@ -305,3 +305,20 @@ def test_reset_after_run_was_killed_mid_step_leaves_nothing(tmp_path: Path) -> N
     assert r.returncode == 0 and "Traceback" not in out, out
     assert netns_names() == spaces and set(host_links()) == links
     assert not os.path.exists(f"/run/nslab/{lab}")
+
+
+@pytest.mark.parametrize("line", ["link del {va}", "bridge del {br}", "ns del {ns}"])
+def test_what_reset_puts_back_is_still_theirs(decoys: Decoys, line: str) -> None:
+    # deleted with --allow-host-changes, put back by reset: it must not come back as the lab's,
+    # or a later clean would delete somebody's interface or namespace
+    lab = name()
+    r = host(lab, line.format(va=decoys.va, br=decoys.br, ns=decoys.ns) + "\n", "--allow-host-changes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = nslab_cli("--host", "--lab", lab, "--no-color", "reset")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not tagged(lab)
+    assert ipj("-n", decoys.ns, "link", "show", "dev", "lo")[0].get("ifalias") in (None, "")
+    after = decoys.state()
+    r = nslab_cli("--host", "--lab", lab, "--no-color", "clean")
+    assert r.returncode == 0 and "removed 0 objects" in r.stdout, r.stdout + r.stderr
+    assert decoys.state() == after and after["ns"] and len(after["links"]) == 3
