@@ -15,7 +15,7 @@ from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
 from .ops import _ipn, ip_lines
-from .shell_words import command, comment_text
+from .shell_words import command, comment_text, quote
 
 
 def _with_context(step: Step) -> str:
@@ -99,7 +99,7 @@ def _route_cmd(ns: str, dest: str) -> list[str]:
 
 def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
-    q = shlex.quote
+    q = quote
 
     def link(e: Any) -> tuple[str, str]:
         return (e.ns or ns), e.ifname
@@ -146,7 +146,7 @@ def expect_lines(step: Step) -> list[str]:
         return []
     if cmd is None or cmd.name != "expect":
         return []
-    what = shlex.quote(_with_context(step))
+    what = quote(_with_context(step))
     return [f"{'check' if ok else 'check_not'} {what} {line}"
             for ok, line in _expect_check(step.context, cmd.form.handler, cmd.values)]
 

@@ -22,7 +22,23 @@ SCRIPT_NS = Expand("$$")
 
 def command(*words: object) -> str:
     """One shell command line: each word quoted (a plain name stays as it is) except `Expand` words."""
-    return " ".join(w if isinstance(w, Expand) else shlex.quote(str(w)) for w in words)
+    return " ".join(w if isinstance(w, Expand) else quote(str(w)) for w in words)
+
+
+def quote(word: str) -> str:
+    """shlex.quote, except that a word with control characters (an ESC in an `exec` argument) is
+    written in bash's $'...' with them escaped, so the script stays plain text on a terminal."""
+    if word.isprintable():
+        return shlex.quote(word)
+    out = []
+    for c in word:
+        if c in "\\'":
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out += [f"\\x{b:02x}" for b in c.encode()]
+    return "$'" + "".join(out) + "'"
 
 
 def comment_text(text: str) -> str:
