@@ -95,9 +95,9 @@ def check_round_trip(name: str, where) -> None:
     try:
         got, _ = script_world(str(build))
         gone, _ = script_world(str(build), str(teardown))
-    finally:
+    finally:  # judged even when a script failed: a payload that ran says more than the failure
         os.chdir(cwd)
-    assert sorted(os.listdir(where)) == before, f"the scripts made files: {sorted(os.listdir(where))}"
+        assert sorted(os.listdir(where)) == before, f"the scripts made files: {sorted(os.listdir(where))}"
     assert got == want
     assert gone == empty_world()
     for path in (build, teardown):  # plain text: no control character reaches a terminal that shows it
@@ -111,7 +111,8 @@ def test_hostile_names_build_and_tear_down_exactly(name, tmp_path):
 
 # Generated names: anything dev_valid_name and kinds.check_ifname accept (printable, no '/', ':'
 # or whitespace, 1-15 UTF-8 bytes), weighted towards shell syntax; not the lab's own fixed names.
-NAME_CHARS = st.sampled_from(list("$;`|&<>()[]{}*?!~#=%^'\"\\-+,.@_") + list("aZ09é"))
+# No '%': the kernel reads it as a name template (`x%d` becomes x0), a different matter.
+NAME_CHARS = st.sampled_from(list("$;`|&<>()[]{}*?!~#=^'\"\\-+,.@_") + list("aZ09é"))
 NAMES = st.text(NAME_CHARS, min_size=1, max_size=15).filter(
     lambda s: len(s.encode()) <= 15 and s not in (".", "..", "p0", "p1", "q0", "q1", "lo"))
 
