@@ -37,7 +37,8 @@ PROGRAM = "true '$(id>M)' 'x;id>M' '`id>M`' 'a\x1b[2Jb'"  # `exec` argv with she
 def lab_text(name: str) -> str:
     """A lab that uses `name` in every role an interface has: bridge, veth end in two namespaces,
     MTU, MAC, addresses, a route's device, a port's master, a rename's target; plus sysctls with
-    shell syntax in the value, a move back to the host, narration and a program."""
+    shell syntax in the value, a move back to the host, narration, a program, and the checks
+    `expect` becomes (the script's check/has_match/first_ipv4 helpers get the name too)."""
     q = quote(name)
     a, b, c, d = NAMESPACES
     return f"""ns add {a} {b} {c} {d}
@@ -64,6 +65,12 @@ veth q0 {d}:q1
 {b} sysctl net.ipv4.ip_forward '1 $(id>M)'
 {c} sysctl net.ipv4.ping_group_range '0 1000'
 {a} {PROGRAM}
+{a} expect link {q} up
+{a} expect addr {q} 10.9.0.1/30
+expect master p0 {q}
+{b} expect route 198.51.100.0/24 dev {q}
+{b} expect route 192.0.2.0/24 via 10.9.0.1
+{a} expect reach {b}
 """
 
 
@@ -100,6 +107,7 @@ def check_round_trip(name: str, where) -> None:
         assert sorted(os.listdir(where)) == before, f"the scripts made files: {sorted(os.listdir(where))}"
     assert got == want
     assert gone == empty_world()
+    assert sum(line.startswith("check ") for line in build.read_text().splitlines()) == 7  # every expect
     for path in (build, teardown):  # plain text: no control character reaches a terminal that shows it
         assert all(line.isprintable() for line in path.read_text().splitlines()), path.read_text()
 
