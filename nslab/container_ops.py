@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import containers, ovs
 from .errors import CommandError
 from .netns import HOST, Netns
-from .shell_words import command
+from .shell_words import Expand, command, ip_lines, ip_words
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -52,8 +52,6 @@ def gone_message(op: Op, ns: str | None = None) -> str:
 
 def pid_shell(op: Op) -> str:
     """The PID as a shell script finds it again: through Docker for a container (a word bash expands)."""
-    from .shell_words import Expand
-
     if op.get("container"):
         return Expand(f'"$({command("docker", "inspect", "-f", "{{.State.Pid}}", op["container"])})"')
     return str(op["pid"])
@@ -199,8 +197,6 @@ def _in_ctr(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
 
 
 def _in_ctr_lines(op: Op) -> list[str]:
-    from .ops import ip_lines
-
     enter = command("nsenter", "-t", pid_shell(op), "-n")
     return [f"{enter} {line}" for line in ip_lines(op["inner"])]
 
@@ -236,10 +232,8 @@ def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
 
 
 def _ctr_veth_lines(op: Op) -> list[str]:
-    from .ops import _ipn
-
     mtu = ["mtu", op["mtu"]] if op.get("mtu") else []
-    return [command(*_ipn(op["ns"]), "link", "add", "name", op["name"], *mtu, "type", "veth",
+    return [command(*ip_words(op["ns"]), "link", "add", "name", op["name"], *mtu, "type", "veth",
                     "peer", "name", op["peer"], *mtu, "netns", pid_shell(op))]
 
 

@@ -14,8 +14,7 @@ from typing import Any
 from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
-from .ops import _ipn, ip_lines
-from .shell_words import command, comment_text, quote
+from .shell_words import command, comment_text, ip_lines, ip_words, quote
 
 
 def _with_context(step: Step) -> str:
@@ -94,7 +93,7 @@ def _target(ns_name: str) -> str:
 
 def _route_cmd(ns: str, dest: str) -> list[str]:
     fam = ["-6"] if ":" in dest else []
-    return [*_ipn(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
+    return [*ip_words(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
 
 
 def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
@@ -113,7 +112,7 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return [(handler == "expect_ns", f"test -e /run/netns/{q(v['name'])}")]
     if handler in ("expect_link", "expect_no_link", "expect_link_up", "expect_link_down"):
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ipn(lns), "link", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "link", "show", "dev", name])
         out = [(handler != "expect_no_link", show)]
         if handler == "expect_link_up":
             out.append((True, f"has_match . {show} up"))
@@ -122,11 +121,11 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return out
     if handler == "expect_addr":
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ipn(lns), "-o", "addr", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "-o", "addr", "show", "dev", name])
         return [(True, f"has_match {q(' ' + _ere(str(v['cidr'])) + ' ')} {show}")]
     if handler == "expect_master":
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ipn(lns), "-o", "link", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "-o", "link", "show", "dev", name])
         return [(True, f"has_match {q(' master ' + _ere(v['bridge']) + ' ')} {show}")]
     if handler in ("expect_route", "expect_route_dev"):
         show = " ".join(q(a) for a in _route_cmd(ns, v["dest"]))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import inventory, sysns
 from .errors import CommandError, kernel_words
 from .netns import HOST
+from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
 
 if TYPE_CHECKING:
     from .netns import Namespaces
@@ -26,81 +27,6 @@ Op = dict[str, Any]
 
 def ep(ns: str, name: str) -> str:
     return name if ns == HOST else f"{ns}:{name}"
-
-
-def _ipn(ns: str) -> list[str]:
-    return ["ip"] if ns == HOST else ["ip", "-n", ns]
-
-
-def ip_lines(op: Op) -> list[str]:
-    """The iproute2 commands that do what `op` does, every word quoted for bash.  Interfaces are
-    named after `dev`/`name`, so a name like `-x` or `help` is never read as an option or keyword."""
-    from .shell_words import SCRIPT_NS, command, comment_text
-
-    k, ns = op["op"], op.get("ns", HOST)
-    ip = _ipn(ns)
-
-    def netns(target: str) -> str:
-        return SCRIPT_NS if target == HOST else target
-
-    if k == "ns_add":
-        return [command("ip", "netns", "add", ns)]
-    if k == "ns_del":
-        return [command("ip", "netns", "del", ns)]
-    if k == "veth":
-        pns = op["peer_ns"]
-        words = [*ip, "link", "add", "name", op["name"]]
-        if op.get("mac"):
-            words += ["address", op["mac"]]
-        words += ["type", "veth", "peer", "name", op["peer"]]
-        if pns != ns:
-            words += ["netns", netns(pns)]
-        if op.get("peer_mac"):
-            words += ["address", op["peer_mac"]]
-        return [command(*words)]
-    if k == "bridge":
-        return [command(*ip, "link", "add", "name", op["name"], "type", "bridge"),
-                command(*ip, "link", "set", "dev", op["name"], "up")]
-    if k == "link_set":
-        name, lines = op["name"], []
-        dev = [*ip, "link", "set", "dev", name]
-        if "master" in op:
-            lines.append(command(*dev, *(["master", op["master"]] if op["master"] else ["nomaster"])))
-        if "mtu" in op:
-            lines.append(command(*dev, "mtu", op["mtu"]))
-        if "mac" in op:
-            lines.append(command(*dev, "address", op["mac"]))
-        if "rename" in op:
-            lines.append(command(*dev, "name", op["rename"]))
-        if "netns" in op:
-            lines.append(command(*dev, "netns", netns(op["netns"])))
-        if "up" in op:
-            lines.append(command(*ip, "link", "set", "dev", op.get("rename", name), "up" if op["up"] else "down"))
-        return lines
-    if k == "link_del":
-        return [command(*ip, "link", "del", "dev", op["name"])]
-    if k == "addr_add":
-        iface = ipaddress.ip_interface(op["cidr"])
-        # Kernel._addr_add sets the broadcast address; `brd +` makes ip do the same
-        brd = ["brd", "+"] if iface.version == 4 and iface.network.prefixlen < 31 else []
-        return [command(*ip, "addr", "add", op["cidr"], *brd, "dev", op["name"])]
-    if k == "addr_del":
-        return [command(*ip, "addr", "del", op["cidr"], "dev", op["name"])]
-    if k in ("route_add", "route_del"):
-        words = [*ip, "route", "add" if k == "route_add" else "del", op["dst"]]
-        if op.get("gw"):
-            words += ["via", op["gw"]]
-        if op.get("dev"):
-            words += ["dev", op["dev"]]
-        return [command(*words)]
-    if k == "sysctl":
-        pre = [] if ns == HOST else ["ip", "netns", "exec", ns]
-        return [command(*pre, "sysctl", "-qw", f"{op['key']}={op['value']}")]
-    from . import container_ops
-
-    if k in container_ops.IP_LINES:
-        return container_ops.IP_LINES[k](op)
-    return [f"# {comment_text(k)}"]
 
 
 def describe(op: Op) -> str:
