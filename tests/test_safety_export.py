@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from labworlds import lab_world, script_world
 from test_repl_pty import Terminal
 
+from nslab.export import sh_text
+from nslab.journal import Step
 from nslab.lexer import quote
 from nslab.ops import ip_lines
 from nslab.session import Lab
@@ -31,6 +33,7 @@ HOSTILE = ["$(id>M)", "a;id>M", "`id>M`", "a|tee>M", "a>M", "a&id>M", "-x", "--h
 # iproute2 keywords and shell words as namespace names (kinds.check_ns allows letters, digits, _ . -)
 NAMESPACES = ("a", "all", "x-", "0")
 NARRATION = "cable \x1b]0;pwned\x07 ok; $(id>M)"
+SECTION = "part \x1b[2J one"
 PROGRAM = "true '$(id>M)' 'x;id>M' '`id>M`' 'a\x1b[2Jb'"  # `exec` argv with shell syntax and an ESC
 
 
@@ -41,7 +44,8 @@ def lab_text(name: str) -> str:
     `expect` becomes (the script's check/has_match/first_ipv4 helpers get the name too)."""
     q = quote(name)
     a, b, c, d = NAMESPACES
-    return f"""ns add {a} {b} {c} {d}
+    return f"""## {SECTION}
+ns add {a} {b} {c} {d}
 bridge add {q}
 # {NARRATION}
 veth {a}:{q} {b}:{q}
@@ -217,3 +221,25 @@ def test_a_pasted_block_is_refused_by_the_repl(tmp_path):
         assert term.proc.wait(timeout=15) == 0
     finally:
         term.close()
+
+
+def test_texts_from_an_older_journal_stay_comments(tmp_path, monkeypatch):
+    # a host-mode journal written before line breaks were refused: its texts still cannot
+    # break out of their comments (step, narration, section), in the build or the teardown
+    op = {"op": "ns_add", "ns": "a"}
+    step = Step(n=1, source="repl", text="ns add a\ntouch M\r\x1b[2J", context="host", started=0.0,
+                outcome="ok", ops=[op], inverse=[{"op": "ns_del", "ns": "a"}], ip=ip_lines(op),
+                narration=["one\ntouch M"], section="s\u2028touch M", command="ns")
+    build, teardown = tmp_path / "b.sh", tmp_path / "t.sh"
+    build.write_text(sh_text([step]))
+    teardown.write_text(sh_text([step], teardown=True))
+    for path in (build, teardown):
+        lines = path.read_text().splitlines()
+        assert all(line.isprintable() for line in lines)
+        assert not [line for line in lines if "touch M" in line and not line.startswith("#")]
+    monkeypatch.chdir(tmp_path)
+    got, _ = script_world(str(build))
+    assert set(got) == {"host", "a"}
+    gone, _ = script_world(str(build), str(teardown))
+    assert gone == empty_world()
+    assert not (tmp_path / "M").exists()
