@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import containers, ovs
 from .errors import CommandError
 from .netns import HOST, Netns
+from .shell_words import Expand, command, ip_lines, ip_words
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -50,9 +51,9 @@ def gone_message(op: Op, ns: str | None = None) -> str:
 
 
 def pid_shell(op: Op) -> str:
-    """The PID as a shell script finds it again: through Docker for a container."""
+    """The PID as a shell script finds it again: through Docker for a container (a word bash expands)."""
     if op.get("container"):
-        return f"\"$(docker inspect -f '{{{{.State.Pid}}}}' {op['container']})\""
+        return Expand(f'"$({command("docker", "inspect", "-f", "{{.State.Pid}}", op["container"])})"')
     return str(op["pid"])
 
 
@@ -141,10 +142,10 @@ def is_link(nss: Any, name: str) -> bool:
 
 
 _register("ns_link", _ns_link,
-          lambda op: [f"ip netns attach {op['ns']} {pid_shell(op)}"],
+          lambda op: [command("ip", "netns", "attach", op["ns"], pid_shell(op))],
           lambda op: f"+ namespace {op['ns']} -> {owner(op)}")
 _register("ns_unlink", _ns_unlink,
-          lambda op: [f"ip netns del {op['ns']}  # only the name: the namespace stays with its process"],
+          lambda op: [command("ip", "netns", "del", op["ns"]) + "  # only the name: the namespace stays with its process"],
           lambda op: f"- namespace name {op['ns']}")
 
 
@@ -196,10 +197,8 @@ def _in_ctr(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
 
 
 def _in_ctr_lines(op: Op) -> list[str]:
-    from .ops import ip_lines
-
-    enter = f"nsenter -t {pid_shell(op)} -n "
-    return [enter + line for line in ip_lines(op["inner"])]
+    enter = command("nsenter", "-t", pid_shell(op), "-n")
+    return [f"{enter} {line}" for line in ip_lines(op["inner"])]
 
 
 def _in_ctr_words(op: Op) -> str:
@@ -244,10 +243,9 @@ def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
 
 
 def _ctr_veth_lines(op: Op) -> list[str]:
-    from .ops import _ipn
-
-    mtu = f" mtu {op['mtu']}" if op.get("mtu") else ""
-    return [f"{_ipn(op['ns'])} link add {op['name']}{mtu} type veth peer name {op['peer']}{mtu} netns {pid_shell(op)}"]
+    mtu = ["mtu", op["mtu"]] if op.get("mtu") else []
+    return [command(*ip_words(op["ns"]), "link", "add", "name", op["name"], *mtu, "type", "veth",
+                    "peer", "name", op["peer"], *mtu, "netns", pid_shell(op))]
 
 
 _register("ctr_veth", _ctr_veth, _ctr_veth_lines,
@@ -315,12 +313,13 @@ def _tag_words(op: Op) -> str:
 
 
 _register("ovs_br_add", _ovs_br_add,
-          lambda op: [f"ovs-vsctl add-br {op['name']} -- set bridge {op['name']} datapath_type=netdev"],
+          lambda op: [command("ovs-vsctl", "add-br", op["name"], "--", "set", "bridge", op["name"], "datapath_type=netdev")],
           lambda op: f"+ ovs bridge {op['name']}")
-_register("ovs_br_del", _ovs_br_del, lambda op: [f"ovs-vsctl del-br {op['name']}"],
+_register("ovs_br_del", _ovs_br_del, lambda op: [command("ovs-vsctl", "del-br", op["name"])],
           lambda op: f"- ovs bridge {op['name']}")
 _register("ovs_port_add", _ovs_port_add,
-          lambda op: [f"ovs-vsctl add-port {op['bridge']} {op['name']}{_tag_words(op)}"],
+          lambda op: [command("ovs-vsctl", "add-port", op["bridge"], op["name"],
+                              *([f"tag={op['tag']}"] if op.get("tag") is not None else []))],
           lambda op: f"+ ovs port {op['name']} on {op['bridge']}{_tag_words(op)}")
-_register("ovs_port_del", _ovs_port_del, lambda op: [f"ovs-vsctl del-port {op['bridge']} {op['name']}"],
+_register("ovs_port_del", _ovs_port_del, lambda op: [command("ovs-vsctl", "del-port", op["bridge"], op["name"])],
           lambda op: f"- ovs port {op['name']} from {op['bridge']}")

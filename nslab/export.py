@@ -14,7 +14,7 @@ from typing import Any
 from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
-from .ops import ip_lines
+from .shell_words import command, comment_text, ip_lines, ip_words, quote
 
 
 def _with_context(step: Step) -> str:
@@ -73,10 +73,6 @@ first_ipv4() { ip ${1:+-n "$1"} -4 -o addr show scope global | awk 'NR == 1 { su
 """
 
 
-def _ip(ns: str) -> list[str]:
-    return ["ip"] if ns == HOST else ["ip", "-n", ns]
-
-
 def _ere(text: str) -> str:
     return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
 
@@ -97,12 +93,12 @@ def _target(ns_name: str) -> str:
 
 def _route_cmd(ns: str, dest: str) -> list[str]:
     fam = ["-6"] if ":" in dest else []
-    return [*_ip(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
+    return [*ip_words(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
 
 
 def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
-    q = shlex.quote
+    q = quote
 
     def link(e: Any) -> tuple[str, str]:
         return (e.ns or ns), e.ifname
@@ -116,7 +112,7 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return [(handler == "expect_ns", f"test -e /run/netns/{q(v['name'])}")]
     if handler in ("expect_link", "expect_no_link", "expect_link_up", "expect_link_down"):
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ip(lns), "link", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "link", "show", "dev", name])
         out = [(handler != "expect_no_link", show)]
         if handler == "expect_link_up":
             out.append((True, f"has_match . {show} up"))
@@ -125,11 +121,11 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return out
     if handler == "expect_addr":
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ip(lns), "-o", "addr", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "-o", "addr", "show", "dev", name])
         return [(True, f"has_match {q(' ' + _ere(str(v['cidr'])) + ' ')} {show}")]
     if handler == "expect_master":
         lns, name = link(v["ep"])
-        show = " ".join(q(a) for a in [*_ip(lns), "-o", "link", "show", "dev", name])
+        show = " ".join(q(a) for a in [*ip_words(lns), "-o", "link", "show", "dev", name])
         return [(True, f"has_match {q(' master ' + _ere(v['bridge']) + ' ')} {show}")]
     if handler in ("expect_route", "expect_route_dev"):
         show = " ".join(q(a) for a in _route_cmd(ns, v["dest"]))
@@ -149,7 +145,7 @@ def expect_lines(step: Step) -> list[str]:
         return []
     if cmd is None or cmd.name != "expect":
         return []
-    what = shlex.quote(_with_context(step))
+    what = quote(_with_context(step))
     return [f"{'check' if ok else 'check_not'} {what} {line}"
             for ok, line in _expect_check(step.context, cmd.form.handler, cmd.values)]
 
@@ -169,16 +165,16 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
             continue
         if step.section and step.section != section:
             section = step.section
-            body += ["", f"## {section}"]
-        body += [f"# {line}" for line in step.narration]
+            body += ["", f"## {comment_text(section)}"]
+        body += [f"# {comment_text(line)}" for line in step.narration]
         if checks:
             body += checks
             continue
-        body.append(f"# nslab: {_with_context(step)}")
+        body.append(f"# nslab: {comment_text(_with_context(step))}")
         body += step.ip
         if program:
-            pre = "" if step.program_ns == HOST else f"ip netns exec {step.program_ns} "
-            body.append(pre + " ".join(shlex.quote(w) for w in step.program))
+            pre = [] if step.program_ns == HOST else ["ip", "netns", "exec", step.program_ns]
+            body.append(command(*pre, *step.program))
         body += _settle_lines(step)
     if any(line.startswith("check") for line in body):
         out.append(CHECK_FUNCS)
@@ -232,7 +228,7 @@ def teardown_text(steps: list[Step]) -> str:
         if _needless(op, ops[i + 1:]):
             continue
         if step is not last:
-            out.append(f"# undo: {_with_context(step)}")
+            out.append(f"# undo: {comment_text(_with_context(step))}")
             last = step
         out += ip_lines(op)
     return "\n".join(out) + "\n"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import identity, inventory, sysns
 from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
+from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
 
 if TYPE_CHECKING:
     from .netns import Namespaces
@@ -26,73 +27,6 @@ Op = dict[str, Any]
 
 def ep(ns: str, name: str) -> str:
     return name if ns == HOST else f"{ns}:{name}"
-
-
-def _ipn(ns: str) -> str:
-    return "ip" if ns == HOST else f"ip -n {ns}"
-
-
-def ip_lines(op: Op) -> list[str]:
-    """The iproute2 commands that do what `op` does."""
-    k, ns = op["op"], op.get("ns", HOST)
-    ip = _ipn(ns)
-    if k == "ns_add":
-        return [f"ip netns add {ns}"]
-    if k == "ns_del":
-        return [f"ip netns del {ns}"]
-    if k == "veth":
-        pns = op["peer_ns"]
-        where = "" if pns == ns else f" netns {'$$' if pns == HOST else pns}"
-        line = f"{ip} link add {op['name']}"
-        if op.get("mac"):
-            line += f" address {op['mac']}"
-        line += f" type veth peer name {op['peer']}{where}"
-        if op.get("peer_mac"):
-            line += f" address {op['peer_mac']}"
-        return [line]
-    if k == "bridge":
-        return [f"{ip} link add {op['name']} type bridge", f"{ip} link set {op['name']} up"]
-    if k == "link_set":
-        name, lines = op["name"], []
-        if "master" in op:
-            lines.append(f"{ip} link set {name} " + (f"master {op['master']}" if op["master"] else "nomaster"))
-        if "mtu" in op:
-            lines.append(f"{ip} link set {name} mtu {op['mtu']}")
-        if "mac" in op:
-            lines.append(f"{ip} link set {name} address {op['mac']}")
-        if "rename" in op:
-            lines.append(f"{ip} link set {name} name {op['rename']}")
-        if "netns" in op:
-            target = op["netns"]
-            lines.append(f"{ip} link set {name} netns " + ("$$" if target == HOST else target))
-        if "up" in op:
-            lines.append(f"{ip} link set {op.get('rename', name)} {'up' if op['up'] else 'down'}")
-        return lines
-    if k == "link_del":
-        return [f"{ip} link del {op['name']}"]
-    if k == "addr_add":
-        iface = ipaddress.ip_interface(op["cidr"])
-        # Kernel._addr_add sets the broadcast address; `brd +` makes ip do the same
-        brd = " brd +" if iface.version == 4 and iface.network.prefixlen < 31 else ""
-        return [f"{ip} addr add {op['cidr']}{brd} dev {op['name']}"]
-    if k == "addr_del":
-        return [f"{ip} addr del {op['cidr']} dev {op['name']}"]
-    if k in ("route_add", "route_del"):
-        verb = "add" if k == "route_add" else "del"
-        line = f"{ip} route {verb} {op['dst']}"
-        if op.get("gw"):
-            line += f" via {op['gw']}"
-        if op.get("dev"):
-            line += f" dev {op['dev']}"
-        return [line]
-    if k == "sysctl":
-        pre = "" if ns == HOST else f"ip netns exec {ns} "
-        return [f"{pre}sysctl -qw {op['key']}={op['value']}"]
-    from . import container_ops
-
-    if k in container_ops.IP_LINES:
-        return container_ops.IP_LINES[k](op)
-    return [f"# {k}"]
 
 
 def describe(op: Op) -> str:

@@ -208,8 +208,36 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
 def parse_line(text: str, loc: Loc | None = None) -> Command | None:
     """Parse one logical line; None for a blank or comment line."""
     loc = loc or Loc()
+    text = one_line(text, loc)
     try:
         toks = tokenize(text)
     except LexError as e:
         raise ParseError(str(e), Loc(loc.source, loc.line, e.col), text) from None
     return parse_tokens(toks, text, loc)
+
+
+def one_line(text: str, loc: Loc) -> str:
+    """The one logical line in `text`, `\\` continuations joined as a .lab file joins them.
+
+    Text holding more lines (a bracketed paste, `lab.run("a\\nb")`) is refused whole, in the
+    REPL and the API alike: one line is one step, a step's text must stay one line in `save`
+    and `export sh`, and running a paste's first lines before a later one fails would leave it
+    half-made.  Line breaks are what a .lab file splits on (str.splitlines), so a saved lab
+    reads back as the same steps.
+    """
+    parts = text.splitlines()
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    from .labfile import logical_lines
+
+    lines = [(n, line) for n, line in logical_lines(text) if line.strip()]
+    if len(lines) <= 1:
+        return lines[0][1] if lines else ""
+    (_, first), (n, second) = lines[0], lines[1]
+    shown = second.strip()
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise ParseError(
+        f"a line break after col {len(first)} makes this {len(lines)} lines (line {n}: {shown!r}); "
+        "one line is one step, so nothing ran: "
+        "enter them one at a time, or put them in a .lab file and `source` it",
+        Loc(loc.source, loc.line, len(first) + 1), first)

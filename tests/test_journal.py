@@ -79,15 +79,16 @@ def test_ip_preview_is_what_the_step_will_run(lab):
         ["ip netns add ns2", "ip netns add ns3"],
         ["ip -n ns1 addr add 10.0.0.1/24 brd + dev eth0"],
         ["ip -n ns1 route add default via 10.0.0.254"],
-        ["ip link set veth0 mtu 1400"],
-        ["ip link add ns2 type veth peer name ns3"],  # not namespaces (yet): interface names in host
-        ["ip link add br0 type bridge", "ip link set br0 up", "ip link set veth0 master br0", "ip link set veth0 up"],
-        ["ip link set nosuch up"],  # the op finds out when it runs, as `ip` would
+        ["ip link set dev veth0 mtu 1400"],
+        ["ip link add name ns2 type veth peer name ns3"],  # not namespaces (yet): interface names in host
+        ["ip link add name br0 type bridge", "ip link set dev br0 up", "ip link set dev veth0 master br0",
+         "ip link set dev veth0 up"],
+        ["ip link set dev nosuch up"],  # the op finds out when it runs, as `ip` would
         ["(would fail: no interface nosuch)"],
     ]
     # planning changed nothing: the same lines are what a real run applies
     assert lab.run("ns add ns2 ns3").ok and lab.last.ip == ["ip netns add ns2", "ip netns add ns3"]
-    assert ip_preview(lab, cmds[4]) == ["ip -n ns2 link add eth0 type veth peer name eth0 netns ns3"]
+    assert ip_preview(lab, cmds[4]) == ["ip -n ns2 link add name eth0 type veth peer name eth0 netns ns3"]
 
 
 def test_run_step_from_the_command_line(tmp_path):
@@ -109,7 +110,7 @@ def test_history_and_save_write_contexts_and_leave_out_failures(lab, tmp_path):
     assert [r[-1] for r in table.rows] == ["ok", "ok", "ok", "failed", "failed", "ok", "ok"]
     out = lab.run("history --ip 2")
     table = next(e for e in out.events if isinstance(e, Table))
-    assert table.rows[-1][2] == "ip link add x0 type veth peer name eth0 netns a"
+    assert table.rows[-1][2] == "ip link add name x0 type veth peer name eth0 netns a"
     assert lab.run(f"save {tmp_path}/s.lab").ok
     assert (tmp_path / "s.lab").read_text() == "ns add a\na bridge add br0\nveth x0 a:eth0\n"
 

@@ -72,7 +72,7 @@ def test_export_keeps_narration_and_checks_expects(tmp_path):
     assert "set -euo pipefail" in script
     assert "# h1 and h2 each get a cable to r." in script
     assert "ip netns exec h1 ping -c1" in script and "10.2.0.2" in script
-    assert "ip -n h1 link add eth0 type veth peer name eth0 netns r" in script
+    assert "ip -n h1 link add name eth0 type veth peer name eth0 netns r" in script
 
 
 def test_export_check_fails_when_the_world_differs(tmp_path):
