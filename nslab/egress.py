@@ -80,8 +80,8 @@ def is_lab_link(lab: "Lab", ns: str, link: LinkMsg) -> bool:
         peer = here.nl.link(index=link.link)
         return peer is not None and (_tagged(lab, peer) or (lab.kernel.tag is None and lab_made(lab, ns)))
     for name in [HOST, *lab.nss.names()]:
-        if name == ns or not lab_made(lab, name):
-            continue
+        if name == ns or (lab.kernel.tag is None and not lab_made(lab, name)):
+            continue  # isolated: only the lab's own namespaces; host mode: the peer's tag decides
         other = lab.nss.get(name)
         if here.nl.nsid(other.fd) == link.link_nsid:
             peer = other.nl.link(index=link.link)
@@ -239,8 +239,10 @@ class HostRoutes:
         return check, watch
 
     def conflict(self, change: Change, g: Guarded) -> str | None:
-        """Would the change win the kernel's lookup for g (longer prefix, or equal and a metric
-        not worse), sending it elsewhere?  The FIB entry matching g now comes from the kernel."""
+        """Would the change win the kernel's lookup for g, sending it elsewhere?  It wins with a
+        longer prefix, or an equal one and a lower metric: on a tie the entry there stays first
+        (the kernel appends an address's prefix route; `route add` gets EEXIST).  The FIB entry
+        matching g now comes from the kernel (RTM_F_FIB_MATCH)."""
         now = self.nl.route_get(str(g.point), fib_match=True)
         if now is None or now.type != RTN_UNICAST or now.oif in self.lab_links:
             return None  # unreachable, delivered here already, or the lab's already
@@ -248,9 +250,9 @@ class HostRoutes:
         prio = int.from_bytes(raw[:4], sys.byteorder) if raw else 0
         length = change.net.prefixlen
         if not g.whole:  # under a default route a lab may take a part of it, not half
-            wins = length <= 1 and (length > 0 or change.metric <= prio)
+            wins = length <= 1 and (length > 0 or change.metric < prio)
         else:
-            wins = change.local or length > now.dst_len or (length == now.dst_len and change.metric <= prio)
+            wins = change.local or length > now.dst_len or (length == now.dst_len and change.metric < prio)
         if not wins or (not change.local and (change.oif, change.gateway) == (now.oif, now.gateway)):
             return None
         what = f"traffic for {g.words}"
