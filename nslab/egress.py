@@ -24,6 +24,7 @@ from .rtnl import (
     IFLA_MASTER,
     RTA_GATEWAY,
     RTA_MULTIPATH,
+    RTA_PREFSRC,
     RTA_PRIORITY,
     RTM_GETLINK,
     RTM_GETROUTE,
@@ -95,10 +96,13 @@ def _ports(nl: Rtnl, bridge: int) -> list[LinkMsg]:
     return [x for x in found if x.master == bridge]
 
 
-def _not_the_labs(lab: "Lab", ns: str, oif: int | None) -> str | None:
-    """Why traffic out of interface oif leaves the lab, in words; None when it stays in."""
+def _out_of(lab: "Lab", ns: str, oif: int | None) -> LinkMsg | None:
+    return lab.nss.get(ns).nl.link(index=oif) if oif else None
+
+
+def _not_the_labs(lab: "Lab", ns: str, link: LinkMsg | None) -> str | None:
+    """Why traffic out of this interface leaves the lab, in words; None when it stays in."""
     nl = lab.nss.get(ns).nl
-    link = nl.link(index=oif) if oif else None
     if link is None:
         return "an interface the kernel did not name (not made by this lab)"
     if not is_lab_link(lab, ns, link):
@@ -124,10 +128,31 @@ def outside(ctx: "Ctx", addr: str, iface: str | None = None) -> str | None:
     route = nl.route_get(dst, oif)
     if route is None or route.type == RTN_LOCAL:
         return None  # nowhere to go (the probe gets the kernel's own error), or delivered here
-    why = _not_the_labs(lab, ctx.ns, route.oif)
+    link = _out_of(lab, ctx.ns, route.oif)
+    why = _not_the_labs(lab, ctx.ns, link)
+    if why is None and link is not None and lab.host_mode and ctx.ns != HOST:
+        why = _forwarded_by_host(lab, ctx.ns, route, link, dst)
     if why is None:
         return None
     return f"{addr} is not in this lab: from {ctx.ns} it would leave through {why}; {OUTSIDE_WAY_OUT}"
+
+
+def _forwarded_by_host(lab: "Lab", ns: str, route: RouteMsg, link: LinkMsg, dst: str) -> str | None:
+    """A lab namespace's packet that lands in the machine's own namespace (a veth to it) and
+    that the host would forward out of an interface the lab did not make: the host's own
+    lookup for a packet from that source coming in on that veth (its forwarding, rp_filter)."""
+    here = lab.nss.get(ns).nl
+    src = route.extra.get(RTA_PREFSRC)
+    if link.kind != "veth" or link.link_nsid is None or not link.link or not src:
+        return None
+    host = lab.nss.host
+    if here.nsid(host.fd) != link.link_nsid:
+        return None  # the next hop is a lab namespace, not the machine
+    onward = host.nl.route_get(dst, src=str(ipaddress.ip_address(src)), iif=link.link)
+    if onward is None or onward.type == RTN_LOCAL:
+        return None
+    why = _not_the_labs(lab, HOST, _out_of(lab, HOST, onward.oif))
+    return None if why is None else f"{why} of the host, which forwards it"
 
 
 # -- host routes --------------------------------------------------------------
