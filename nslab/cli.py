@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", action="store_true", help="work on the real root namespace and /run/netns (root); the lab outlives nslab")
     p.add_argument("--lab", default="default", metavar="NAME", help="host mode: the lab's name (its journal is /run/nslab/NAME)")
     p.add_argument("--allow-host-changes", action="store_true", help="host mode: allow changing interfaces and namespaces nslab did not make")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let ping and expect reach/noreach send through interfaces the lab did not make (the real network)")
     p.add_argument("--no-color", action="store_true", help="plain output (also when NO_COLOR is set or output is not a terminal)")
     p.add_argument("--json", action="store_true", help="listings (ns/link/addr/route/bridge ls, show, history) as JSON on stdout; other output goes to stderr")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -139,7 +141,8 @@ def open_lab(args: Any) -> Any:
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
-    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes)
+    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
+               allow_outside=args.allow_outside)
 
 
 def cmd_image(args: Any) -> int:

@@ -37,6 +37,8 @@ IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+RTA_SRC, RTA_IIF, RTA_PRIORITY, RTA_PREFSRC, RTA_MULTIPATH = 2, 3, 6, 7, 9
+RTM_F_FIB_MATCH = 0x2000
 NETNSA_NSID, NETNSA_FD = 1, 3
 NLA_F_NESTED = 0x8000
 
@@ -400,6 +402,34 @@ class Rtnl:
             self.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL)
         else:
             self.request(RTM_DELROUTE, body)
+
+    def route_get(self, dst: str, oif: int | None = None, fib_match: bool = False, src: str | None = None,
+                  iif: int | None = None) -> RouteMsg | None:
+        """The kernel's own answer for dst (`ip route get`): the path a packet would take now, or with
+        fib_match the FIB entry that matches (its prefix, table and RTA_PRIORITY in `extra`); with
+        src and iif, the path of a packet from src coming in on iif (forwarded, or not).
+        None when the kernel has no path (unreachable, blackhole, prohibit, not forwarding)."""
+        family, raw = ip_bytes(dst)
+        raw_src = ip_bytes(src)[1] if src else b""
+        flags = RTM_F_FIB_MATCH if fib_match else 0
+        body = RTMSG.pack(family, len(raw) * 8, len(raw_src) * 8, 0, 0, 0, 0, 0, flags) + attr(RTA_DST, raw)
+        if raw_src:
+            body += attr(RTA_SRC, raw_src)
+        if oif:
+            body += attr_u32(RTA_OIF, oif)
+        if iif:
+            body += attr_u32(RTA_IIF, iif)
+        seq = self._send(RTM_GETROUTE, 0, body)
+        try:
+            for _, payload in self._replies(seq):
+                msg = decode_route(payload)
+                msg.extra = attrs(payload, RTMSG.size)
+                return msg
+        except NetlinkError as e:
+            if e.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL, errno.EACCES, errno.EXDEV):
+                return None
+            raise
+        return None
 
     # -- namespaces ------------------------------------------------------
     def nsid(self, fd: int) -> int | None:

@@ -152,10 +152,12 @@ class Lab:
         allow_host_changes: bool = False,
         run_dir: str = "/run/netns",
         state_dir: str = "/run/nslab",
+        allow_outside: bool = False,
     ) -> None:
         self.host_mode = host
         self.name = name
         self.allow_host_changes = allow_host_changes
+        self.allow_outside = allow_outside  # probes may leave through interfaces the lab did not make (egress.py)
         if not host:
             isolate.enter()
         if host or root == "current":

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from .. import inventory
+from .. import egress, inventory
 from ..container_ops import is_link
 from ..errors import CommandError
 from ..kinds import Endpoint
@@ -158,7 +158,7 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
     ctx.lab.guard.interface(ns, name, "address")
     if str(cidr) in link.addrs:
         raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists")
-    ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
+    egress.apply_route_change(ctx, {"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
     return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
 
 
@@ -182,7 +182,7 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
             raise CommandError(f"{dest} and gateway {gw} are of different IP versions")
     if gw is not None:
         ctx.lab.guard.gateway(ns, str(gw))
-    ctx.apply({"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
+    egress.apply_route_change(ctx, {"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
     via = f" via {gw}" if gw else ""
     return Message(f"route {dest}{via}{' dev ' + dev if dev else ''} in {ns}", "ok")
 

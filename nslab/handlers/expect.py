@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import inventory
+from .. import egress, inventory
 from ..errors import CommandError
 from ..kinds import Endpoint
 from ..netns import HOST
@@ -14,13 +14,16 @@ from ..session import Ctx
 from .look import resolve_target
 
 
-def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool, str]:
+def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None, str]:
+    """(replied, what was found); replied is None when the probe was refused: nothing was sent."""
     from ..ping import ping
 
     try:
         addr = resolve_target(ctx, target)
     except CommandError as e:
         return False, e.message
+    if (leaves := egress.outside(ctx, addr)) is not None:
+        return None, leaves
     try:
         for event in ping(ctx.lab.nss.get(ctx.ns).fd, addr, tries, 0.0, wait):
             if isinstance(event, PingReply) and event.ms is not None:
@@ -32,12 +35,12 @@ def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool, str]:
 
 def expect_reach(ctx: Ctx, target: str) -> ExpectResult:
     ok, found = _reach(ctx, target, 3, 1.0)
-    return ExpectResult(ok, f"{target} reachable from {ctx.ns}", found)
+    return ExpectResult(ok is True, f"{target} reachable from {ctx.ns}", found)
 
 
 def expect_noreach(ctx: Ctx, target: str) -> ExpectResult:
     ok, found = _reach(ctx, target, 2, 0.3)
-    return ExpectResult(not ok, f"{target} not reachable from {ctx.ns}", found)
+    return ExpectResult(ok is False, f"{target} not reachable from {ctx.ns}", found)
 
 
 def expect_ns(ctx: Ctx, name: str) -> ExpectResult:

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
-from .. import inventory, sysns
+from .. import egress, inventory, sysns
 from ..errors import CommandError
 from ..netns import HOST
 from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, Table, Tree
@@ -213,6 +213,8 @@ def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: s
     addr = resolve_target(ctx, target)
     if I is not None and not ctx.lab.kernel.has(ctx.ns, I):
         raise CommandError(f"ping -I: no interface {I} in {ctx.ns}")
+    if (leaves := egress.outside(ctx, addr, I)) is not None:
+        raise CommandError(leaves)
     summary = None
     for event in icmp(ctx.lab.nss.get(ctx.ns).fd, addr, c, i, W, I):
         if isinstance(event, PingReply):
