@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .container_ops import is_link
 from .errors import CommandError
 from .netns import HOST
 from .rtnl import (
@@ -56,12 +55,8 @@ IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # -- whose is it --------------------------------------------------------------
 def lab_made(lab: "Lab", ns: str) -> bool:
-    """A namespace the lab made: not a link to another process's, not the machine's own."""
-    if is_link(lab.nss, ns):
-        return False
-    if not lab.host_mode:
-        return True  # isolated: the lab's root and every named namespace are private to it
-    return ns != HOST and ns in lab.guard.made_namespaces()
+    """A namespace the lab made: the guard decides, by identity (nslab/guard.py)."""
+    return lab.guard.is_made(ns)
 
 
 def _tagged(lab: "Lab", link: LinkMsg) -> bool:
