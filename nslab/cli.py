@@ -139,7 +139,9 @@ def open_lab(args: Any) -> Any:
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
-    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes)
+    # `check` only reads the lab: it shares the lab's lock with other readers
+    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
+               read_only=getattr(args, "cmd", None) == "check")
 
 
 def cmd_image(args: Any) -> int:

@@ -20,6 +20,7 @@ from .errors import CommandError, Loc, NslabError, ParseError
 from .guard import Guard
 from .hostlog import HostLog
 from .journal import Journal, Step
+from .lablock import LabLock
 from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
 from .parser import Command, parse_line
@@ -149,7 +150,10 @@ class Lab:
         allow_host_changes: bool = False,
         run_dir: str = "/run/netns",
         state_dir: str = "/run/nslab",
+        read_only: bool = False,
     ) -> None:
+        """`read_only` (host mode): the process only reads the lab (`check`); it shares the
+        lab's lock with other readers instead of holding it alone."""
         self.host_mode = host
         self.name = name
         self.allow_host_changes = allow_host_changes
@@ -165,9 +169,14 @@ class Lab:
         tag = f"nslab:{name}" if host else None
         self.kernel = Kernel(self.nss, tag=tag)
         self.state_dir = os.path.join(state_dir, name)
+        # one process at a time changes a host lab (before its records are read)
+        self.lock = LabLock(self.state_dir, name, shared=read_only) if host else None
         self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
         self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
         if self.hostlog is not None:
+            if not read_only:  # records of a newer nslab: refuse before anything changes
+                self.journal.require_writable()
+                self.hostlog.require_writable()
             self.journal.next_n = self.hostlog.last_step() + 1
         if host and any(op["op"] == "ns_link" for s in self.journal.live() for op in s.ops):
             from .container_ops import relink
@@ -194,6 +203,8 @@ class Lab:
         """
         if self.hostlog is not None:
             self.hostlog.close()
+        if self.lock is not None:
+            self.lock.release()
         for stop in self.kernel.on_close:
             stop()
         if not self.host_mode and remove:
