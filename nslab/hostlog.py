@@ -113,11 +113,11 @@ class HostLog:
         open_intent: dict[int, Op] = {}
         undo: dict[int, list[Op]] = {}
         for number, rec in lines:
-            step = rec.get("step")
             why = _record_problem(rec)
             if why:
                 self.problems.append(f"{self.path}:{number}: {why}; skipped")
                 continue
+            step = int(rec["step"])
             if step in recorded:
                 continue
             if "intent" in rec:

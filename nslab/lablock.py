@@ -170,6 +170,9 @@ class LabLock:
         Call it while holding the lock; the lock stays held until `release`."""
         try:
             left = [e for e in os.listdir(self.path) if e != LOCK_FILE]
+            for stale in [e for e in left if e.startswith(".")]:  # a rewrite's temp file, cut by a crash
+                os.unlink(os.path.join(self.path, stale))
+                left.remove(stale)
             if left:
                 return False
             os.unlink(os.path.join(self.path, LOCK_FILE))

@@ -104,7 +104,7 @@ def read(path: str, kind: str, problems: list[str]) -> tuple[int, list[tuple[int
     with os.fdopen(fd, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
-    version, out = 1, []
+    version, out = 1, []  # type: tuple[int, list[tuple[int, Record]]]
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue

@@ -156,6 +156,8 @@ class Lab:
         lab's lock with other readers instead of holding it alone."""
         self.host_mode = host
         self.name = name
+        # one process at a time changes a host lab: refused before anything is opened or read
+        self.lock = LabLock(os.path.join(state_dir, name), name, shared=read_only) if host else None
         self.allow_host_changes = allow_host_changes
         if not host:
             isolate.enter()
@@ -169,8 +171,6 @@ class Lab:
         tag = f"nslab:{name}" if host else None
         self.kernel = Kernel(self.nss, tag=tag)
         self.state_dir = os.path.join(state_dir, name)
-        # one process at a time changes a host lab (before its records are read)
-        self.lock = LabLock(self.state_dir, name, shared=read_only) if host else None
         self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
         self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
         if self.hostlog is not None:
