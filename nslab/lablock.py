@@ -88,6 +88,8 @@ def _tighten(fd: int, path: str) -> None:
             fst = os.fstat(f)
             if not stat.S_ISREG(fst.st_mode) or fst.st_uid != os.geteuid():
                 raise UnsafeDirError(f"{where} is not a regular file of yours: refusing to use the lab; remove it")
+            if fst.st_nlink != 1:  # a hard link planted while the directory was open: another file's inode
+                raise UnsafeDirError(f"{where} has {fst.st_nlink} hard links (planted?): refusing to use the lab; remove it")
             if stat.S_IMODE(fst.st_mode) & 0o077:
                 os.fchmod(f, 0o600)
         finally:

@@ -25,6 +25,7 @@ from conftest import ROOT, nslab_cli
 from nslab import isolate
 from nslab.hostlog import HostLog
 from nslab.journal import Journal
+from nslab.lablock import LabBusyError, LabLock
 
 STATE = Path("/run/nslab")
 
@@ -121,6 +122,7 @@ def test_check_shares_the_lock_and_run_does_not(tmp_path, name):
     nslab_cli("--host", "--lab", name, "run", str(lab_file(tmp_path, name, 1)))
     goal = tmp_path / "goal.lab"
     goal.write_text(f"expect ns {name}0\n")
+    before = (STATE / name / "journal.jsonl").read_bytes()
     with open(STATE / name / "lock", "rb") as f:
         fcntl.flock(f, fcntl.LOCK_SH)  # a reader (this process) holds it
         check = nslab_cli("--host", "--lab", name, "check", str(goal))
@@ -131,7 +133,7 @@ def test_check_shares_the_lock_and_run_does_not(tmp_path, name):
         fcntl.flock(f, fcntl.LOCK_EX)  # a writer holds it: the reader is refused too
         check = nslab_cli("--host", "--lab", name, "check", str(goal))
         assert check.returncode == 2 and f"PID {os.getpid()}" in check.stderr, check.stderr
-    assert netns_with(f"{name}x") == []
+    assert netns_with(f"{name}x") == [] and (STATE / name / "journal.jsonl").read_bytes() == before
 
 
 # -- hole 9: damaged records ------------------------------------------------------------
@@ -237,17 +239,35 @@ def test_damaged_records_are_reported_by_line_and_reset_and_clean_still_finish(t
         journal.problems + log.problems
 
 
-def test_records_of_a_newer_nslab_are_never_written(tmp_path, name):
+@pytest.mark.parametrize("file", ["journal.jsonl", "ops.jsonl"])
+def test_records_of_a_newer_nslab_are_never_written(tmp_path, name, file):
     folder = damaged_lab(tmp_path, name)
-    j = folder / "journal.jsonl"
-    lines = _lines(j)
-    j.write_bytes(b'{"nslab": "journal", "format": 99}\n' + b"".join(lines[1:]))
-    before = j.read_bytes()
+    kind = "journal" if file == "journal.jsonl" else "ops"
+    path = folder / file
+    lines = _lines(path)
+    assert json.loads(lines[0]) == {"nslab": kind, "format": 2}
+    path.write_bytes(json.dumps({"nslab": kind, "format": 99}).encode() + b"\n" + b"".join(lines[1:]))
+    before = {f: (folder / f).read_bytes() for f in ("journal.jsonl", "ops.jsonl")}
     for command in ("reset", "clean"):
         out = nslab_cli("--host", "--lab", name, command)
         assert out.returncode == 2 and "newer nslab" in out.stderr and "format 99" in out.stderr, out.stderr
-    assert j.read_bytes() == before and netns_with(name) == [f"{name}1", f"{name}2"]
-    j.write_bytes(b"".join(lines))  # put back, for the fixture's clean
+    assert {f: (folder / f).read_bytes() for f in before} == before
+    assert netns_with(name) == [f"{name}1", f"{name}2"]
+    path.write_bytes(b"".join(lines))  # put back, for the fixture's clean
+
+
+def test_a_removed_lab_directory_is_made_again_for_the_next_holder(tmp_path):
+    base = tmp_path / "state"
+    base.mkdir(mode=0o755)
+    first = LabLock(str(base / "x"), "x")
+    assert first.remove_dir() and not (base / "x").exists()  # the lab went empty: its directory goes
+    second = LabLock(str(base / "x"), "x")  # a new directory and lock file, not the old inode
+    assert lock_holders(base / "x" / "lock") == [os.getpid()]
+    with pytest.raises(LabBusyError, match=f"PID {os.getpid()}"):
+        LabLock(str(base / "x"), "x")
+    first.release()
+    second.release()
+    LabLock(str(base / "x"), "x").release()
 
 
 # -- hole 10: private files, no symlinks followed ------------------------------------------
@@ -299,3 +319,20 @@ def test_a_planted_symlink_is_never_followed(tmp_path, name, planted):
     assert victim.read_text() == "keep me\n" and oct(victim.stat().st_mode & 0o777) == "0o644"
     assert os.listdir(victim_dir) == ["precious"] and netns_with(name) == []
     (folder / planted).unlink() if planted else folder.unlink()
+
+
+def test_a_planted_hard_link_is_refused(tmp_path, name):
+    folder = STATE / name
+    folder.mkdir(parents=True, mode=0o700)
+    victim = STATE / f"{name}-precious"  # same filesystem: a hard link needs it
+    victim.write_text("keep me\n")
+    os.chmod(victim, 0o644)
+    try:
+        os.link(victim, folder / "journal.jsonl")
+        out = nslab_cli("--host", "--lab", name, "run", str(lab_file(tmp_path, name, 1)))
+        assert out.returncode == 2 and "hard links" in out.stderr, out.stderr
+        assert victim.read_text() == "keep me\n" and oct(victim.stat().st_mode & 0o777) == "0o644"
+        assert netns_with(name) == []
+    finally:
+        victim.unlink()
+        (folder / "journal.jsonl").unlink()
