@@ -108,32 +108,34 @@ class Journal:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Step)}
+_REQUIRED = [name for name, f in _FIELDS.items()
+             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 # the JSON types each field's annotation allows (a field not listed is not checked)
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,), "str": (str,), "float": (int, float), "bool": (bool,), "str | None": (str, type(None)),
     "list[Op]": (list,), "list[str]": (list,),
 }
+_ALLOWED = {name: _TYPES[str(f.type)] for name, f in _FIELDS.items() if str(f.type) in _TYPES}
 
 
 def _step(data: dict[str, Any], where: str, problems: list[str]) -> Step | None:
     """The step a journal record holds, or None (and why, in `problems`)."""
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
+    if not data.keys() <= _FIELDS.keys():
+        unknown = sorted(set(data) - set(_FIELDS))
         problems.append(f"{where}: unknown field {', '.join(map(repr, unknown))} (from another nslab version?); ignored")
-    kept = {k: v for k, v in data.items() if k in _FIELDS}
-    missing = [name for name, f in _FIELDS.items() if name not in kept
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        data = {k: v for k, v in data.items() if k in _FIELDS}
+    missing = [name for name in _REQUIRED if name not in data]
     if missing:
         problems.append(f"{where}: a step missing field {', '.join(map(repr, missing))}; skipped")
         return None
-    for name, value in kept.items():
-        allowed = _TYPES.get(str(_FIELDS[name].type))
-        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+    for name, value in data.items():
+        allowed = _ALLOWED.get(name)
+        if allowed and (type(value) not in allowed):  # exact JSON types: a bool is not an int here
             problems.append(f"{where}: step field {name!r} is a JSON {records.json_kind(value)}; skipped")
             return None
     for name in ("ops", "inverse"):
-        why = records.ops_problem(kept.get(name, []))
+        why = records.ops_problem(data.get(name, []))
         if why:
-            problems.append(f"{where}: step {kept['n']} {name} {why}; skipped (clean still finds its objects by their tag)")
+            problems.append(f"{where}: step {data['n']} {name} {why}; skipped (clean still finds its objects by their tag)")
             return None
-    return Step(**kept)
+    return Step(**data)
