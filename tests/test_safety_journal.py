@@ -98,6 +98,22 @@ def test_a_second_writer_is_refused_with_the_holders_pid_and_the_record_stays_wh
     assert netns_with(name) == [] and tagged_links(name) == []
 
 
+def test_writers_started_together_each_run_whole_or_not_at_all(tmp_path, name):
+    labs = [lab_file(tmp_path, f"{name}{k}x", 15, f"exec {name}{k}x0 sleep 1\n") for k in range(4)]
+    procs = [popen_nslab("--host", "--lab", name, "run", str(lab)) for lab in labs]
+    results = [(p.wait(timeout=120), p.communicate()[0]) for p in procs]
+    ran = [k for k, (rc, _) in enumerate(results) if rc == 0]
+    refused = [k for k, (rc, out) in enumerate(results) if rc == 2 and "in use by PID" in out]
+    assert sorted(ran + refused) == [0, 1, 2, 3] and ran, results
+    for k in range(4):  # a refused writer made nothing; one that ran made all of its lab
+        assert netns_with(f"{name}{k}x") == ([f"{name}{k}x{i}" for i in sorted(map(str, range(15)))] if k in ran else [])
+    numbers = [json.loads(line)["n"] for line in (STATE / name / "journal.jsonl").read_text().splitlines()[1:]]
+    assert len(numbers) == len(set(numbers)) == 15 * len(ran)
+    reset = nslab_cli("--host", "--lab", name, "reset")
+    assert reset.returncode == 0, reset.stderr
+    assert netns_with(name) == [] and tagged_links(name) == []
+
+
 def test_the_lock_goes_with_a_killed_holder(tmp_path, name):
     lab = lab_file(tmp_path, name, 2, f"exec {name}0 sleep 30\n")
     holder = popen_nslab("--host", "--lab", name, "run", str(lab))
