@@ -342,6 +342,8 @@ def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
 
     if sys.stdin.isatty():
         stepper.ASK = stepper.terminal_ask  # `source FILE` at a terminal is the teaching replay
+    if args.host and lab is None:
+        lab = open_lab(args)  # a host lab another process holds is refused before any prompt (exit 2)
     return run_repl(args, lab)
 
 

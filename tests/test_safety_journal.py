@@ -152,6 +152,15 @@ def test_check_shares_the_lock_and_run_does_not(tmp_path, name):
     assert netns_with(f"{name}x") == [] and (STATE / name / "journal.jsonl").read_bytes() == before
 
 
+def test_a_host_repl_is_refused_before_its_prompt(tmp_path, name):
+    nslab_cli("--host", "--lab", name, "run", str(lab_file(tmp_path, name, 1)))
+    with open(STATE / name / "lock", "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        repl = nslab_cli("--host", "--lab", name, input=f"ns add {name}q\n")
+    assert repl.returncode == 2 and f"PID {os.getpid()}" in repl.stderr, repl.stdout + repl.stderr
+    assert "nslab[" not in repl.stdout and netns_with(f"{name}q") == []  # no prompt, nothing made
+
+
 # -- hole 9: damaged records ------------------------------------------------------------
 
 def _lines(path: Path) -> list[bytes]:
