@@ -131,5 +131,5 @@ def clean(lab: "Lab") -> tuple[list[str], list[str]]:
     if lab.hostlog is not None:
         lab.hostlog.clear()
     if lab.host_mode:
-        remove_empty_dir(lab.state_dir)
+        remove_empty_dir(lab)
     return removed, skipped

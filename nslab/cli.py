@@ -141,8 +141,9 @@ def open_lab(args: Any) -> Any:
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
+    # `check` only reads the lab: it shares the lab's lock with other readers
     return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
-               allow_outside=args.allow_outside)
+               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check")
 
 
 def cmd_image(args: Any) -> int:
@@ -314,6 +315,7 @@ def cmd_reset(args: Any) -> int:
         done = lab.reset()
     finally:
         lab.close()
+    _record_problems(lab, out)
     for message in done.skipped:
         out(Message(message, "warn"))
     for message in done.problems:
@@ -335,6 +337,7 @@ def cmd_clean(args: Any) -> int:
     out = renderer(args)
     lab = open_lab(args)
     removed, skipped = clean(lab)
+    _record_problems(lab, out)
     for line in removed:
         out.line(f"  {line}")
     for message in skipped:
@@ -344,12 +347,22 @@ def cmd_clean(args: Any) -> int:
     return EXIT_OK
 
 
+def _record_problems(lab: Any, out: Any) -> None:
+    """Damaged lines of the journal or the op log: each named by FILE:LINE, skipped, said once."""
+    from .results import Message
+
+    for problem in lab.journal.problems + (lab.hostlog.problems if lab.hostlog is not None else []):
+        out(Message(problem, "warn"))
+
+
 def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
     from . import stepper
     from .repl import run_repl
 
     if sys.stdin.isatty():
         stepper.ASK = stepper.terminal_ask  # `source FILE` at a terminal is the teaching replay
+    if args.host and lab is None:
+        lab = open_lab(args)  # a host lab another process holds is refused before any prompt (exit 2)
     return run_repl(args, lab)
 
 

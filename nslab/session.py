@@ -20,6 +20,7 @@ from .errors import CommandError, Loc, NslabError, ParseError
 from .guard import Guard
 from .hostlog import HostLog
 from .journal import Journal, Step
+from .lablock import LabLock
 from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
 from .parser import Command, parse_line
@@ -153,9 +154,14 @@ class Lab:
         run_dir: str = "/run/netns",
         state_dir: str = "/run/nslab",
         allow_outside: bool = False,
+        read_only: bool = False,
     ) -> None:
+        """`read_only` (host mode): the process only reads the lab (`check`); it shares the
+        lab's lock with other readers instead of holding it alone."""
         self.host_mode = host
         self.name = name
+        # one process at a time changes a host lab: refused before anything is opened or read
+        self.lock = LabLock(os.path.join(state_dir, name), name, shared=read_only) if host else None
         self.allow_host_changes = allow_host_changes
         self.allow_outside = allow_outside  # probes may leave through interfaces the lab did not make (egress.py)
         if not host:
@@ -173,6 +179,9 @@ class Lab:
         self.journal = Journal(os.path.join(self.state_dir, "journal.jsonl") if host else None)
         self.hostlog = HostLog(os.path.join(self.state_dir, "ops.jsonl")) if host else None
         if self.hostlog is not None:
+            if not read_only:  # records of a newer nslab: refuse before anything changes
+                self.journal.require_writable()
+                self.hostlog.require_writable()
             self.journal.next_n = self.hostlog.last_step() + 1
         if host and any(op["op"] == "ns_link" for s in self.journal.live() for op in s.ops):
             from .container_ops import relink
@@ -199,6 +208,8 @@ class Lab:
         """
         if self.hostlog is not None:
             self.hostlog.close()
+        if self.lock is not None:
+            self.lock.release()
         for stop in self.kernel.on_close:
             stop()
         if not self.host_mode and remove:

@@ -145,21 +145,21 @@ def reset(lab: "Lab") -> Undone:
     if lab.hostlog is not None:
         lab.hostlog.clear()
     if lab.host_mode:
-        remove_empty_dir(lab.state_dir)
+        remove_empty_dir(lab)
     return out
 
 
-def remove_empty_dir(path: str) -> None:
-    """The lab's directory under /run/nslab goes with the lab: its (now empty) records, then it."""
-    for name in ("journal.jsonl", "journal.jsonl.tmp", "ops.jsonl"):
-        try:
-            os.unlink(os.path.join(path, name))
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass  # something else is in it: not ours to remove
+def remove_empty_dir(lab: "Lab") -> None:
+    """The lab's directory under /run/nslab goes with the lab: its (now empty) records, then
+    the directory itself, while this process still holds its lock (nslab/lablock.py)."""
+    for path in (lab.journal.path, lab.hostlog.path if lab.hostlog else None):
+        if path:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    if lab.lock is not None:
+        lab.lock.remove_dir()
 
 
 SKIPPABLE = {"veth", "bridge", "link_set", "link_del", "addr_add", "addr_del", "route_add", "route_del", "sysctl"}

@@ -49,6 +49,7 @@ def test_clean_after_a_crash_spares_an_interface_a_refused_op_named():
         lab.hostlog.settled = lambda n: None  # the crash: the step never gets its closing record
         assert not lab.run("veth eth9 x0").ok
         lab.hostlog.close()
+        lab.lock.release()  # a dead process holds no lock either
         r = nslab_cli("--host", "--lab", "edge", "clean")
         assert r.returncode == 0, r.stdout + r.stderr
         assert subprocess.run(["ip", "link", "show", "eth9"], capture_output=True).returncode == 0, r.stdout
