@@ -153,6 +153,7 @@ def publish(lab: Any, dir_fd: int) -> str:
         os.close(proc)
     name = f"{os.getpid()}.json"
     tmp = f".{name}.tmp"
+    withdraw(tmp, dir_fd)  # one a crash of this PID's predecessor left
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
         os.write(fd, json.dumps(data).encode())

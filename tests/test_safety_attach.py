@@ -326,3 +326,39 @@ def test_an_ordinary_user_attaches_to_its_own_rootless_lab(readable_deps: Path, 
             shutil.rmtree(runtime, ignore_errors=True)
         if made_wrong and wrong.exists() and wrong.stat().st_uid == 65534:
             shutil.rmtree(wrong, ignore_errors=True)  # nobody's, made by this test: it would block root's attach
+
+
+def test_attach_imports_nothing_from_the_labs_mount_namespace(tmp_path: Path, base: Path):
+    """The lab's mount namespace is another process's: what it mounts over nslab's own files
+    (here: a copy of the package whose every module leaves a marker) must not be what the
+    attached REPL imports after joining."""
+    evil = tmp_path / "evil"
+    shutil.copytree(ROOT / "nslab", evil, ignore=shutil.ignore_patterns("__pycache__"))
+    marker = base / "imported"
+    for module in evil.rglob("*.py"):
+        with module.open("a") as f:
+            f.write(f"\nimport os as _os\nopen(f'{marker}.{{_os.getpid()}}', 'w').close()\n")
+    runtime = own_dir(base)
+    lab = _root_repl(tmp_path, runtime)
+    try:
+        lab.wait_for(r"nslab>")
+        lab.type("ns add anchored\r")
+        lab.wait_for(r"added anchored")
+        _wait("the record", lambda: (runtime / f"{lab.proc.pid}.json").exists())
+        subprocess.run(["nsenter", f"--mount=/proc/{lab.proc.pid}/ns/mnt", "mount", "--bind", str(evil),
+                        str(ROOT / "nslab")], check=True)
+        env = dict(lab.env)
+        joined = Pty([sys.executable, "-m", "nslab", "attach"], env, str(ROOT))
+        try:
+            joined.wait_for(r"nslab\[attached\]>", timeout=30)
+            joined.type("ns ls\r")
+            joined.wait_for(r"anchored")
+            joined.type("exit\r")
+            assert joined.proc.wait(timeout=15) == 0
+        finally:
+            joined.close()
+        assert not Path(f"{marker}.{joined.proc.pid}").exists()
+        lab.type("exit!\r")
+        assert lab.proc.wait(timeout=15) == 0
+    finally:
+        lab.close()
