@@ -75,7 +75,7 @@ def open_runtime_dir() -> int:
     try:
         fd = os.open(path, _OPEN_DIR)
     except OSError as e:
-        if e.errno == errno.ELOOP:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):  # the words only: the open refused it
             raise AttachError(f"{path} is a symlink, not a directory of yours; remove it") from None
         if e.errno == errno.ENOTDIR:
             raise AttachError(f"{path} is not a directory; remove it") from None
