@@ -217,10 +217,13 @@ def records() -> list[Record]:
                 withdraw(name, dir_fd)
                 continue
             try:
-                _check_process(rec, proc)
+                alive = _check_process(rec, proc)
             finally:
                 os.close(proc)
-            out.append(rec)
+            if alive:
+                out.append(rec)
+            else:
+                withdraw(name, dir_fd)
     finally:
         os.close(dir_fd)
     return sorted(out, key=lambda r: r.started, reverse=True)
@@ -234,13 +237,16 @@ def _open_proc(rec: Record) -> int | None:
         return None
 
 
-def _check_process(rec: Record, proc: int) -> None:
+def _check_process(rec: Record, proc: int) -> bool:
     """The recorded process is the caller's, is nslab, is the one that wrote the record, and holds
-    the recorded namespaces."""
+    the recorded namespaces; False when it has just ended."""
     pid, path = rec.pid, rec.path
     try:
-        with open(_open_in(proc, "status")) as f:
-            uids = next(line.split()[1:] for line in f if line.startswith("Uid:"))
+        try:
+            with open(_open_in(proc, "status")) as f:
+                uids = next(line.split()[1:] for line in f if line.startswith("Uid:"))
+        except ProcessLookupError:
+            return False
         if uids[0] != str(os.getuid()) or uids[1] != str(os.geteuid()):
             raise AttachError(f"PID {pid} (named by {path}) belongs to uid {uids[0]}, not you; remove {path}")
         if _start_ticks(proc) != rec.start_ticks:
@@ -251,12 +257,17 @@ def _check_process(rec: Record, proc: int) -> None:
         if not _is_nslab(argv):
             raise AttachError(f"PID {pid} ({argv[0]}) is not an nslab process; remove {path}")
         for what, rel, want in (("lab network", f"fd/{rec.host_fd}", rec.net), ("mount", "ns/mnt", rec.mnt)):
-            found = _ns_id(os.stat(rel, dir_fd=proc))
+            try:
+                found = _ns_id(os.stat(rel, dir_fd=proc))
+            except FileNotFoundError:
+                raise AttachError(f"PID {pid} does not hold the {what} namespace {path} names "
+                                  f"(it has no {rel}); remove {path}") from None
             if found != want:
                 raise AttachError(f"PID {pid} does not hold the {what} namespace {path} names "
                                   f"(inode {want[1]} recorded, {found[1]} found); remove {path}")
     except OSError as e:
         raise AttachError(f"cannot check PID {pid} named by {path}: {e.strerror}") from None
+    return True
 
 
 def _is_nslab(argv: list[str]) -> bool:
@@ -286,14 +297,16 @@ def join(rec: Record) -> None:
         raise AttachError(f"PID {rec.pid} has ended")
     fds: list[int] = []
     try:
-        _check_process(rec, proc)
+        if not _check_process(rec, proc):
+            raise AttachError(f"PID {rec.pid} has ended")
         wanted = [(f"fd/{rec.host_fd}", rec.net, "lab network"), ("ns/mnt", rec.mnt, "mount")]
         if os.geteuid() != 0:
             wanted.append(("ns/user", rec.user, "user"))
         for rel, want, what in wanted:
             fds.append(_open_checked(proc, rel, want, what, rec))
         net, mnt, user = (*fds, -1)[:3]
-        _check_process(rec, proc)  # still the same process, after the opens
+        if not _check_process(rec, proc):  # still the same process, after the opens
+            raise AttachError(f"PID {rec.pid} has ended")
         anchor_imports()
         if user >= 0 and not _same_ns(user, "user"):
             sysns.setns(user, sysns.CLONE_NEWUSER)
