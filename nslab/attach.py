@@ -346,9 +346,9 @@ def cmd_attach(args: Any) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     repl_wanted = args.ns is None and not argv
-    # imported before joining, from this mount namespace (later imports: anchor_imports)
-    from .repl import _shell_argv, run_repl
-    from .session import Lab
+    if repl_wanted:  # imported before joining, from this mount namespace (later ones: anchor_imports)
+        from .repl import run_repl
+        from .session import Lab
     try:
         join(rec)
     except AttachError as e:
@@ -361,10 +361,10 @@ def cmd_attach(args: Any) -> int:
         lab = Lab(root="current", name=rec.name or "default")
         print(f"attached to the lab of PID {rec.pid}; leaving here leaves that lab as it is", file=sys.stderr)
         return run_repl(args, lab, attached=True)
-    return _run_in(args.ns or "host", argv, _shell_argv)
+    return _run_in(args.ns or "host", argv)
 
 
-def _run_in(ns: str, argv: list[str], shell_argv: Any) -> int:
+def _run_in(ns: str, argv: list[str]) -> int:
     """Exec a command (or $SHELL with a prompt showing NS) inside the lab's namespace NS."""
     if ns != "host":
         try:
@@ -378,7 +378,9 @@ def _run_in(ns: str, argv: list[str], shell_argv: Any) -> int:
         os.close(fd)
     env = dict(os.environ, NSLAB_NS=ns, PS1=f"(nslab:{ns}) \\u@\\h:\\w\\$ ")
     if not argv:
-        argv, _ = shell_argv(os.environ.get("SHELL") or "/bin/sh", ns)
+        from .repl import _shell_argv  # through anchor_imports: from where nslab was started
+
+        argv, _ = _shell_argv(os.environ.get("SHELL") or "/bin/sh", ns)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as e:
