@@ -167,6 +167,27 @@ def test_a_record_naming_a_process_that_is_not_nslab_is_refused(base: Path, stra
     refused(attach_host(runtime, marker), marker, f"PID {stranger.pid} (sleep) is not an nslab process")
 
 
+def test_a_record_that_is_a_fifo_or_too_big_is_refused(base: Path):
+    """A FIFO would hang the reader; a huge file would be read whole: both refused before reading."""
+    runtime = own_dir(base)
+    fifo = runtime / "1.json"
+    os.mkfifo(fifo, 0o600)
+    marker = base / "marker"
+    refused(attach_host(runtime, marker), marker, f"record {fifo} is not a regular file")
+    fifo.unlink()
+    big = runtime / "2.json"
+    big.write_text(" " * 100_000 + "{}")
+    refused(attach_host(runtime, marker), marker, f"record {big} is 100002 bytes, larger than any record")
+
+
+def test_a_missing_runtime_dir_is_made_private(base: Path):
+    runtime = base / "fresh"
+    r = nslab_cli("attach", "host", "--", "true", env={"NSLAB_RUNTIME_DIR": str(runtime)}, timeout=60)
+    assert r.returncode == 2 and "no running isolated lab" in r.stderr
+    st = os.lstat(runtime)
+    assert st.st_uid == 0 and st.st_mode & 0o7777 == 0o700
+
+
 def test_a_world_readable_runtime_dir_of_ours_is_refused(base: Path):
     runtime = own_dir(base)
     runtime.chmod(0o755)
