@@ -378,6 +378,8 @@ def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
         return new
 
     records: list[str] = []
+    if lab is not None and runtime is not None and not lab.host_mode:  # `nslab run -i`: the lab replayed here
+        records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, lambda: renderer(args), attached=attached, host_mode=args.host)
     try:
         return repl.loop()

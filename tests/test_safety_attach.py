@@ -383,3 +383,24 @@ def test_attach_imports_nothing_from_the_labs_mount_namespace(tmp_path: Path, ba
         assert lab.proc.wait(timeout=15) == 0
     finally:
         lab.close()
+
+
+def test_a_lab_replayed_with_run_i_can_be_attached(tmp_path: Path, base: Path):
+    """`nslab run -i FILE` opens the REPL on the replayed lab: it publishes a record like `nslab` does."""
+    runtime = own_dir(base)
+    lab_file = tmp_path / "two.lab"
+    lab_file.write_text("ns add ri1\nveth ri1:eth0 host:ri0\n")
+    env = dict(os.environ, TERM="xterm", XDG_STATE_HOME=str(tmp_path), NSLAB_RUNTIME_DIR=str(runtime))
+    env.pop(isolate.MARK, None)
+    term = Pty([sys.executable, "-m", "nslab", "run", "-i", str(lab_file)], env, str(ROOT))
+    try:
+        term.wait_for(r"nslab>")
+        _wait("the record", lambda: (runtime / f"{term.proc.pid}.json").exists())
+        r = attach_host(runtime, base / "unused", "ip", "-j", "link")
+        assert r.returncode == 0, r.stderr
+        assert "ri0" in {x["ifname"] for x in json.loads(r.stdout)}
+        term.type("exit!\r")
+        assert term.proc.wait(timeout=15) == 0
+        assert os.listdir(runtime) == []
+    finally:
+        term.close()
