@@ -9,6 +9,27 @@ from typing import Any, TextIO
 
 from . import results as r
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
+
+
+def visible(text: str, keep: str = "") -> str:
+    """TEXT with control characters written as `\\x1b`: a line echoed back from a .lab or a
+    prompt must not clear the screen, set the window title or ring the bell."""
+    table = {c: v for c, v in _CONTROL.items() if chr(c) not in keep}
+    return text.translate(table)
+
+
+def visible_lines(text: str) -> str:
+    """`visible`, keeping line breaks (a message or a table cell of several lines)."""
+    return visible(text, keep="\n")
+
+
+def visible_caret(line: str, caret: str) -> str:
+    """The caret under the same characters of `visible(line)`: each escaped one is wider."""
+    lead = len(caret) - len(caret.lstrip(" "))
+    marks = len(caret.strip())
+    return " " * len(visible(line[:lead])) + "^" * max(len(visible(line[lead:lead + marks])), marks)
+
 
 class Renderer:
     def __init__(self, file: TextIO | None = None, quiet: bool = False, json_mode: bool = False,
@@ -57,23 +78,23 @@ class Renderer:
         if self.quiet and e.style != "error":
             return
         style = {"ok": "green", "warn": "yellow", "error": "bold red", "dim": "dim"}.get(e.style, "")
-        self.line(("warning: " if e.style == "warn" else "") + e.text, style)
+        self.line(("warning: " if e.style == "warn" else "") + visible_lines(e.text), style)
 
     def on_failure(self, e: r.Failure) -> None:
-        where = f"{e.where}: " if e.where else ""
-        self.line(f"error: {where}{e.message}", "bold red")
+        where = f"{visible(e.where)}: " if e.where else ""
+        self.line(f"error: {where}{visible_lines(e.message)}", "bold red")
         if e.line and e.caret:
-            self.line(f"  {e.line}")
-            self.line(f"  {e.caret}", "red")
+            self.line(f"  {visible(e.line)}")
+            self.line(f"  {visible_caret(e.line, e.caret)}", "red")
         elif e.line and e.where:
-            self.line(f"  {e.line}", "dim")
+            self.line(f"  {visible(e.line)}", "dim")
 
     def on_expect_result(self, e: r.ExpectResult) -> None:
         if e.ok:
             if not self.quiet:
-                self.line(f"✓ {e.wanted}", "green")
+                self.line(f"✓ {visible(e.wanted)}", "green")
         else:
-            self.line(f"✗ expected {e.wanted}; found: {e.found}", "bold red")
+            self.line(f"✗ expected {visible(e.wanted)}; found: {visible_lines(e.found)}", "bold red")
 
     def on_changes(self, e: r.Changes) -> None:
         if self.show_changes and not self.quiet:
@@ -120,7 +141,8 @@ class Renderer:
         for col in e.columns:
             table.add_column(col)
         for row in e.rows:
-            table.add_row(*[Text("" if v is None else str(v)) for v in row])  # Text: `[dev IF]` is not markup
+            # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
+            table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])
         self.console.print(table)
 
     def on_tree(self, e: r.Tree) -> None:

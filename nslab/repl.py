@@ -33,6 +33,18 @@ def history_path() -> Path:
     return Path(state) / "nslab" / "history"
 
 
+def _private_history(hist: Path) -> None:
+    """The history holds every line typed (exec arguments, passwords): its directory 0700, the
+    file 0600, made before prompt_toolkit appends to it; a symlink planted there is refused."""
+    hist.parent.parent.mkdir(parents=True, exist_ok=True)
+    hist.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(hist, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a history an older nslab left readable by others
+    finally:
+        os.close(fd)
+
+
 def prompt_text(lab: Any, attached: bool = False) -> str:
     """`nslab(ns1)> `; host mode and attached sessions carry a mark."""
     mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
@@ -221,7 +233,7 @@ class Repl:
             buf.append_to_history()
 
         try:
-            hist.parent.mkdir(parents=True, exist_ok=True)
+            _private_history(hist)
             history: Any = FileHistory(str(hist))
         except OSError:
             history = InMemoryHistory()
@@ -354,14 +366,20 @@ def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
 
     if lab is None and not args.host:
         isolate.enter()  # while the process is single-threaded: the lab then opens on a thread
+    runtime = None if args.host or attached else attach.publish_dir()
 
     def opened() -> Any:
         new = open_lab(args)
-        if not (new.host_mode or attached):
-            records.append(attach.publish(new))
+        if runtime is not None and not new.host_mode:
+            try:
+                records.append(attach.publish(new, runtime))
+            except OSError as e:
+                print(f"nslab: cannot publish this lab for `nslab attach`: {e.strerror}", file=sys.stderr)
         return new
 
-    records: list[Path | None] = []
+    records: list[str] = []
+    if lab is not None and runtime is not None and not lab.host_mode:  # `nslab run -i`: the lab replayed here
+        records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, lambda: renderer(args), attached=attached, host_mode=args.host)
     try:
         return repl.loop()
@@ -370,9 +388,10 @@ def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
             done = repl.lab
         except BaseException:
             done = None  # it never opened; the error was already shown
-        for record in records:
-            if record:
-                attach.withdraw(record)
+        if runtime is not None:
+            for record in records:
+                attach.withdraw(record, runtime)
+            os.close(runtime)
         if done is not None:
             if attached:
                 done.nss.close()  # an attached REPL lets go; the lab belongs to its own nslab

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,11 +28,27 @@ def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
 
 
 def _write(path: str, text: str, mode: int = 0o644) -> None:
+    """Write a new file beside PATH (O_EXCL, 0600), fsync, give it MODE by its fd, rename it
+    over PATH: a symlink planted at PATH is replaced, never followed or chmod-ed through, and
+    a crash leaves the old file or the new one, never half of one."""
+    fd, tmp = -1, ""
     try:
-        with open(path, "w") as f:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
+        with os.fdopen(fd, "w") as f:
+            fd = -1  # the file object owns it now
             f.write(text)
-        os.chmod(path, mode)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), mode)
+        os.replace(tmp, path)
     except OSError as e:
+        if fd >= 0:
+            os.close(fd)
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise CommandError(f"cannot write {path}: {e.strerror}") from None
 
 
