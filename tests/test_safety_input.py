@@ -1,0 +1,177 @@
+"""Bounded input (issue 10, hole 11): what nslab reads cannot exhaust it, hang it or crash it.
+
+Non-regular files and files over the limit are refused before a byte is read, standard
+input is read to the limit and no further, a long line parses in linear time, a chain of
+`source` stops at a stated depth, and words the kernel cannot take (a 1 MB exec argument,
+a 16-byte interface name, an IPv6 zone) are refused with words, never `internal error`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import ip_j, nslab_cli
+
+from nslab.parser import parse_line
+
+MAX_LAB_BYTES = 16 << 20  # the stated limit (nslab.labfile.MAX_LAB_BYTES)
+
+
+def assert_clear(res, *words: str) -> None:
+    out = res.stdout + res.stderr
+    assert "Traceback" not in out and "internal error" not in out, out[-2000:]
+    for w in words:
+        assert w in out, out[-2000:]
+
+
+def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.lab"
+    os.mkfifo(fifo)
+    res = nslab_cli("run", str(fifo), timeout=20)  # today: blocks in open() until the timeout
+    assert res.returncode == 2
+    assert_clear(res, f"{fifo} is a FIFO", "regular files only")
+
+
+@pytest.mark.parametrize("path, what", [("/dev/zero", "a character device"), ("/tmp", "a directory")])
+def test_device_and_directory_are_refused(path: str, what: str) -> None:
+    res = nslab_cli("run", path, timeout=30)  # today /dev/zero: gigabytes of memory, then a crash
+    assert res.returncode == 2
+    assert_clear(res, f"{path} is {what}")
+
+
+def test_file_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.lab"
+    with open(big, "wb") as f:
+        f.truncate(MAX_LAB_BYTES + 1)  # sparse: refused by its size, before any read
+    res = nslab_cli("run", str(big), timeout=30)
+    assert res.returncode == 2
+    assert_clear(res, f"{big} is larger than 16 MiB")
+
+
+def test_file_at_the_limit_is_read(tmp_path: Path) -> None:
+    ok = tmp_path / "ok.lab"
+    comment = b"# padding\n"
+    body = b"ns add a\n"
+    ok.write_bytes(comment * ((MAX_LAB_BYTES - len(body)) // len(comment)) + body)
+    res = nslab_cli("run", str(ok), timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "added a" in res.stdout
+
+
+def test_stdin_is_bounded() -> None:
+    res = nslab_cli("run", "-", input="#" * (MAX_LAB_BYTES + 1), timeout=60)
+    assert res.returncode == 2
+    assert_clear(res, "standard input is larger than 16 MiB")
+
+
+def test_source_chain_stops_at_a_stated_depth(tmp_path: Path) -> None:
+    n = 490
+    for i in range(1, n + 1):
+        (tmp_path / f"f{i}.lab").write_text(f"source {tmp_path}/f{i + 1}.lab\n")
+    (tmp_path / f"f{n + 1}.lab").write_text("ns add deep\n")
+    res = nslab_cli("run", str(tmp_path / "f1.lab"), timeout=60)  # today: RecursionError
+    assert res.returncode == 1
+    assert_clear(res, "source nested more than 64 files deep", f"{tmp_path}/f2.lab -> ", f"at {tmp_path}/f66.lab")
+    assert "added deep" not in res.stdout
+
+
+def test_a_short_source_chain_still_runs(tmp_path: Path) -> None:
+    for i in range(1, 11):
+        (tmp_path / f"f{i}.lab").write_text(f"source {tmp_path}/f{i + 1}.lab\n")
+    (tmp_path / "f11.lab").write_text("ns add deep\n")
+    res = nslab_cli("run", str(tmp_path / "f1.lab"), timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "added deep" in res.stdout
+
+
+def _best_of(fn: Callable[[], object], times: int = 3) -> float:
+    best = float("inf")
+    for _ in range(times):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _words(n: int) -> str:
+    return " ".join(f"w{i}" for i in range(n))
+
+
+@pytest.mark.parametrize("form", ["exec", "ns add", "bridge br0 add", "ns del"])
+def test_parse_is_linear(form: str) -> None:
+    """8x the words must cost about 8x, not 64x (today: 1,000 words 0.08 s, 8,000 words 2.8 s)."""
+    small = _best_of(lambda: parse_line(f"{form} {_words(1000)}"))
+    large = _best_of(lambda: parse_line(f"{form} {_words(8000)}"))
+    assert large < 20 * small + 0.05, (small, large)
+
+
+def test_repl_validator_and_highlighter_are_linear() -> None:
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.validation import ValidationError
+
+    from nslab.highlight import NslabLexer
+    from nslab.repl import _validator
+
+    validator = _validator()
+
+    def both(n: int) -> Callable[[], object]:
+        line = f"ns add {_words(n)} /bad"  # an error at the end: the validator's slow path
+        return lambda: (pytest.raises(ValidationError, validator.validate, Document(line)),
+                        list(NslabLexer().get_tokens_unprocessed(line)))
+
+    small, large = _best_of(both(1000)), _best_of(both(8000))
+    assert large < 20 * small + 0.05, (small, large)
+
+
+def _run(tmp_path: Path, text: str):
+    lab = tmp_path / "t.lab"
+    lab.write_text(text)
+    return nslab_cli("run", str(lab), timeout=60)
+
+
+def test_a_megabyte_exec_argument_is_refused_in_words(tmp_path: Path) -> None:
+    res = _run(tmp_path, "ns add a\na exec true " + "x" * 1_000_000 + "\n")  # today: internal error, E2BIG
+    assert res.returncode == 2
+    assert_clear(res, "a word of 1000000 bytes is longer than the kernel passes to a program", ":2:13:")
+
+
+def test_exec_argument_at_the_kernel_limit_runs(tmp_path: Path) -> None:
+    res = _run(tmp_path, "ns add a\na exec sh -c 'echo ${#1}' sh " + "x" * 131071 + "\n")
+    assert res.returncode == 0, res.stderr[-500:]
+    assert "131071" in res.stdout
+
+
+def test_interface_names_are_counted_in_bytes(tmp_path: Path) -> None:
+    # 8 characters, 16 bytes: the kernel's IFNAMSIZ is 16 with the NUL, so 15 bytes at most
+    res = _run(tmp_path, "ns add a\nveth a:éééééééé a:b\n")  # today: internal error (Numerical result out of range)
+    assert res.returncode == 2
+    assert_clear(res, "expected an interface name of 1-15 bytes, got 'éééééééé' (16 bytes, 8 characters)")
+
+
+def test_a_15_byte_utf8_name_works(tmp_path: Path) -> None:
+    res = _run(tmp_path, "ns add a\nveth a:ééééééé0 a:b\nexec a ip -j link show\n")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ééééééé0" in res.stdout
+
+
+@pytest.mark.parametrize("line, zone", [
+    ("route add default via fe80::1%eth0", "eth0"),
+    ("route add 2001:db8::/64 via fe80::1%eth0 dev eth0", "eth0"),
+    ("addr add eth0 fe80::5%eth0/64", "eth0"),
+])
+def test_an_ipv6_zone_is_refused_in_words(tmp_path: Path, line: str, zone: str) -> None:
+    # ip refuses it too ("inet6 address is expected rather than fe80::1%eth0"); netlink has no zone field
+    res = _run(tmp_path, f"ns add a\nveth a:eth0 a:eth1\nlink a:eth0 up\na {line}\n")
+    assert res.returncode == 2
+    assert_clear(res, f"has a zone (%{zone}): name the interface with `dev {zone}`")
+
+
+def test_a_link_local_gateway_with_dev_works(lab) -> None:
+    for line in ("ns add a", "veth a:eth0 a:eth1", "link a:eth0 up", "a route add default via fe80::1 dev eth0"):
+        assert lab.run(line).ok, line
+    routes = ip_j(lab, "a", "-6", "route", "show", "default")
+    assert [(r["gateway"], r["dev"]) for r in routes] == [("fe80::1", "eth0")]
