@@ -109,10 +109,13 @@ def test_parse_is_linear(form: str) -> None:
     assert large < 20 * small + 0.05, (small, large)
 
 
-def test_repl_validator_and_highlighter_are_linear() -> None:
+def test_repl_validator_highlighter_and_completion_are_linear() -> None:
+    """Today a 10,000-word paste froze the REPL: the validator parsed in quadratic time and
+    asked the completer, which recursed once per word (RecursionError past ~1,000 words)."""
     from prompt_toolkit.document import Document
     from prompt_toolkit.validation import ValidationError
 
+    from nslab.completion import fits
     from nslab.highlight import NslabLexer
     from nslab.repl import _validator
 
@@ -121,7 +124,7 @@ def test_repl_validator_and_highlighter_are_linear() -> None:
     def both(n: int) -> Callable[[], object]:
         line = f"ns add {_words(n)} /bad"  # an error at the end: the validator's slow path
         return lambda: (pytest.raises(ValidationError, validator.validate, Document(line)),
-                        list(NslabLexer().get_tokens_unprocessed(line)))
+                        list(NslabLexer().get_tokens_unprocessed(line)), fits(line[:-4]))
 
     small, large = _best_of(both(1000)), _best_of(both(8000))
     assert large < 20 * small + 0.05, (small, large)
