@@ -8,6 +8,7 @@ a 16-byte interface name, an IPv6 zone) are refused with words, never `internal 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -88,25 +89,39 @@ def test_a_short_source_chain_still_runs(tmp_path: Path) -> None:
     assert "added deep" in res.stdout
 
 
-def _best_of(fn: Callable[[], object], times: int = 3) -> float:
-    best = float("inf")
-    for _ in range(times):
+def _seconds(fn: Callable[[], object]) -> float:
+    gc.disable()  # a collection in the middle of one run would look like a cliff
+    try:
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
+def assert_linear(make: Callable[[int], Callable[[], object]], small_n: int = 2000, factor: int = 8) -> None:
+    """factor times the words must cost about factor times (quadratic: factor squared).  The
+    small size is timed at its best of 5; the large one may take 3 tries on a busy machine."""
+    small = min(_seconds(make(small_n)) for _ in range(5))
+    bound = 3 * factor * small + 0.05
+    tries = []
+    for _ in range(3):
+        tries.append(_seconds(make(small_n * factor)))
+        if tries[-1] < bound:
+            return
+        if tries[-1] > 4 * bound:
+            break  # no busy machine explains that: the cliff is there
+    raise AssertionError(f"{small_n} words: {small:.4f} s, {small_n * factor}: {tries} s (bound {bound:.4f} s)")
 
 
 def _words(n: int) -> str:
     return " ".join(f"w{i}" for i in range(n))
 
 
-@pytest.mark.parametrize("form", ["exec", "ns add", "bridge br0 add", "ns del"])
+@pytest.mark.parametrize("form", ["exec", "ns add", "bridge br0 add"])
 def test_parse_is_linear(form: str) -> None:
-    """8x the words must cost about 8x, not 64x (today: 1,000 words 0.08 s, 8,000 words 2.8 s)."""
-    small = _best_of(lambda: parse_line(f"{form} {_words(1000)}"))
-    large = _best_of(lambda: parse_line(f"{form} {_words(8000)}"))
-    assert large < 20 * small + 0.05, (small, large)
+    """Today: 1,000 words 0.08 s, 8,000 words 2.8 s, 64,000 words 219 s (exec)."""
+    assert_linear(lambda n: lambda: parse_line(f"{form} {_words(n)}"))
 
 
 def test_repl_validator_highlighter_and_completion_are_linear() -> None:
@@ -126,8 +141,7 @@ def test_repl_validator_highlighter_and_completion_are_linear() -> None:
         return lambda: (pytest.raises(ValidationError, validator.validate, Document(line)),
                         list(NslabLexer().get_tokens_unprocessed(line)), fits(line[:-4]))
 
-    small, large = _best_of(both(1000)), _best_of(both(8000))
-    assert large < 20 * small + 0.05, (small, large)
+    assert_linear(both)
 
 
 def _run(tmp_path: Path, text: str):
