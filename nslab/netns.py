@@ -82,6 +82,8 @@ class Namespaces:
         self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf)}
         # names linked to another process's namespace (`ns link`): each check raises once it has exited
         self.checks: dict[str, Callable[[], None]] = {}
+        # per namespace (by inode): the ids it gives other namespaces -> (name, inode) of each
+        self._nsids: dict[int, dict[int, tuple[str, int | None]]] = {}
         prepare_run_dir(run_dir)
 
     @property
@@ -124,6 +126,50 @@ class Namespaces:
             raise CommandError(f"cannot open namespace {name!r}: {e.strerror}") from None
         ns = self._open[name] = Netns(name, fd, buf=self.buf)
         return ns
+
+    def nsid_owner(self, here: str, nsid: int) -> str | None:
+        """The name of the namespace that `here` knows by `nsid` (a veth's IFLA_LINK_NETNSID).
+
+        The kernel keeps an id while both namespaces live, so an answer is cached and only
+        checked (the owner's inode, one RTM_GETNSID); a miss asks `here` for each named
+        namespace's id, one request per file and no dumps, and caches them all."""
+        ns = self.get(here)
+        known = self._nsids.setdefault(ns.ino, {})
+        hit = known.get(nsid)
+        if hit is not None:
+            name, ino = hit
+            if self._ino(name) == ino and ns.nl.nsid(self.get(name).fd) == nsid:
+                return name
+        known.clear()
+        for name in [HOST, *self.names()]:
+            if name == here:
+                continue
+            ino = self._ino(name)
+            if name != HOST and ino is None:
+                continue
+            try:
+                fd = self.host.fd if name == HOST else os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                found = ns.nl.nsid(fd)
+            except OSError:
+                found = None
+            finally:
+                if name != HOST:
+                    os.close(fd)
+            if found is not None:
+                known[found] = (name, self.host.ino if name == HOST else ino)
+        hit = known.get(nsid)
+        return hit[0] if hit is not None else None
+
+    def _ino(self, name: str) -> int | None:
+        if name == HOST:
+            return self.host.ino
+        try:
+            return os.stat(self.path(name)).st_ino
+        except OSError:
+            return None
 
     def create(self, name: str) -> Netns:
         path = self.path(name)
