@@ -20,7 +20,8 @@ from . import commands
 from .kinds import NS_RE
 from .lexer import LexError, Token, tokenize
 from .netns import HOST
-from .spec import Arg, Form, Group, Lit, split_options
+from .patternwalk import walk as _next
+from .spec import Arg, Form, Lit, split_options
 
 if TYPE_CHECKING:
     from .session import Lab
@@ -79,64 +80,6 @@ def _without_options(frm: Form, toks: list[Token]) -> tuple[list[Token], set[str
     if pending is not None:
         return rest, used | {pending[0].flag}, pending[0].arg, True
     return rest, used, None, False
-
-
-Trail = tuple[tuple[int, str], "Trail"] | None  # a shared-tail list: one step costs O(1), not a copy
-
-
-def _flat(trail: Trail) -> tuple[tuple[int, str], ...]:
-    out: list[tuple[int, str]] = []
-    while trail is not None:
-        out.append(trail[0])
-        trail = trail[1]
-    return tuple(reversed(out))
-
-
-def _next(items: tuple[Any, ...], toks: list[Token], i: int, trail: Trail,
-          seen: dict[str, str]) -> Iterator[tuple[Any, tuple[tuple[int, str], ...], dict[str, str]]]:
-    """Walk the pattern over the complete words; yield each item that may come next.
-
-    `trail` records, per word index, whether a literal or an argument took it, so a
-    word that is a literal in one form is not also read as a name in another.  A repeated
-    argument is walked in a loop, not a call per word: a 10,000-word paste stays linear.
-    """
-    if not items:
-        if i == len(toks):
-            yield None, _flat(trail), seen  # the form is complete here
-        return
-    head, tail = items[0], items[1:]
-    if isinstance(head, Group):
-        yield from _next(head.items + tail, toks, i, trail, seen)
-        yield from _next(tail, toks, i, trail, seen)
-        return
-    if i == len(toks):
-        yield head, _flat(trail), seen
-        return
-    if isinstance(head, Lit):
-        if toks[i].text == head.word:
-            yield from _next(tail, toks, i + 1, ((i, "lit"), trail), seen)
-        return
-    assert isinstance(head, Arg)
-    if head.rest:
-        yield head, _flat(trail), seen
-        return
-    # the run of words this argument may take: one, or as many as fit when it repeats
-    trails: list[Trail] = []
-    j = i
-    while j < len(toks) and (j == i or head.repeat):
-        try:
-            head.kind.check(toks[j].text)
-        except ValueError:
-            break
-        trail = ((j, "arg"), trail)
-        trails.append(trail)
-        j += 1
-    if not trails:
-        return
-    if head.repeat and j == len(toks):
-        yield head, _flat(trails[-1]), {**seen, head.kind.name: toks[j - 1].text}  # another of the same
-    for k in range(len(trails) - 1, -1, -1):  # the longest run first, as the recursion did
-        yield from _next(tail, toks, i + k + 1, trails[k], {**seen, head.kind.name: toks[i + k].text})
 
 
 def _command_wants() -> list[Want]:
