@@ -247,7 +247,8 @@ def cmd_run(args: Any) -> int:
             break
     if args.interactive and not bad:
         return cmd_repl(args, [], lab=lab)
-    lab.close(remove=False)
+    if lab is not None:
+        lab.close(remove=False)
     return EXIT_FAILED if bad else EXIT_OK
 
 

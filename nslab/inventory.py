@@ -85,10 +85,10 @@ def links(ns: "Netns", with_addrs: bool = True) -> list[Link]:
             link.peer = (ns.name, by_index[link.link_index].name)
     if with_addrs:
         for a in ns.nl.addrs():
-            link = by_index.get(a.index)
+            holder = by_index.get(a.index)
             text = _addr_text(a)
-            if link is not None and text:
-                link.addrs.append(text)
+            if holder is not None and text:
+                holder.addrs.append(text)
     return out
 
 

@@ -214,7 +214,8 @@ class Kernel:
         if "netns" in op:
             return self._move(op, before, inverse)
         kw: dict[str, Any] = {}
-        back: Op = {"op": "link_set", "ns": ns, "name": op.get("rename", name)}
+        after: str = op.get("rename", name)  # its name once the op is done
+        back: Op = {"op": "link_set", "ns": ns, "name": after}
         if "master" in op:
             kw["master"] = self.index(ns, op["master"]) if op["master"] else 0
             back["master"] = before.master or ""
@@ -231,7 +232,7 @@ class Kernel:
             kw["up"] = bool(op["up"])
             back["up"] = before.up
             if op["up"]:
-                self.raised.append((ns, op.get("rename", name)))
+                self.raised.append((ns, after))
         if "rename" in op and before.up and not _live_rename(nl, before.index, op["rename"]):
             # older kernels rename only a link that is down
             nl.set_link(before.index, up=False)
@@ -255,7 +256,7 @@ class Kernel:
             undo += [{"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a}
                      for a in before.addrs if ":" in a and not a.startswith("fe80:")]
         elif kept:
-            undo += self._lost(ns, op.get("rename", name), kept)
+            undo += self._lost(ns, after, kept)
         if bmac is not None:  # the kernel's choice of MAC is subtle (the first port, the lowest): compare
             now = inventory.find(self.nss, ns, bridge, with_addrs=False)  # type: ignore[arg-type]
             if now is not None and now.mac != bmac.mac:

@@ -269,7 +269,7 @@ class Repl:
         from prompt_toolkit import PromptSession
 
         try:
-            answer = PromptSession(**{k: v for k, v in self.io.items() if v is not None}).prompt(question)
+            answer: str = PromptSession(**{k: v for k, v in self.io.items() if v is not None}).prompt(question)
         except EOFError:
             return True  # a second Ctrl-D means it
         except KeyboardInterrupt:

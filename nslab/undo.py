@@ -178,7 +178,7 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
     escapes: set[tuple[str, str]] = set()  # (ns, name) of interfaces moved out of a dying namespace
     for k in range(len(ops) - 1, -1, -1):
         op = ops[k]
-        kind, ns = op["op"], op.get("ns")
+        kind, ns = op["op"], op.get("ns", HOST)
         if kind == "ns_del":
             dies.add(ns)
         elif kind == "ns_add":

@@ -62,8 +62,9 @@ def _ovs_known(ctx: Ctx) -> Any:
     from .. import ovs
 
     kernel = ctx.lab.kernel
-    if getattr(kernel, "ovs", None) is not None:
-        return kernel.ovs
+    known = getattr(kernel, "ovs", None)
+    if known is not None:
+        return known
     if ctx.lab.host_mode and ovs.installed():
         try:
             return container_ops.ovs_of(kernel)
