@@ -214,7 +214,7 @@ class Kernel:
         if "netns" in op:
             return self._move(op, before, inverse)
         kw: dict[str, Any] = {}
-        after: str = op.get("rename", name)  # its name once the op is done
+        after: str = op["rename"] if "rename" in op else name  # its name once the op is done
         back: Op = {"op": "link_set", "ns": ns, "name": after}
         if "master" in op:
             kw["master"] = self.index(ns, op["master"]) if op["master"] else 0
