@@ -123,6 +123,8 @@ def test_the_lock_goes_with_a_killed_holder(tmp_path, name):
     # the program it started must not keep the lock (the fd is close-on-exec)
     wait_for(lambda: Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split() != [], holder)
     sleeper = int(Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()[0])
+    # between fork and exec the child still has every descriptor: judge the program, once it runs
+    wait_for(lambda: Path(f"/proc/{sleeper}/comm").read_text().strip() == "sleep", holder)
     try:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)
