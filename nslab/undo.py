@@ -176,6 +176,7 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
     dies: set[str] = set()
     skip: set[int] = set()
     escapes: set[tuple[str, str]] = set()  # (ns, name) of interfaces moved out of a dying namespace
+    outside: set[tuple[str, str]] = set()  # veth ends outside dying namespaces: they die with them
     for k in range(len(ops) - 1, -1, -1):
         op = ops[k]
         kind, ns = op["op"], op.get("ns", HOST)
@@ -200,7 +201,10 @@ def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
                 gone.append((op["peer_ns"], op["peer"]))  # its other end goes later, with the namespace
         elif kind == "link_del" and op.get("peer_ns") in dies:
             skip.add(k)
+            outside.add((ns, op["name"]))
             gone.append((ns, op["name"]))
+        elif kind == "link_set" and (ns, op["name"]) in outside and not {"rename", "netns", "mac"} & set(op):
+            skip.add(k)  # releasing a port or taking it down: pointless for an end about to go
         # ops on an outside end that dies later still run: a route through its address needs the address
     return skip
 
