@@ -177,16 +177,6 @@ def test_no_colour_when_not_a_tty_or_no_color():
     assert "error:" in r.stdout + r.stderr
 
 
-def test_the_pygments_lexer_colours_lab_lines():
-    from pygments.token import Keyword, Name, Number
-
-    from nslab.highlight import NslabLexer
-
-    toks = [(t, v) for t, v in NslabLexer().get_tokens("ns1 ping -c 3 10.0.0.2\n") if v.strip()]
-    assert toks == [(Name.Namespace, "ns1"), (Keyword, "ping"), (Name.Attribute, "-c"), (Number, "3"),
-                    (Number, "10.0.0.2")]
-
-
 def test_the_lexer_is_registered_for_pygmentize():
     from importlib.metadata import entry_points
 
