@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from labworlds import OWN, bundled, lab_world, script_world
+from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
+from labworlds import LABS, OWN, bundled, lab_world, script_world
 
 from nslab.labfile import parse_text
 from nslab.session import Lab
@@ -36,6 +37,41 @@ def run_ok(lab: Lab, line: str) -> None:
 
 @pytest.mark.parametrize("name,text", CASES, ids=[c[0] for c in CASES])
 def test_lab_saved_and_exported_build_the_same(name, text, tmp_path):
+    round_trip(name, text, tmp_path)
+
+
+# The container labs (06 and later) run real containers (dockerkit: under CI a missing engine fails).
+# Each lab's containers, by the names its own lines give them, removed when the test ends.
+CONTAINER_LABS = {"07-container-on-lan": ["nslab-07"]}
+# Left out, each for a reason found by including it (reported with the change that added this):
+LEFT_OUT = {
+    # `save` keeps `exec ip netns exec test ...` after `undo` removed `ns link ... test`: the saved
+    # lab and the exported script stop at that line ("Cannot open network namespace test")
+    "06-docker-netns": "save/export keep a program run in a namespace an undo removed",
+    # the lab leaves nslab's OVS helper namespace (.ovs-PID-...) in /run/netns, which tests/ipdump.py
+    # dumps with `ip -n`, and iproute2 cannot open it
+    "08-pipework": "the OVS helper namespace in /run/netns breaks the oracle's dump",
+}
+
+
+def test_every_container_lab_is_round_tripped_or_says_why_not():
+    numbered = {p.stem for p in LABS.glob("0*.lab") if int(p.name[:2]) >= 6}
+    assert numbered == set(CONTAINER_LABS) | set(LEFT_OUT)
+    assert not set(CONTAINER_LABS) & set(LEFT_OUT)
+    for name, containers in CONTAINER_LABS.items():
+        text = (LABS / f"{name}.lab").read_text()
+        assert all(f"--name {c} " in text for c in containers), name
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINER_LABS))
+def test_container_lab_saved_and_exported_build_the_same(name, docker_image, tmp_path):  # noqa: F811
+    try:
+        round_trip(name, (LABS / f"{name}.lab").read_text(), tmp_path)
+    finally:
+        docker("rm", "-f", *CONTAINER_LABS[name], check=False)
+
+
+def round_trip(name: str, text: str, tmp_path: Path) -> None:
     lab = build(text, tmp_path / f"{name}.lab")
     try:
         run_ok(lab, f"save {tmp_path}/saved.lab")
