@@ -1,9 +1,13 @@
 """Every test runs on the real kernel inside labs this process owns.
 
-At import (pytest is still single-threaded) the test process moves into a
+At configure time (pytest is still single-threaded) the test process moves into a
 private network and mount namespace with its own /run/netns, so nothing a
 test does reaches the machine, and the kernel removes it all when pytest ends.
 Each `lab` fixture then gets a fresh root namespace of its own.
+
+The pure tests (tests/pure: the language, completion, highlighting) need no kernel:
+`python3 -m pytest tests/pure` (or `-m pure`) does not isolate, so it runs as an
+ordinary user with no capabilities (tests/test_pure_rootless.py proves it).
 """
 
 from __future__ import annotations
@@ -14,20 +18,49 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from nslab import isolate
-from nslab.session import Lab
 
-isolate.enter(private_state=True)  # host-mode subprocesses keep their journals in a private /run/nslab
+if TYPE_CHECKING:
+    from nslab.session import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "nslab" / "labs"
+PURE = ROOT / "tests" / "pure"
+
+
+def only_pure(config: pytest.Config) -> bool:
+    """Every path asked for is under tests/pure, or the run selects `-m pure`."""
+    if config.option.markexpr.strip() == "pure":
+        return True
+    here = config.invocation_params.dir
+    paths = [(here / arg.split("::")[0]).resolve() for arg in config.args]
+    return bool(paths) and all(p.is_relative_to(PURE) for p in paths)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pure: needs no kernel and no root (tests/pure)")
+    if not only_pure(config):
+        isolate.enter(private_state=True)  # host-mode subprocesses keep their journals in a private /run/nslab
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(PURE):
+            item.add_marker(pytest.mark.pure)
+    # a test that needs the kernel must never run on the machine's own namespaces
+    if not isolate.is_isolated() and any(not item.path.is_relative_to(PURE) for item in items):
+        pytest.exit("tests outside tests/pure need the isolated test process (tests/conftest.py): run them "
+                    "without `-m pure` or a tests/pure-only path", returncode=2)
 
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
+    from nslab.session import Lab
+
     with Lab() as lab:
         yield lab
 

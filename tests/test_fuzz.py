@@ -1,123 +1,170 @@
-"""Hostile input: random and mutated lines and .lab files, to the parser and to a live session.
+"""Hostile and random steps to a live session, judged by the oracle.
 
-Never a traceback: the parser answers a Command (or nothing) or a ParseError,
-a .lab file parses or gives its list of one-line errors, and a session step is a
-success or a one-line error that is never an "internal error".
+A hypothesis state machine builds a lab step by step (namespaces, veths, addresses, links up and
+down, MTUs, bridges, routes, undo, and mutated or random lines).  After every step: the step was a
+success or a one-line error that is never an "internal error"; a failed step left the lab exactly as
+it was; and nslab's view of every namespace equals what `ip -j` shows there.  Each run of the
+machine has a fresh Lab of its own.  The parser's own fuzz is pure: tests/pure/test_fuzz_parser.py.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from conftest import ns_path
+from fuzzwords import UNSAFE, lines
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from nslab.errors import NslabError, ParseError
-from nslab.labfile import LabFileError, parse_text
+from nslab import inventory
+from nslab.errors import ParseError
 from nslab.lexer import quote
 from nslab.parser import parse_line
 from nslab.results import Output
 from nslab.session import Lab
 
-VALID = [
-    "ns add n1 n2", "veth n1 n2", "veth v0 n1:eth5", "link n1:eth0 up", "link n1:eth0 name e9", "link n1:eth0 mtu 1400",
-    "link n1:eth0 mac 02:00:00:00:00:01", "addr add n1:eth0 10.0.0.1/24", "addr add n1:eth0 2001:db8::1/64",
-    "n1 route add default via 10.0.0.254", "n1 route add 10.1.0.0/16 dev eth0", "route add ::/0 via fe80::1 dev v0",
-    "bridge br0 add v0", "bridge add br1", "bridge del br1", "n1 sysctl net.ipv4.ip_forward 1", "link ls n1",
-    "addr ls", "route ls n1", "show", "ns ls", "expect reach 10.0.0.1", "expect link n1:eth0 up", "n1 ping -c 1 -W 0.2 n2",
-    "history 3", "undo", "help veth", "ns del n2", "link del v0", "expect no ns n2", "enter n1", "leave",
-]
-HOSTILE = [
-    "/", "..", "../..", "a/b", "n1/../x", "a\x00b", "\x00", "x\n", "two\nlines", "x" * 16, "y" * 300, "z" * 10_000,
-    "99999999999999999999999", "-1", "0", "1e309", "nan", "inf", "0x10", "4294967296", "::", "::1", "fe80::1%eth0",
-    "2001:db8::1/129", "10.0.0.1/33", "10.0.0.256/24", "ünïcødé", "网桥", "\u202e", "💥", "n1:", ":eth0", "n1:eth0:x", "'",
-    '"', "\\", "#", "$(id)", "`id`", "; id", "|", "&&", "host", "default", "-c", "--", "'unterminated", '"also',
-]
-UNSAFE = {"exec", "shell", "save", "export", "source", "check"}  # programs and files: tested on their own below
-
-words = st.one_of(st.sampled_from(HOSTILE), st.text(min_size=0, max_size=20),
-                  st.sampled_from([w for line in VALID for w in line.split()]))
+NAMES = ["n1", "n2", "n3"]
+IFACES = ["eth0", "eth1", "v0"]
+ENDS = st.one_of(st.sampled_from(NAMES), st.builds("{}:{}".format, st.sampled_from(NAMES), st.sampled_from(IFACES)),
+                 st.sampled_from(["v0", "v1", "host:v2"]))
+EPS = st.one_of(st.builds("{}:{}".format, st.sampled_from(NAMES), st.sampled_from(IFACES)), st.sampled_from(["v0", "v1", "br0"]))
+CIDRS = st.sampled_from(["10.0.0.1/24", "10.0.0.2/24", "10.0.1.1/24", "fd00::1/64", "192.0.2.9/32"])
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    toks = draw(st.sampled_from(VALID)).split()
-    for _ in range(draw(st.integers(1, 3))):
-        how = draw(st.sampled_from(["replace", "insert", "delete", "swap", "join"]))
-        i = draw(st.integers(0, max(len(toks) - 1, 0)))
-        if how == "replace" and toks:
-            toks[i] = draw(words)
-        elif how == "insert":
-            toks.insert(i, draw(words))
-        elif how == "delete" and len(toks) > 1:
-            del toks[i]
-        elif how == "swap" and len(toks) > 1:
-            j = draw(st.integers(0, len(toks) - 1))
-            toks[i], toks[j] = toks[j], toks[i]
-        elif how == "join" and toks:
-            toks[i] = toks[i] + draw(st.sampled_from(["", ":", "/", "\\", "'", "#"])) + draw(words)
-    return " ".join(toks)
-
-
-lines = st.one_of(mutated(), st.text(max_size=80), st.lists(words, max_size=6).map(" ".join))
+def where(ep: str) -> tuple[str, str]:
+    """(namespace, interface) of an endpoint word as the rules write them (a bare name is the host's)."""
+    ns, _, ifname = ep.rpartition(":")
+    return ns or "host", ifname
 
 
 def one_line(message: str) -> bool:
     return bool(message) and "\n" not in message and "Traceback" not in message
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(lines)
-def test_parser_never_raises_anything_but_a_parse_error(text: str) -> None:
-    try:
-        parse_line(text)
-    except ParseError as e:
-        assert one_line(e.message), repr(e.message)
-        assert 1 <= e.loc.col <= len(text) + 2
+def oracle_view(lab: Lab) -> dict[str, dict]:
+    """Each namespace as `ip -j -d addr` (run by nsenter, not nslab) shows it, in nslab's terms."""
+    out = {}
+    for ns in ["host", *sorted(os.listdir("/run/netns"))]:
+        raw = subprocess.run(["nsenter", f"--net={ns_path(lab, ns)}", "ip", "-j", "-d", "addr", "show"],
+                             capture_output=True, text=True, check=True).stdout
+        links = {m["ifindex"]: m for m in json.loads(raw or "[]")}
+        out[ns] = {m["ifname"]: {"kind": m.get("linkinfo", {}).get("info_kind") or m.get("link_type"),
+                                 "up": "UP" in m["flags"], "mtu": m["mtu"],
+                                 "master": m.get("master"),
+                                 "addrs": sorted(f"{a['local']}/{a['prefixlen']}" for a in m.get("addr_info", [])
+                                                 if not a["local"].startswith("fe80:"))}
+                   for m in links.values()}
+    return out
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.one_of(lines, st.sampled_from(["## section", "# narration", "", "ns add a \\", "\\"])), max_size=12))
-def test_lab_files_parse_or_list_their_errors(body: list[str]) -> None:
-    try:
-        parse_text("\n".join(body), "fuzz.lab")
-    except LabFileError as e:
-        assert e.errors
-        for err in e.errors:
-            assert one_line(err.message) and err.loc.source == "fuzz.lab"
+def nslab_view(lab: Lab) -> dict[str, dict]:
+    kinds = {"loopback": "loopback", "veth": "veth", "bridge": "bridge"}
+    return {ns: {link.name: {"kind": kinds.get(link.kind, link.kind), "up": link.up, "mtu": link.mtu,
+                             "master": link.master, "addrs": sorted(link.addrs)}
+                 for link in links}
+            for ns, links in inventory.lab_links(lab.nss, peers=False).items()}
 
 
-SESSION = {"lab": None}
+class LabSession(RuleBasedStateMachine):
+    """One fresh lab per run; every rule is one line typed at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lab = Lab()
+        self.steps = 0
+
+    def teardown(self) -> None:
+        self.lab.close()
+
+    def step(self, line: str) -> dict[str, dict] | None:
+        """Run one line; return the oracle's view after it when it succeeded, None when it failed."""
+        before = oracle_view(self.lab)
+        out = self.lab.run(line)
+        after = oracle_view(self.lab)
+        if out.ok:
+            return after
+        error = out.error
+        assert error is not None and one_line(error), (line, out.events)
+        assert not error.startswith("internal error"), (line, error)
+        assert after == before, f"{line!r} failed ({error}) but changed the lab"
+        return None
+
+    @rule(name=st.sampled_from(NAMES))
+    def add_namespace(self, name: str) -> None:
+        if (view := self.step(f"ns add {name}")) is not None:
+            assert set(view[name]) == {"lo"}
+
+    @rule(name=st.sampled_from(NAMES))
+    def delete_namespace(self, name: str) -> None:
+        if (view := self.step(f"ns del {name}")) is not None:
+            assert name not in view
+
+    @rule(a=ENDS, b=ENDS)
+    def veth(self, a: str, b: str) -> None:
+        self.step(f"veth {a} {b}")
+
+    @rule(ep=EPS, cidr=CIDRS, verb=st.sampled_from(["add", "del"]))
+    def addr(self, ep: str, cidr: str, verb: str) -> None:
+        if (view := self.step(f"addr {verb} {ep} {cidr}")) is not None:
+            ns, ifname = where(ep)
+            assert (cidr in view[ns][ifname]["addrs"]) == (verb == "add")
+
+    @rule(ep=EPS, state=st.sampled_from(["up", "down"]))
+    def link_up_down(self, ep: str, state: str) -> None:
+        if (view := self.step(f"link {ep} {state}")) is not None:
+            ns, ifname = where(ep)
+            assert view[ns][ifname]["up"] == (state == "up")
+
+    @rule(ep=EPS, mtu=st.sampled_from([1280, 1400, 9000]))
+    def link_mtu(self, ep: str, mtu: int) -> None:
+        if (view := self.step(f"link {ep} mtu {mtu}")) is not None:
+            ns, ifname = where(ep)
+            assert view[ns][ifname]["mtu"] == mtu
+
+    @rule(ep=EPS)
+    def link_del(self, ep: str) -> None:
+        self.step(f"link del {ep}")
+
+    @rule(ns=st.sampled_from(["", *[f"{n} " for n in NAMES]]), verb=st.sampled_from(["add", "del"]))
+    def bridge(self, ns: str, verb: str) -> None:
+        self.step(f"{ns}bridge {verb} br0")
+
+    @rule(ns=st.sampled_from(["", *[f"{n} " for n in NAMES]]), ep=st.sampled_from(IFACES + ["v1"]))
+    def bridge_port(self, ns: str, ep: str) -> None:
+        self.step(f"{ns}bridge br0 add {ep}")
+
+    @rule(ns=st.sampled_from(NAMES), dest=st.sampled_from(["default", "10.9.0.0/16"]),
+          how=st.sampled_from(["via 10.0.0.254", "dev eth0", "via 10.0.0.1 dev eth0"]))
+    def route(self, ns: str, dest: str, how: str) -> None:
+        self.step(f"{ns} route add {dest} {how}")
+
+    @rule(n=st.integers(1, 3))
+    def undo(self, n: int) -> None:
+        self.step(f"undo {n}")
+
+    @rule(text=lines)
+    def hostile_line(self, text: str) -> None:
+        try:
+            cmd = parse_line(text)
+        except ParseError:
+            return  # the parser's answers are fuzzed on their own (pure)
+        if cmd is None or cmd.spec.name in UNSAFE or cmd.spec.name in ("ping", "enter", "expect"):
+            return  # programs and files elsewhere; ping and expect reach wait for replies that cannot come
+        self.step(text)
+
+    @invariant()
+    def nslab_sees_what_the_kernel_has(self) -> None:
+        assert sorted(self.lab.nss.names()) == sorted(os.listdir("/run/netns"))
+        assert nslab_view(self.lab) == oracle_view(self.lab)
 
 
-def session() -> Lab:
-    # one isolated lab for all examples (a fresh one each would cost more than the step)
-    if SESSION["lab"] is None:
-        lab = Lab()
-        for line in ("ns add n1 n2", "veth n1 n2", "veth v0 n1:eth5", "n1 addr add eth0 10.0.0.1/24"):
-            assert lab.run(line).ok
-        SESSION["lab"] = lab
-    return SESSION["lab"]  # type: ignore[return-value]
-
-
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(lines)
-def test_a_session_step_is_a_success_or_a_one_line_error(text: str) -> None:
-    try:
-        cmd = parse_line(text)
-    except ParseError:
-        return
-    if cmd is None or cmd.spec.name in UNSAFE:
-        return
-    if cmd.spec.name == "ping":
-        cmd.values.update(c=1, W=0.2)  # short: the lab is isolated, nothing answers outside it
-        cmd.values.pop("i", None)
-    lab = session()
-    out = lab.execute(cmd)
-    if not out.ok and out.step is not None and out.step.outcome == "failed":
-        assert out.error is not None and one_line(out.error), repr(out.error)
-        assert not out.error.startswith("internal error"), out.error
-    assert lab.nss.exists(lab.context)
+LabSession.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
+                                        suppress_health_check=list(HealthCheck))
+test_a_session_is_judged_by_the_oracle_after_every_step = LabSession.TestCase
 
 
 def test_a_lab_that_sources_itself(tmp_path: Path, lab: Lab) -> None:
@@ -155,7 +202,4 @@ def test_hostile_names_never_reach_the_filesystem(lab: Lab) -> None:
         out = lab.run(f"ns add {quote(name)}")
         assert not out.ok, name
     assert lab.nss.names() == []
-    try:
-        parse_line("ns add 'a\x00b'")
-    except NslabError as e:
-        assert "NUL" in e.message
+    assert os.listdir("/run/netns") == []  # the oracle: nothing reached the (private) /run/netns

@@ -177,29 +177,29 @@ def test_no_colour_when_not_a_tty_or_no_color():
     assert "error:" in r.stdout + r.stderr
 
 
-def test_the_pygments_lexer_colours_lab_lines():
-    from pygments.token import Keyword, Name, Number
+def test_the_lexer_is_registered_for_pygmentize(tmp_path):
+    """The package's metadata, as setuptools writes it from setup.cfg, makes pygments find the lexer by
+    name: the entry point an install registers, read by importlib.metadata in a fresh interpreter."""
+    import shutil
+    import subprocess
+    import sys
 
-    from nslab.highlight import NslabLexer
-
-    toks = [(t, v) for t, v in NslabLexer().get_tokens("ns1 ping -c 3 10.0.0.2\n") if v.strip()]
-    assert toks == [(Name.Namespace, "ns1"), (Keyword, "ping"), (Name.Attribute, "-c"), (Number, "3"),
-                    (Number, "10.0.0.2")]
-
-
-def test_the_lexer_is_registered_for_pygmentize():
-    from importlib.metadata import entry_points
-
-    import pygments.lexers
-
-    eps = [e for e in entry_points(group="pygments.lexers") if e.name == "nslab"]
-    if not eps:  # running from a checkout: the entry point exists once the package is installed
-        import configparser
-        cfg = configparser.ConfigParser()
-        cfg.read("setup.cfg")
-        assert "nslab = nslab.highlight:NslabLexer" in cfg["options.entry_points"]["pygments.lexers"]
-        return
-    assert type(pygments.lexers.get_lexer_by_name("nslab")).__name__ == "NslabLexer"
+    from conftest import ROOT
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "nslab", src / "nslab", ignore=shutil.ignore_patterns("__pycache__"))
+    made = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "egg_info"],
+                          cwd=src, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    probe = ("import sys, pygments.lexers as L; x = L.get_lexer_by_name('nslab'); "
+             "print(type(x).__name__, sys.modules[type(x).__module__].__file__)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**env, "PYTHONPATH": str(src)},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["NslabLexer", str(src / "nslab" / "highlight.py")]
 
 
 def test_nothing_heavy_is_imported_before_the_first_prompt():

@@ -8,13 +8,17 @@ Host mode acts on the pytest process's private root namespace (conftest.py).
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import nslab_cli
 from test_safety_crash import (
     Decoys,
     decoys_fixture,  # noqa: F401 - the shared `decoys` fixture
+    host_links,
     ipj,
 )
 
@@ -45,6 +49,50 @@ REFUSED = {
 SETUP = "ns add {lab}n\nveth {lab}h {lab}n:eth0\nbridge add {lab}br\n"
 
 
+def route(dest: str) -> list[dict]:
+    return ipj("route", "show", dest)
+
+
+def names_in(ns: str) -> set[str]:
+    return {m["ifname"] for m in ipj("-n", ns, "link", "show")} if os.path.exists(f"/run/netns/{ns}") else set()
+
+
+def rp_filter() -> str:  # the pytest process's private root namespace, not the machine's
+    return Path("/proc/sys/net/ipv4/conf/all/rp_filter").read_text().strip()
+
+
+# What each allowed change does, read by `ip -j` and /proc: (decoys, lab name, decoys.state()) -> done?
+# False before the line runs (checked), true after it ran with --allow-host-changes.
+Effect = Callable[[Decoys, str, dict], bool]
+EFFECT: dict[str, Effect] = {
+    "rename": lambda d, lab, s: d.va not in s["links"] and f"zz{lab[-4:]}" in host_links(),
+    "move": lambda d, lab, s: d.va not in s["links"] and d.va in names_in(f"{lab}n"),
+    "up": lambda d, lab, s: "UP" in s["links"][d.vb]["flags"],
+    "down": lambda d, lab, s: "UP" not in s["links"][d.va]["flags"],
+    "mtu": lambda d, lab, s: s["links"][d.va]["mtu"] == 1400,
+    "mac": lambda d, lab, s: s["links"][d.va]["address"] == "02:00:00:00:00:09",
+    "delete": lambda d, lab, s: d.va not in s["links"] and d.vb not in s["links"],
+    "bridge-del": lambda d, lab, s: d.br not in s["links"],
+    "enslave": lambda d, lab, s: s["links"][d.va]["master"] == f"{lab}br",
+    "add-port-to-theirs": lambda d, lab, s: f"{lab}h" in host_links() and host_links()[f"{lab}h"].get("master") == d.br,
+    "release-their-port": lambda d, lab, s: s["links"][d.vb]["master"] is None,
+    "addr-add": lambda d, lab, s: "10.1.1.1/24" in s["links"][d.va]["addrs"],
+    "addr-del": lambda d, lab, s: "192.0.2.1/24" not in s["links"][d.va]["addrs"],
+    "route-dev": lambda d, lab, s: [(r["dst"], r.get("dev")) for r in route("10.5.0.0/16")] == [("10.5.0.0/16", d.va)],
+    "route-via": lambda d, lab, s: [(r["dst"], r.get("gateway")) for r in route("10.6.0.0/16")] == [("10.6.0.0/16", "192.0.2.2")],
+    "ns-del": lambda d, lab, s: not s["ns"],
+    "in-their-ns": lambda d, lab, s: "UP" not in s["inside"]["lo"]["flags"],
+    "addr-in-their-ns": lambda d, lab, s: "10.0.0.1/8" in s["inside"]["lo"]["addrs"],
+    "sysctl-in-their-ns": lambda d, lab, s: s["forwarding"] == "1",
+    "sysctl-in-the-machines-own": lambda d, lab, s: rp_filter() == "2",
+    "route-del-theirs": lambda d, lab, s: route("198.18.0.0/24") == [],
+}
+
+
+def test_every_refused_change_says_what_it_does() -> None:
+    assert set(EFFECT) == set(REFUSED)
+
+
 def host(lab: str, text: str, *flags: str):  # type: ignore[no-untyped-def]
     return nslab_cli("--host", "--lab", lab, "--no-color", *flags, "run", "-", input=text)
 
@@ -65,12 +113,11 @@ def test_refused_without_the_flag_then_allowed_with_it(decoys: Decoys, what: str
         assert "was not made by this lab" in out and "--allow-host-changes" in out, out
         assert out.count("error") == 1 and "Traceback" not in out
         assert decoys.state() == before  # refused means untouched
+        assert not EFFECT[what](decoys, lab, before), "the change is already there: the check below would mean nothing"
         ok = host(lab, line + "\n", "--allow-host-changes")
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        if what == "add-port-to-theirs":  # the decoy bridge gains a port; its own fields may stay as they were
-            assert ipj("link", "show", f"{lab}h")[0].get("master") == decoys.br
-        elif what not in ("delete", "bridge-del", "ns-del", "sysctl-in-the-machines-own"):  # not a decoy's own state
-            assert decoys.state() != before or what.startswith("route")  # a route changes the table, not the decoy
+        # allowed means done: the oracle sees the change the line names
+        assert EFFECT[what](decoys, lab, decoys.state()), (what, ok.stdout)
     finally:
         reset = nslab_cli("--host", "--lab", lab, "--allow-host-changes", "reset")
         assert reset.returncode == 0, reset.stdout + reset.stderr
