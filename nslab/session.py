@@ -130,6 +130,8 @@ class Outcome:
 
     @property
     def error(self) -> str | None:
+        if self.step is not None and self.step.error:
+            return self.step.error  # `source`: the file's line that stopped it, not only its message
         for e in self.events:
             if isinstance(e, Failure):
                 return e.message
@@ -309,12 +311,14 @@ class Lab:
             # the caller stopped reading (Ctrl-C while an event was shown): the step is
             # interrupted, and what it made is undone, but nothing more can be yielded
             tx.rollback()
+            self.last = step
             step.outcome, step.error, step.duration = "failed", "interrupted", time.perf_counter() - t0
             if self.hostlog is not None:
                 self.hostlog.settled(step.n)
             raise
         except Exception as e:  # a bug must not lose the lab: report it as a failed step
             failed = f"internal error: {type(e).__name__}: {e}"
+        self.last = step  # a nested `source` ran steps of its own; this one is the caller's
         if failed is not None:
             problems = tx.rollback()
             if problems:
