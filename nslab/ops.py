@@ -10,59 +10,26 @@ atomic rollback, `export sh` and host-mode cleanup all share this one table.
 from __future__ import annotations
 
 import ipaddress
-import time
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import identity, inventory, sysns
 from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
+from .op_text import describe, ep  # noqa: F401  (what an op did, in words; importers find them here)
+from .settle import Settling
 from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
 
 if TYPE_CHECKING:
     from .netns import Namespaces
 
 Op = dict[str, Any]
+NAMES_MADE = ("ns_add", "ns_link")  # ops that put a name in /run/netns
+NAMES_REMOVED = ("ns_del", "ns_unlink")
 
 
-def ep(ns: str, name: str) -> str:
-    return name if ns == HOST else f"{ns}:{name}"
-
-
-def describe(op: Op) -> str:
-    """What an op did, in words, for `history` and the step's list of changes."""
-    k, ns = op["op"], op.get("ns", HOST)
-    if k == "ns_add":
-        return f"+ namespace {ns}"
-    if k == "ns_del":
-        return f"- namespace {ns}"
-    if k == "veth":
-        return f"+ veth {ep(ns, op['name'])} <-> {ep(op['peer_ns'], op['peer'])}"
-    if k == "bridge":
-        return f"+ bridge {ep(ns, op['name'])}"
-    if k == "link_del":
-        return f"- link {ep(ns, op['name'])}"
-    if k == "link_set":
-        parts = [f"{key}={'' if v is None else v}" for key, v in op.items() if key not in ("op", "ns", "name")]
-        return f"~ link {ep(ns, op['name'])} {' '.join(parts)}"
-    if k == "addr_add":
-        return f"+ addr {op['cidr']} on {ep(ns, op['name'])}"
-    if k == "addr_del":
-        return f"- addr {op['cidr']} on {ep(ns, op['name'])}"
-    if k == "route_add":
-        return f"+ route {op['dst']} in {ns}"
-    if k == "route_del":
-        return f"- route {op['dst']} in {ns}"
-    if k == "sysctl":
-        return f"~ sysctl {op['key']}={op['value']} in {ns}"
-    from . import container_ops
-
-    if k in container_ops.DESCRIBE:
-        return container_ops.DESCRIBE[k](op)
-    return k
-
-
-class Kernel:
+class Kernel(Settling):
     """Applies ops through the lab's namespaces and says how to undo them."""
 
     def __init__(self, nss: "Namespaces", tag: str | None = None) -> None:
@@ -74,6 +41,9 @@ class Kernel:
         self.on_close: list[Callable[[], None]] = []  # e.g. stop the lab's private Open vSwitch
         self.seen: dict[tuple[str, str], int] = {}  # interface indexes the op being applied looked up
         self.remade: list[tuple[str, str | None, int]] = []  # what undo made again, with its new identity
+        # names this lab put in /run/netns, by the inode they held: isolated labs of one process share
+        # that directory, and closing one must leave the others' names (and a name made again) alone
+        self.own_names: dict[str, int] = {}
 
     # -- lookups ---------------------------------------------------------
     def index(self, ns: str, name: str) -> int:
@@ -104,12 +74,30 @@ class Kernel:
             raise
         except Exception as e:  # netlink and OS errors, in the kernel's words
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+        self._note_name(op)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
                 identity.stamp(self, op, undo)
             elif op["op"] in identity.CREATES:
                 self.remade += identity.remade(self, op)
         return undo
+
+    def _note_name(self, op: Op) -> None:
+        if op["op"] in NAMES_MADE:
+            self.own_names[op["ns"]] = os.stat(self.nss.path(op["ns"])).st_ino
+        elif op["op"] in NAMES_REMOVED:
+            self.own_names.pop(op["ns"], None)
+
+    def own_namespaces(self) -> list[str]:
+        """The names this lab made that still name the namespace it made (what `close` may remove)."""
+        out = []
+        for name, ino in self.own_names.items():
+            try:
+                if os.stat(self.nss.path(name)).st_ino == ino:
+                    out.append(name)
+            except FileNotFoundError:
+                pass
+        return out
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
         ns = self.nss.create(op["ns"])
@@ -354,50 +342,6 @@ class Kernel:
             except OSError as e:
                 raise CommandError(f"sysctl {key}: {e.strerror}") from None
         return [{"op": "sysctl", "ns": op["ns"], "key": key, "value": old}]
-
-    # -- after a step ----------------------------------------------------
-    def _carrier(self, timeout: float) -> None:
-        watch = set(self.raised)
-        watch |= {self.pairs[x] for x in self.raised if x in self.pairs}
-        self.raised.clear()
-        deadline = time.monotonic() + timeout
-        while watch and time.monotonic() < deadline:
-            watch = {x for x in watch if self._linkwatch_pending(*x)}
-            if watch:
-                time.sleep(0.005)
-
-    def _linkwatch_pending(self, ns: str, name: str) -> bool:
-        from .rtnl import IFF_LOWER_UP
-
-        if not self.nss.exists(ns):
-            return False
-        link = self.nss.get(ns).nl.link(name)
-        return link is not None and bool(link.flags & IFF_LOWER_UP) and link.operstate not in ("UP", "UNKNOWN")
-
-    def settle(self, timeout: float = 2.0) -> None:
-        """Wait for what the kernel finishes after a request returns.
-
-        Veth ends whose namespace was deleted go a little later; and a link that
-        has carrier (IFF_LOWER_UP) turns operationally UP only when the kernel's
-        linkwatch runs, which for a veth whose index equals its peer's, or a
-        bridge, may be up to a second later. Until then its queue drops packets,
-        so a ping right after `link up` would lose its first echo.
-        """
-        self._carrier(1.5)
-        deadline = time.monotonic() + timeout
-        pending = set(self.gone)
-        self.gone.clear()
-        while pending and time.monotonic() < deadline:
-            left: set[tuple[str, str]] = set()
-            for ns in {ns for ns, _ in pending}:
-                if not self.nss.exists(ns):
-                    continue
-                names = {link.name for link in self.nss.get(ns).nl.links()}  # one dump, not a lookup each
-                left |= {(n, name) for n, name in pending if n == ns and name in names}
-            pending = left
-            if pending:
-                time.sleep(0.002)
-
 
 def _live_rename(nl: Any, index: int, name: str) -> bool:
     """Rename an up link in place (kernels since 6.x); False when the kernel wants it down first."""

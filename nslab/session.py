@@ -203,7 +203,8 @@ class Lab:
         self.close()
 
     def close(self, remove: bool = True) -> None:
-        """Isolated: remove every namespace the lab made.  Host: just let go.
+        """Isolated: remove every namespace the lab made (and that is still the one it made).
+        Host: just let go.
 
         `remove=False` is for a process about to exit: the kernel removes an
         isolated lab with its last process, faster than one umount at a time.
@@ -215,7 +216,7 @@ class Lab:
         for stop in self.kernel.on_close:
             stop()
         if not self.host_mode and remove:
-            for name in self.nss.names():
+            for name in self.kernel.own_namespaces():  # not another Lab's of this process
                 try:
                     self.nss.delete(name)
                 except NslabError:

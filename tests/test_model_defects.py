@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -88,3 +90,40 @@ def test_the_repl_refreshes_after_source(repl: Repl, lab: Lab, tmp_path: Path) -
     assert sorted(repl.inv.namespaces) == ["s1", "s2"]  # what completion and the toolbar read
     assert repl.inv.counts[:2] == (2, 2)
     assert f"last: source {f}"[:46] in repl.toolbar()
+
+
+# -- 2. two Labs in one process share /run/netns: each closes only its own ------------------
+
+def netns_names() -> list[str]:
+    """The oracle: `ip -j netns list` (the process's private /run/netns)."""
+    out = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return sorted(n["name"] for n in json.loads(out or "[]"))
+
+
+def test_closing_one_lab_leaves_the_other_labs_namespaces() -> None:
+    with Lab() as one:
+        assert one.run("ns add a1 shared").ok
+        with Lab() as two:
+            assert two.run("ns add b1").ok
+            out = two.run("ns add shared")
+            assert not out.ok and "exists" in (out.error or "")
+            out = two.run("ns add b2 shared")  # the step fails whole: b2 goes, the other's shared stays
+            assert not out.ok and "exists" in (out.error or "")
+            assert netns_names() == ["a1", "b1", "shared"]
+        assert netns_names() == ["a1", "shared"] == sorted(os.listdir("/run/netns"))
+        assert [x["ifname"] for x in ip_j(one, "shared", "link", "show")] == ["lo"]
+        assert one.run("a1 link lo up").ok
+    assert netns_names() == []
+
+
+def test_a_name_made_again_by_another_lab_is_not_removed() -> None:
+    with Lab() as one, Lab() as two:
+        assert one.run("ns add re").ok
+        subprocess.run(["ip", "netns", "del", "re"], check=True)  # gone underneath one
+        assert two.run("ns add re").ok and two.run("re link lo up").ok
+        ino = os.stat("/run/netns/re").st_ino
+        one.close()
+        assert netns_names() == ["re"] and os.stat("/run/netns/re").st_ino == ino
+        assert "UP" in ip_j(two, "re", "link", "show", "lo")[0]["flags"]
+        two.close()
+        assert netns_names() == []
