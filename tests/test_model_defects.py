@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import ip_j
-from labworlds import lab_world
+from labworlds import bundled, lab_world, script_world
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from nslab.errors import CommandError
 from nslab.render import Renderer
 from nslab.repl import Repl
 from nslab.session import Lab
@@ -127,3 +128,82 @@ def test_a_name_made_again_by_another_lab_is_not_removed() -> None:
         assert "UP" in ip_j(two, "re", "link", "show", "lo")[0]["flags"]
         two.close()
         assert netns_names() == []
+
+
+# -- 3. `expect reach NS` in nslab and in the exported script aim at one address ------------
+
+LO_ADDRESS = """ns add a b
+veth a b
+a addr add eth0 10.0.0.1/24
+b addr add eth0 10.0.0.2/24
+b addr add lo 10.9.9.9/32
+b link lo up
+a link eth0 up
+b link eth0 up
+a expect reach b
+"""
+
+
+def test_expect_reach_agrees_with_the_script_when_lo_has_an_address(lab: Lab, tmp_path: Path) -> None:
+    outs = [lab.run(line) for line in LO_ADDRESS.splitlines()]
+    assert all(o.ok for o in outs), [o.error for o in outs if not o.ok]
+    assert lab.run(f"export sh {tmp_path}/build.sh").ok
+    script = (tmp_path / "build.sh").read_text()
+    assert 'check \'a expect reach b\' ip netns exec a ping -c1 -W2 "$(first_ipv4 b)"' in script
+    world, err = script_world(str(tmp_path / "build.sh"))  # raises when a check of the script failed
+    assert "check failed" not in err
+    assert world == lab_world(lab)
+
+
+def bash_first_ipv4(lab: Lab, ns: str) -> str:
+    """The exported script's own function, run by bash in the lab's host namespace."""
+    from nslab.export import CHECK_FUNCS
+
+    arg = "" if ns == "host" else ns
+    return subprocess.run(["nsenter", f"--net={lab.host_ns_path}", "bash", "-c", CHECK_FUNCS + f"first_ipv4 {arg}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_handler_and_the_bash_function_pick_the_same_address(lab: Lab) -> None:
+    from nslab.handlers.look import first_ipv4
+    from nslab.session import Ctx
+
+    layouts = [
+        "ns add b", "veth b:eth0 b:eth1", "b addr add lo 10.9.9.9/32", "b link lo up",
+        "b addr add eth1 10.2.0.1/24", "b addr add eth0 fd00::1/64",  # only eth1 has IPv4
+        "ns add c", "veth c:eth0 h2", "veth c:eth1 h3", "c addr add eth0 10.3.0.1/24", "c addr add eth0 10.3.0.9/24",
+        "c addr add eth1 10.4.0.1/24",  # two on eth0: the first
+        "ns add d", "d link lo up",  # lo's 127.0.0.1 only: no address to ping
+        "addr add lo 10.8.8.8/32", "veth h0 h1", "addr add h1 10.6.0.1/24",  # the host
+    ]
+    for line in layouts:
+        out = lab.run(line)
+        assert out.ok, (line, out.error)
+    ctx = Ctx(lab, "host", None, None)  # type: ignore[arg-type]  # first_ipv4 reads only the lab
+    picked = {ns: first_ipv4(ctx, ns) for ns in ("b", "c", "host")}
+    assert picked == {"b": "10.2.0.1", "c": "10.3.0.1", "host": "10.6.0.1"}
+    assert {ns: bash_first_ipv4(lab, ns) for ns in picked} == picked
+    with pytest.raises(CommandError, match="no IPv4 address"):
+        first_ipv4(ctx, "d")
+    assert bash_first_ipv4(lab, "d") == ""
+
+
+def expect_steps(lab: Lab) -> list:
+    return [s for s in lab.journal.steps if s.command == "expect"]
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+def test_bundled_labs_expects_pass_in_nslab_and_in_the_script(path: Path, lab: Lab, tmp_path: Path) -> None:
+    from nslab.export import expect_lines
+
+    outs = lab.run_file(str(path))
+    assert all(o.ok for o in outs), [(o.step.text, o.error) for o in outs if not o.ok]
+    steps = expect_steps(lab)
+    assert steps and all(s.outcome == "ok" for s in steps)
+    assert all(expect_lines(s) for s in steps), [s.text for s in steps if not expect_lines(s)]  # none dropped
+    assert lab.run(f"export sh {tmp_path}/build.sh").ok
+    script = (tmp_path / "build.sh").read_text()
+    checks = [line for line in script.splitlines() if line.startswith(("check ", "check_not "))]
+    assert len(checks) == sum(len(expect_lines(s)) for s in steps)
+    _, err = script_world(str(tmp_path / "build.sh"))  # raises when a check of the script failed
+    assert "check failed" not in err
