@@ -70,9 +70,8 @@ class Kernel(Settling):
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
             undo = fn(op, inverse)
-        except CommandError:
-            raise
-        except Exception as e:  # netlink and OS errors, in the kernel's words
+        except OSError as e:  # the kernel's or the OS's refusal (NetlinkError is one), in its words;
+            # anything else is a bug, and the session reports it as one
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
         self._note_name(op)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity

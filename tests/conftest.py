@@ -28,8 +28,14 @@ LABS = ROOT / "nslab" / "labs"
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
+    # a Lab closes only its own names, so one an earlier test left open (test_fuzz's shared
+    # session) keeps its names: each test starts from an empty private /run/netns all the same
+    for name in (n for n in os.listdir("/run/netns") if not n.startswith(".")) if os.path.isdir("/run/netns") else ():
+        subprocess.run(["ip", "netns", "del", name], check=True)
     with Lab() as lab:
         yield lab
+        bugs = [f"{s.text}: {s.error}" for s in lab.journal.steps if (s.error or "").startswith("internal error")]
+        assert not bugs, bugs  # whatever the test checked, a step hit a bug
 
 
 def ns_path(lab: Lab, ns: str) -> str:
@@ -50,9 +56,14 @@ def iputils_ping(lab: Lab, ns: str, target: str, count: int = 1, wait: float = 1
     return rc == 0
 
 
-def nslab_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real `nslab` command line as a separate process (its own isolated lab)."""
+def nslab_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 120,
+              expect_internal: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `nslab` command line as a separate process (its own isolated lab).
+    Its output never shows an `internal error` (a bug), unless the test is about one."""
     e = dict(os.environ, **(env or {}))
     e.pop(isolate.MARK, None)
-    return subprocess.run([sys.executable, "-m", "nslab", *args], input=input, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "nslab", *args], input=input, capture_output=True,
                           text=True, env=e, cwd=ROOT, timeout=timeout)
+    if not expect_internal:
+        assert "internal error" not in proc.stdout + proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc

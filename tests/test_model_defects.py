@@ -207,3 +207,40 @@ def test_bundled_labs_expects_pass_in_nslab_and_in_the_script(path: Path, lab: L
     assert len(checks) == sum(len(expect_lines(s)) for s in steps)
     _, err = script_world(str(tmp_path / "build.sh"))  # raises when a check of the script failed
     assert "check failed" not in err
+
+
+# -- 4. only kernel and OS errors are command errors; a bug is an internal error ------------
+
+def test_a_bug_in_an_op_is_an_internal_error_and_the_step_is_undone(monkeypatch, capsys) -> None:
+    from nslab.ops import Kernel
+
+    real = Kernel._ns_add
+    calls = []
+
+    def buggy(self, op, inverse):  # the second namespace of the step hits a programming error
+        calls.append(op["ns"])
+        if len(calls) == 2:
+            raise KeyError("peer")
+        return real(self, op, inverse)
+
+    monkeypatch.setattr(Kernel, "_ns_add", buggy)
+    with Lab() as lab:
+        out = lab.run("ns add x1 x2")
+        assert not out.ok and out.error is not None
+        assert out.error.startswith("internal error: KeyError: 'peer'"), out.error
+        assert "NSLAB_DEBUG=1" in out.error and "Traceback" not in capsys.readouterr().err
+        assert netns_names() == []  # x1 was undone: nothing half-made
+        monkeypatch.setenv("NSLAB_DEBUG", "1")
+        calls.clear()
+        out = lab.run("ns add x1 x2")
+        assert out.error is not None and out.error.endswith("(traceback on stderr)")
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "KeyError: 'peer'" in err and "in buggy" in err
+        lab.journal.steps.clear()  # the bugs were the point: the fixture's check is not for this lab
+
+
+def test_a_kernel_refusal_stays_a_command_error(lab: Lab) -> None:
+    assert lab.run("ns add k1").ok and lab.run("veth k1:eth0 k1:eth1").ok
+    out = lab.run("k1 route add 10.9.0.0/24 via 10.77.0.1")  # no subnet holds the gateway: ENETUNREACH
+    assert not out.ok and out.error == "route 10.9.0.0/24 in k1: Network is unreachable", out.error
+    assert ip_j(lab, "k1", "route", "show") == []
