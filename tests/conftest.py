@@ -26,16 +26,21 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "nslab" / "labs"
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    # a Lab closes only its own names, so one an earlier test left open (test_fuzz's shared
-    # session) keeps its names: each test starts from an empty private /run/netns all the same
+def _empty_run_netns() -> None:
+    """A Lab closes only the names it made: a name a test made with `ip netns add`, or one of a
+    Lab an earlier test left open (test_fuzz's shared session), goes here, by name."""
     for name in (n for n in os.listdir("/run/netns") if not n.startswith(".")) if os.path.isdir("/run/netns") else ():
         subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    _empty_run_netns()  # each test starts from an empty private /run/netns
     with Lab() as lab:
         yield lab
         bugs = [f"{s.text}: {s.error}" for s in lab.journal.steps if (s.error or "").startswith("internal error")]
         assert not bugs, bugs  # whatever the test checked, a step hit a bug
+    _empty_run_netns()
 
 
 def ns_path(lab: Lab, ns: str) -> str:
