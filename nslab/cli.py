@@ -173,7 +173,7 @@ def cmd_labs(args: Any) -> int:
 def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | None:
     """Every file parsed before anything runs: (name, commands) per file, or None after errors."""
     from .errors import NslabError
-    from .labfile import LabFileError, parse_file, parse_text
+    from .labfile import LabFileError, parse_file, parse_stream
     from .results import Failure
 
     groups: list[tuple[str, list[Any]]] = []
@@ -181,7 +181,7 @@ def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | No
     for name in files:
         try:
             if name == "-":
-                groups.append(("-", parse_text(sys.stdin.read(), "-").commands))
+                groups.append(("-", parse_stream(sys.stdin.buffer).commands))
             else:
                 groups.append((name, parse_file(resolve_lab(name)).commands))
         except LabFileError as e:

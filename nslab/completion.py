@@ -20,7 +20,8 @@ from . import commands
 from .kinds import NS_RE
 from .lexer import LexError, Token, tokenize
 from .netns import HOST
-from .spec import Arg, Form, Group, Lit, split_options
+from .patternwalk import walk as _next
+from .spec import Arg, Form, Lit, split_options
 
 if TYPE_CHECKING:
     from .session import Lab
@@ -81,45 +82,6 @@ def _without_options(frm: Form, toks: list[Token]) -> tuple[list[Token], set[str
     return rest, used, None, False
 
 
-def _next(items: tuple[Any, ...], toks: list[Token], i: int, trail: tuple[tuple[int, str], ...],
-          seen: dict[str, str]) -> Iterator[tuple[Any, tuple[tuple[int, str], ...], dict[str, str]]]:
-    """Walk the pattern over the complete words; yield each item that may come next.
-
-    `trail` records, per word index, whether a literal or an argument took it, so a
-    word that is a literal in one form is not also read as a name in another.
-    """
-    if not items:
-        if i == len(toks):
-            yield None, trail, seen  # the form is complete here
-        return
-    head, tail = items[0], items[1:]
-    if isinstance(head, Group):
-        yield from _next(head.items + tail, toks, i, trail, seen)
-        yield from _next(tail, toks, i, trail, seen)
-        return
-    if i == len(toks):
-        yield head, trail, seen
-        return
-    word = toks[i].text
-    if isinstance(head, Lit):
-        if word == head.word:
-            yield from _next(tail, toks, i + 1, trail + ((i, "lit"),), seen)
-        return
-    assert isinstance(head, Arg)
-    if head.rest:
-        yield head, trail, seen
-        return
-    try:
-        head.kind.check(word)
-    except ValueError:
-        return
-    seen = {**seen, head.kind.name: word}
-    trail = trail + ((i, "arg"),)
-    if head.repeat:
-        yield from _next(items, toks, i + 1, trail, seen)  # another of the same
-    yield from _next(tail, toks, i + 1, trail, seen)
-
-
 def _command_wants() -> list[Want]:
     return [Want("word", c.name, c.summary) for c in commands.TABLE]
 
@@ -152,7 +114,7 @@ def fits(text: str, context: str = HOST) -> Fits:
             found.append((Want("arg", kind=pending.kind.name, name=pending.name, handler=frm.handler,
                                help=pending.kind.describe), ()))
             continue
-        for item, trail, seen in _next(frm.items[1:], rest, 0, (), {}):
+        for item, trail, seen in _next(frm.items[1:], rest, 0, None, {}):
             ep = seen.get("ep") or seen.get("vend")
             if isinstance(item, Lit):
                 found.append((Want("word", item.word, frm.help), trail))

@@ -113,31 +113,30 @@ def routes(ns: "Netns", names: dict[int, str] | None = None) -> list[Route]:
 
 
 def resolve_peers(nss: "Namespaces", by_ns: dict[str, list[Link]]) -> None:
-    """Fill in the other end of veths whose peer is in another namespace (by netnsid)."""
-    opened = {name: nss.get(name) for name in by_ns}
+    """Fill in the other end of veths whose peer is in another namespace.
+
+    The peer's namespace is found by the netnsid its veth carries (nss.nsid_owner), and the
+    peer by its index there: one RTM_GETLINK for a namespace not listed, never a dump of
+    every namespace of the lab."""
     for name, items in by_ns.items():
-        pending = [link for link in items if link.kind == "veth" and link.peer is None and link.link_nsid is not None]
-        if not pending:
-            continue
-        here = opened[name]
-        nsid_of: dict[int, str] = {}
-        for other, ons in opened.items():
-            if other == name:
+        for link in items:
+            if link.kind != "veth" or link.peer is not None or link.link_nsid is None or link.link_index is None:
                 continue
-            nsid = here.nl.nsid(ons.fd)
-            if nsid is not None:
-                nsid_of[nsid] = other
-        for link in pending:
-            other = nsid_of.get(link.link_nsid)  # type: ignore[arg-type]
+            other = nss.nsid_owner(name, link.link_nsid)
             if other is None:
                 continue
-            match = [x for x in by_ns[other] if x.index == link.link_index]
+            if other in by_ns:
+                match = [x.name for x in by_ns[other] if x.index == link.link_index]
+            else:
+                msg = nss.get(other).nl.link(index=link.link_index)
+                match = [msg.name] if msg is not None and msg.kind == "veth" else []
             if match:
-                link.peer = (other, match[0].name)
+                link.peer = (other, match[0])
 
 
 def lab_links(nss: "Namespaces", names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
-    """Links of the given namespaces (default: host and every named one)."""
+    """Links of the given namespaces (default: host and every named one); peers elsewhere are
+    looked up one by one, so naming one namespace reads one namespace (and its peers' links)."""
     names = names if names is not None else [HOST, *nss.names()]
     by_ns = {n: links(nss.get(n)) for n in names}
     if peers:

@@ -14,7 +14,7 @@ from typing import Any
 
 NS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 MAC_RE = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}\Z")
-IFNAME_MAX = 15
+IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ is 16 with the closing NUL
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,10 @@ def check_ns(word: str) -> str:
 
 
 def check_ifname(word: str) -> str:
-    if not word or len(word) > IFNAME_MAX:
-        raise ValueError(f"expected an interface name of 1-15 characters, got {word!r} ({len(word)})")
+    size = len(word.encode("utf-8", "surrogatepass"))  # the kernel counts bytes: `é` is two
+    if not word or size > IFNAME_MAX:
+        chars = f", {len(word)} characters" if size != len(word) else ""
+        raise ValueError(f"expected an interface name of 1-{IFNAME_MAX} bytes, got {word!r} ({size} bytes{chars})")
     if word in (".", "..") or any(c in word for c in "/: \t\n") or not word.isprintable():
         raise ValueError(f"expected an interface name without '/', ':' or spaces, got {word!r}")
     return word
@@ -59,7 +61,17 @@ def check_vend(word: str) -> Endpoint:
     return Endpoint(None, ep.ifname, bare=True) if ep.ns is None else ep
 
 
+def _no_zone(word: str) -> None:
+    """`fe80::1%eth0`: ipaddress keeps the zone, netlink has no place for it (ip refuses it too)."""
+    addr, pct, zone = word.partition("%")
+    if pct:
+        zone = zone.split("/", 1)[0]
+        raise ValueError(f"{word!r} has a zone (%{zone}): name the interface with `dev {zone}` and write "
+                         f"the address without it ({addr.split('/', 1)[0]})")
+
+
 def check_cidr(word: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    _no_zone(word)
     if "/" not in word:
         raise ValueError(f"expected an address with a prefix like 10.0.0.1/24, got {word!r}")
     try:
@@ -69,6 +81,7 @@ def check_cidr(word: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
 
 
 def check_ip(word: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    _no_zone(word)
     try:
         return ipaddress.ip_address(word)
     except ValueError:
@@ -78,6 +91,7 @@ def check_ip(word: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 def check_dest(word: str) -> str:
     if word == "default":
         return word
+    _no_zone(word)
     try:
         net = ipaddress.ip_network(word, strict=False)
     except ValueError:

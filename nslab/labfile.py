@@ -6,8 +6,11 @@ replay before the first step touches the kernel.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import Loc, NslabError, ParseError
 from .parser import Command, parse_line
@@ -81,17 +84,77 @@ def parse_text(text: str, source: str) -> LabFile:
     return LabFile(source, commands)
 
 
-def parse_file(path: str | Path) -> LabFile:
-    path = str(path)
+MAX_LAB_BYTES = 16 << 20  # far above any real lab; /dev/zero or a stray log must not eat the memory
+
+
+def _too_big(name: str) -> NslabError:
+    return NslabError(f"{name} is larger than {MAX_LAB_BYTES >> 20} MiB, the limit for a lab file: not read")
+
+
+def read_bounded(stream: BinaryIO | int, name: str) -> bytes:
+    """At most MAX_LAB_BYTES from a file descriptor or binary stream: one byte more is an error."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= MAX_LAB_BYTES:
+        want = min(1 << 20, MAX_LAB_BYTES + 1 - total)
+        chunk = os.read(stream, want) if isinstance(stream, int) else stream.read(want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > MAX_LAB_BYTES:
+        raise _too_big(name)
+    return b"".join(chunks)
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_lab_file(path: str) -> bytes:
+    """A lab file's bytes: a regular file of at most MAX_LAB_BYTES, else a clear error.
+
+    Opened non-blocking so a FIFO cannot hang the open; its type is checked on the open
+    descriptor (no race with a rename) before a single byte is read."""
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as e:
         raise NslabError(f"cannot read {path}: {e.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = next((words for test, words in _KINDS if test(st.st_mode)), "not a regular file")
+            raise NslabError(f"{path} is {what}: nslab reads lab files from regular files only (or - for stdin)")
+        if st.st_size > MAX_LAB_BYTES:
+            raise _too_big(path)
+        os.set_blocking(fd, True)
+        try:
+            return read_bounded(fd, path)
+        except OSError as e:
+            raise NslabError(f"cannot read {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise NslabError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    return parse_text(text, path)
+        raise NslabError(f"{name}: not UTF-8 text (byte {e.start})") from None
+
+
+def parse_file(path: str | Path) -> LabFile:
+    path = str(path)
+    return parse_text(decode(read_lab_file(path), path), path)
+
+
+def parse_stream(stream: BinaryIO, name: str = "-") -> LabFile:
+    """`nslab run -`: standard input, bounded like a file."""
+    try:
+        data = read_bounded(stream, "standard input")
+    except OSError as e:
+        raise NslabError(f"cannot read standard input: {e.strerror}") from None
+    return parse_text(decode(data, name), name)
 
 
 def mistyped_commands(commands: list[Command]) -> list[ParseError]:

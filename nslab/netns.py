@@ -9,8 +9,8 @@ netlink socket there and going back: about 0.5 ms and no fork, where
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import sysns
@@ -23,43 +23,88 @@ if TYPE_CHECKING:
 HOST = "host"
 
 
-@dataclass
 class Netns:
-    name: str
-    fd: int
-    _ipr: Any = field(default=None, repr=False)
-    _nl: Rtnl | None = field(default=None, repr=False)
-    ino: int = 0  # the namespace's inode: a name made again outside nslab is another namespace
-    buf: bytearray | None = field(default=None, repr=False)  # the lab's shared netlink receive buffer
+    """One namespace: its descriptor and netlink socket, opened on demand.
 
-    def __post_init__(self) -> None:
-        self.ino = os.fstat(self.fd).st_ino
+    A lab may hold more namespaces than the descriptor limit allows open at once
+    (`ulimit -n 256`, 400 namespaces): the lab's Namespaces closes the least recently used
+    ones (`release`) and they reopen here when next used, by path, only if the path still
+    names the same namespace (its inode): a name made again outside nslab is not this one."""
+
+    def __init__(self, name: str, fd: int, buf: bytearray | None = None, path: str | None = None,
+                 touched: Callable[["Netns"], None] | None = None) -> None:
+        self.name = name
+        self._fd = fd
+        self._ipr: Any = None
+        self._nl: Rtnl | None = None
+        self.ino = os.fstat(fd).st_ino  # the namespace's inode: a name made again outside nslab is another namespace
+        self.buf = buf  # the lab's shared netlink receive buffer
+        self.path = path  # where to reopen it from (None: never released, like the lab's root)
+        self._touched = touched
+
+    def __repr__(self) -> str:
+        return f"Netns({self.name!r}, ino={self.ino}, open={self.is_open})"
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd >= 0
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0:
+            self._reopen()
+        if self._touched is not None:
+            self._touched(self)
+        return self._fd
+
+    def _reopen(self) -> None:
+        if self.path is None:
+            raise CommandError(f"namespace {self.name!r} is closed")
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise CommandError(f"no namespace {self.name!r}") from None
+        except OSError as e:
+            raise CommandError(f"cannot open namespace {self.name!r}: {e.strerror}") from None
+        if os.fstat(fd).st_ino != self.ino:
+            os.close(fd)
+            raise CommandError(f"namespace {self.name!r} was deleted and made again outside this lab")
+        self._fd = fd
 
     @property
     def nl(self) -> Rtnl:
         """The fast rtnetlink socket the lab's ops use (nslab/rtnl.py)."""
+        fd = self.fd  # reopens (and marks it used) first
         if self._nl is None:
-            self._nl = open_in(self.fd, self.buf)
+            self._nl = open_in(fd, self.buf)
         return self._nl
 
     @property
     def ipr(self) -> "IPRoute":
         """A pyroute2 IPRoute in this namespace, for the rarer requests rtnl does not speak."""
+        fd = self.fd
         if self._ipr is None:
             from pyroute2 import IPRoute
 
-            with sysns.entered(self.fd):
+            with sysns.entered(fd):
                 self._ipr = IPRoute()
         return self._ipr
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Close its descriptors; it reopens when next used."""
         if self._nl is not None:
             self._nl.close()
             self._nl = None
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
-        os.close(self.fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def close(self) -> None:
+        self.release()
+        self.path = None  # never reopened
 
 
 def prepare_run_dir(run_dir: str) -> None:
@@ -80,8 +125,13 @@ class Namespaces:
         self.run_dir = run_dir
         self.buf = bytearray(RECV_SIZE)  # every socket of the lab receives into this one
         self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf)}
+        # the named namespaces holding descriptors now, least recently used first
+        self._lru: OrderedDict[str, None] = OrderedDict()
+        self.max_open = _open_budget()
         # names linked to another process's namespace (`ns link`): each check raises once it has exited
         self.checks: dict[str, Callable[[], None]] = {}
+        # per namespace (by inode): the ids it gives other namespaces -> (name, inode) of each
+        self._nsids: dict[int, dict[int, tuple[str, int | None]]] = {}
         prepare_run_dir(run_dir)
 
     @property
@@ -122,8 +172,69 @@ class Namespaces:
             raise CommandError(f"no namespace {name!r}") from None
         except OSError as e:
             raise CommandError(f"cannot open namespace {name!r}: {e.strerror}") from None
-        ns = self._open[name] = Netns(name, fd, buf=self.buf)
+        ns = self._open[name] = self._netns(name, fd)
+        self._touch(ns)
         return ns
+
+    def _netns(self, name: str, fd: int) -> Netns:
+        return Netns(name, fd, buf=self.buf, path=self.path(name), touched=self._touch)
+
+    def _touch(self, ns: Netns) -> None:
+        """Mark ns used; past the budget, release the least recently used others."""
+        if ns.name == HOST or self._open.get(ns.name) is not ns:
+            return
+        self._lru[ns.name] = None
+        self._lru.move_to_end(ns.name)
+        while len(self._lru) > self.max_open:
+            oldest = next(iter(self._lru))
+            if oldest == ns.name:
+                break
+            del self._lru[oldest]
+            self._open[oldest].release()
+
+    def nsid_owner(self, here: str, nsid: int) -> str | None:
+        """The name of the namespace that `here` knows by `nsid` (a veth's IFLA_LINK_NETNSID).
+
+        The kernel keeps an id while both namespaces live, so an answer is cached and only
+        checked (the owner's inode, one RTM_GETNSID); a miss asks `here` for each named
+        namespace's id, one request per file and no dumps, and caches them all."""
+        ns = self.get(here)
+        known = self._nsids.setdefault(ns.ino, {})
+        hit = known.get(nsid)
+        if hit is not None:
+            name, ino = hit
+            if self._ino(name) == ino and ns.nl.nsid(self.get(name).fd) == nsid:
+                return name
+        known.clear()
+        for name in [HOST, *self.names()]:
+            if name == here:
+                continue
+            ino = self._ino(name)
+            if name != HOST and ino is None:
+                continue
+            try:
+                fd = self.host.fd if name == HOST else os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                found = ns.nl.nsid(fd)
+            except OSError:
+                found = None
+            finally:
+                if name != HOST:
+                    os.close(fd)
+            if found is not None:
+                known[found] = (name, self.host.ino if name == HOST else ino)
+        hit = known.get(nsid)
+        return hit[0] if hit is not None else None
+
+    def _ino(self, name: str) -> int | None:
+        if name == HOST:
+            return self.host.ino
+        try:
+            return os.stat(self.path(name)).st_ino
+        except OSError:
+            return None
 
     def create(self, name: str) -> Netns:
         path = self.path(name)
@@ -135,7 +246,7 @@ class Namespaces:
         try:
             sysns.unshare(sysns.CLONE_NEWNET)
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
-            ns = Netns(name, sysns.current_netns_fd(), buf=self.buf)
+            ns = self._netns(name, sysns.current_netns_fd())
             ns._nl = Rtnl(self.buf)  # opened while inside: it stays bound to the new namespace
         except BaseException as e:  # OSError, or Ctrl-C halfway: leave no half-made namespace
             sysns.setns(back)
@@ -148,6 +259,7 @@ class Namespaces:
             sysns.setns(back)
             os.close(back)
         self._open[name] = ns
+        self._touch(ns)
         return ns
 
     def delete(self, name: str) -> None:
@@ -157,6 +269,7 @@ class Namespaces:
         _unmount(self.path(name))
 
     def _forget(self, name: str) -> None:
+        self._lru.pop(name, None)
         ns = self._open.pop(name, None)
         if ns is not None:
             ns.close()
@@ -168,6 +281,17 @@ class Namespaces:
         host = self._open.pop(HOST, None)
         if host is not None:
             host.close()
+
+
+def _open_budget() -> int:
+    """How many named namespaces may hold descriptors at once: each holds two (three with
+    pyroute2's socket); a quarter of the soft limit is kept for everything else."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(16, (soft - max(64, soft // 4)) // 3)
 
 
 def _raise_fd_limit() -> None:

@@ -18,7 +18,6 @@ from . import identity, inventory, sysns
 from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
 from .op_text import describe, ep  # noqa: F401  (what an op did, in words; importers find them here)
-from .settle import Settling
 from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ NAMES_MADE = ("ns_add", "ns_link")  # ops that put a name in /run/netns
 NAMES_REMOVED = ("ns_del", "ns_unlink")
 
 
-class Kernel(Settling):
+class Kernel:
     """Applies ops through the lab's namespaces and says how to undo them."""
 
     def __init__(self, nss: "Namespaces", tag: str | None = None) -> None:
@@ -341,6 +340,14 @@ class Kernel(Settling):
             except OSError as e:
                 raise CommandError(f"sysctl {key}: {e.strerror}") from None
         return [{"op": "sysctl", "ns": op["ns"], "key": key, "value": old}]
+
+    # -- after a step ----------------------------------------------------
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait for what the kernel finishes after a request returns (nslab/settle.py)."""
+        from .settle import settle
+
+        settle(self, timeout)
+
 
 def _live_rename(nl: Any, index: int, name: str) -> bool:
     """Rename an up link in place (kernels since 6.x); False when the kernel wants it down first."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,24 @@ def suggest(word: str) -> str:
     return f"; did you mean {' or '.join(near)}?" if near else "; 'help' lists the commands"
 
 
+MAX_ARG_BYTES = 32 * 4096 - 1  # the kernel's MAX_ARG_STRLEN, less the NUL: execve says E2BIG past it
+
+
+def _fits_execve(argv: list[Token], first: int, fail: Callable[[int, str], ParseError]) -> None:
+    """A program's words must fit what execve takes, or running it would fail with E2BIG."""
+    total = sum(len(k) + len(v) + 2 + 8 for k, v in os.environb.items())  # the environment counts too
+    for i, tok in enumerate(argv):
+        size = len(tok.text.encode("utf-8", "surrogatepass"))
+        if size > MAX_ARG_BYTES:
+            raise fail(first + i, f"a word of {size} bytes is longer than the kernel passes to a program "
+                                  f"({MAX_ARG_BYTES} bytes per argument)")
+        total += size + 1 + 8  # the string, its NUL and its pointer
+    limit = os.sysconf("SC_ARG_MAX")
+    if total > limit:
+        raise fail(first, f"the program's arguments and environment take {total} bytes, more than "
+                          f"the kernel's limit of {limit} bytes")
+
+
 def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
     if not toks:
         return None
@@ -181,6 +200,7 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
             raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
                           f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
         if toks[1].text not in commands.BY_NAME:
+            _fits_execve(toks[1:], 1, fail)
             spec = commands.BY_NAME["exec"]
             return Command(spec, spec.forms[0], {"argv": [t.text for t in toks[1:]]}, text, prefix, loc)
     spec = commands.BY_NAME[toks[start].text]
@@ -191,11 +211,15 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
         if taken is None:
             continue
         opts, rest = taken
-        # options removed: map indexes back to the original tokens for carets
-        index_of = [body.index(t) for t in rest]
+        # options removed: map indexes back to the original tokens for carets (by column, which
+        # is unique per word: `body.index` per word made a long line quadratic)
+        position = {t.col: k for k, t in enumerate(body)}
+        index_of = [position[t.col] for t in rest]
         local: list[_Miss] = []
         for vals, j in _match(frm.items, rest, 0, local):
             if j == len(rest):
+                if spec.name == "exec" and vals.get("argv"):
+                    _fits_execve(toks[len(toks) - len(vals["argv"]):], len(toks) - len(vals["argv"]), fail)
                 return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
             local.append(_Miss(j, f"unexpected {rest[j].text!r}"))
         for m in local:

@@ -220,6 +220,7 @@ class Rtnl:
         self.sock.bind((0, 0))
         self.seq = 0
         self._dumping: int | None = None  # the seq of a dump not yet read to its end
+        self.dumps = 0  # dumps made on this socket: the tests count them to see what a command reads
         # the receive buffer: one a lab shares between its sockets (they are used one at a
         # time), not one each: 1000 namespaces would hold 64 MiB of buffers otherwise
         self._buf = buf if buf is not None else bytearray(RECV_SIZE)
@@ -259,6 +260,7 @@ class Rtnl:
         kernel's dump busy on this socket (EBUSY for the next one): it is drained first."""
         if self._dumping is not None:
             self._drain(self._dumping)
+        self.dumps += 1
         seq = self._send(kind, NLM_F_DUMP, body)
         self._dumping = seq
         out = list(self._replies(seq))

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import inventory
-from .netns import HOST
 
 if TYPE_CHECKING:
     from .netns import Namespaces
@@ -32,8 +31,9 @@ FORWARD_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
 
 def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, str]] = ()) -> Snapshot:  # type: ignore[assignment]
-    names = [HOST, *nss.names()]
-    by_ns = inventory.lab_links(nss, names)
+    # only the namespaces involved: a bridge's ports are in its own namespace, and a veth's
+    # other end is found by its netnsid (one lookup), not by reading every namespace
+    by_ns = inventory.lab_links(nss, list(dict.fromkeys([*whole_ns, *(ns for ns, _ in ifaces)])))
     want: set[tuple[str, str]] = set(ifaces)
     for ns in whole_ns:
         want |= {(ns, link.name) for link in by_ns.get(ns, []) if link.kind != "loopback"}
@@ -42,6 +42,10 @@ def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, st
         for link in by_ns.get(ns, []):
             if link.name == name and link.peer:
                 want.add(link.peer)
+                peer_ns = link.peer[0]
+                if peer_ns not in by_ns:
+                    peer = inventory.find(nss, peer_ns, link.peer[1])
+                    by_ns[peer_ns] = [peer] if peer is not None else []
     snap = Snapshot(namespaces=list(whole_ns))
     for ns, items in by_ns.items():
         for link in items:

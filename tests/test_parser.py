@@ -182,9 +182,9 @@ ERRORS = [
     ("ns add -x", 8, "expected a namespace name"),
     ("ns add " + "n" * 33, 8, "expected a namespace name"),
     ("ns add", 7, "expected NAME (a new namespace name), the line ended"),
-    ("link aaaaaaaaaaaaaaaa up", 6, "expected an interface name of 1-15 characters, got 'aaaaaaaaaaaaaaaa' (16)"),
-    ("veth a 0123456789abcdef", 8, "1-15 characters"),
-    ("bridge 1234567890123456 add x", 8, "1-15 characters"),
+    ("link aaaaaaaaaaaaaaaa up", 6, "expected an interface name of 1-15 bytes, got 'aaaaaaaaaaaaaaaa' (16 bytes)"),
+    ("veth a 0123456789abcdef", 8, "1-15 bytes"),
+    ("bridge 1234567890123456 add x", 8, "1-15 bytes"),
     ("veth a:b:c d", 6, "without '/', ':' or spaces, got 'b:c'"),
     ("link eth0 sideways", 11, ("expected up, down, name, netns, mtu", "got 'sideways'")),
     ("link eth0 up extra", 14, "unexpected 'extra'"),
@@ -293,7 +293,7 @@ def test_labfile_reports_every_error_with_file_line_col():
     assert [str(e.loc) for e in errors] == ["bad.lab:2:7", f"bad.lab:4:{len('ns1 addr add eth0  ') + 3}", "bad.lab:6:6"]
     assert "expected B" in errors[0].message
     assert "expected an address like 10.0.0.1/24, got '10.0.0.300/24'" in errors[1].message
-    assert "1-15 characters" in errors[2].message
+    assert "1-15 bytes" in errors[2].message
 
 
 def test_run_with_a_bad_line_runs_nothing(tmp_path: Path):

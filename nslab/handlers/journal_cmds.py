@@ -100,6 +100,15 @@ def reset(ctx: Ctx) -> list[Message]:
     return [*over, *_undo_report(done), Message(f"reset: undid {len(done)} steps", "ok")]
 
 
+MAX_SOURCE_DEPTH = 64  # each level is a few Python frames: a deep chain would end in a RecursionError
+
+
+def _chain(files: list[str]) -> str:
+    """The chain of sourcing files, its middle elided: the ends say where it started and looped."""
+    shown = files if len(files) <= 6 else [*files[:3], f"... {len(files) - 6} more ...", *files[-3:]]
+    return " -> ".join(shown)
+
+
 def _load(ctx: Ctx, file: str) -> Any:
     from ..cli import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
 
@@ -107,6 +116,8 @@ def _load(ctx: Ctx, file: str) -> Any:
     real = os.path.realpath(file)
     if real in ctx.lab.sources:
         raise CommandError(f"{file} is already being sourced (a file cannot source itself)")
+    if len(ctx.lab.sources) >= MAX_SOURCE_DEPTH:
+        raise CommandError(f"source nested more than {MAX_SOURCE_DEPTH} files deep, at {file}: {_chain(ctx.lab.sources)}")
     try:
         return parse_file(file), real
     except LabFileError as e:

@@ -68,7 +68,7 @@ def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
 
 
 def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
-    by_ns = inventory.lab_links(ctx.lab.nss, sorted(set(names) | {HOST, *ctx.lab.nss.names()}))
+    by_ns = inventory.lab_links(ctx.lab.nss, names)  # peers elsewhere: by netnsid, not by reading all
     rows = []
     for ns in names:
         for link in by_ns[ns]:
