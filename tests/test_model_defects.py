@@ -48,6 +48,18 @@ def test_a_failed_line_fails_the_source_step_naming_file_and_line(lab: Lab, tmp_
     assert sorted(os.listdir("/run/netns")) == ["t1"]  # line 1 stays (its own step), line 3 never ran
 
 
+
+def test_a_stepped_source_fails_too_when_a_line_fails(lab: Lab, tmp_path: Path, monkeypatch) -> None:
+    from nslab import stepper
+
+    f = tmp_path / "bad.lab"
+    f.write_text("ns add t1\nt1 link nosuch up\nns add t2\n")
+    monkeypatch.setattr(stepper, "ASK", lambda prompt: "c")  # at a terminal: `c` runs on to the end
+    out = lab.run(f"source {f}")
+    assert not out.ok and out.step is not None and out.step.text == f"source {f}"
+    assert out.error is not None and out.error.startswith(f"{f}:2: "), out.error
+    assert sorted(os.listdir("/run/netns")) == ["t1"]
+
 def test_save_after_source_rebuilds_the_same_lab_once(lab: Lab, tmp_path: Path) -> None:
     f, saved = tmp_path / "f.lab", tmp_path / "saved.lab"
     f.write_text(BUILD)
