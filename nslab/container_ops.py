@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import containers, ovs
-from .errors import CommandError
+from .errors import CommandError, NslabError
 from .netns import HOST, Netns
 from .shell_words import Expand, command, ip_lines, ip_words
 
@@ -285,7 +285,7 @@ def _ovs_br_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     ovs_of(kernel).add_br(op["name"])
     try:
         kernel._tag(HOST, op["name"])
-    except Exception:
+    except (NslabError, OSError):
         pass  # the tag only helps host-mode `clean`; OVS made the port, not netlink
     return [{"op": "ovs_br_del", "ns": HOST, "name": op["name"]}]
 

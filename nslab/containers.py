@@ -56,13 +56,31 @@ def client() -> Any:
         c = docker.from_env(timeout=5)
         c.ping()
         return c
-    except Exception as e:
-        raise CommandError(f"no Docker engine answers: {e}") from None
+    except engine_errors() as e:
+        raise CommandError(f"no Docker engine answers: {engine_words(e)}") from None
+
+
+def engine_errors() -> tuple[type[Exception], ...]:
+    """What the Docker SDK raises when the engine refuses or cannot be reached (requests'
+    connection errors are OSErrors); anything else is a bug, and is not caught as these are."""
+    import docker.errors
+
+    return (docker.errors.DockerException, OSError)
+
+
+def engine_words(e: BaseException) -> str:
+    """The engine's own explanation (an API error's body), not the SDK's wrapper text."""
+    return str(getattr(e, "explanation", None) or e)
 
 
 def running() -> list[Container]:
     out = []
-    for c in client().containers.list():
+    engine = client()
+    try:
+        listed = engine.containers.list()
+    except engine_errors() as e:
+        raise CommandError(f"Docker engine: {engine_words(e)}") from None
+    for c in listed:
         pid = int(c.attrs.get("State", {}).get("Pid") or 0)
         if pid:
             out.append(Container(c.name, c.id[:12], pid))
@@ -70,12 +88,14 @@ def running() -> list[Container]:
 
 
 def find(name: str) -> Container:
+    engine = client()  # a clear error when the docker package or the engine is missing
+    import docker.errors
     try:
-        c = client().containers.get(name)
-    except CommandError:
-        raise
-    except Exception:
+        c = engine.containers.get(name)
+    except docker.errors.NotFound:
         raise CommandError(f"no container {name!r}") from None
+    except engine_errors() as e:
+        raise CommandError(f"Docker engine: cannot look up container {name!r}: {engine_words(e)}") from None
     state = c.attrs.get("State", {})
     if not state.get("Running"):
         raise CommandError(f"container {name!r} is not running")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from dataclasses import dataclass
 
 
@@ -62,3 +65,13 @@ def kernel_words(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def internal_error(e: Exception) -> str:
+    """A bug's one-line report; with NSLAB_DEBUG=1 its traceback goes to stderr as well.
+    (A kernel's or the OS's refusal is a CommandError by then: ops.Kernel.apply.)"""
+    where = "set NSLAB_DEBUG=1 for the traceback"
+    if os.environ.get("NSLAB_DEBUG") == "1":
+        traceback.print_exception(e, file=sys.stderr)
+        where = "traceback on stderr"
+    return f"internal error: {type(e).__name__}: {e} ({where})"

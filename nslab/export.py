@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any
 
+from . import targets
 from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
@@ -68,9 +69,7 @@ check_not() { local what=$1 i; shift; for i in {1..20}; do "$@" >/dev/null 2>&1 
               echo "check failed: $what" >&2; exit 1; }
 # has_match REGEX CMD...: CMD prints a line matching REGEX.
 has_match() { local re=$1; shift; "$@" 2>/dev/null | grep -Eq -- "$re"; }
-# first_ipv4 NS: the namespace's first IPv4 address (what `expect reach NS` pings).
-first_ipv4() { ip ${1:+-n "$1"} -4 -o addr show scope global | awk 'NR == 1 { sub("/.*", "", $4); print $4 }'; }
-"""
+""" + targets.BASH  # the handler's own rule
 
 
 def _ere(text: str) -> str:

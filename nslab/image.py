@@ -54,20 +54,22 @@ def rootfs_tar(busybox: str = BUSYBOX) -> bytes:
 
 
 def exists(image: str = IMAGE) -> bool:
-    from .containers import client
+    from .containers import client, engine_errors, engine_words
 
+    engine = client()  # a clear error when the docker package or the engine is missing
+    import docker.errors
     try:
-        client().images.get(image)
+        engine.images.get(image)
         return True
-    except CommandError:
-        raise
-    except Exception:
+    except docker.errors.ImageNotFound:
         return False
+    except engine_errors() as e:
+        raise CommandError(f"Docker engine: cannot look up image {image}: {engine_words(e)}") from None
 
 
 def build(image: str = IMAGE, busybox: str = BUSYBOX) -> str:
     """`docker import` the rootfs as `image`; returns the image id."""
-    from .containers import client
+    from .containers import client, engine_errors, engine_words
 
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     data = rootfs_tar(busybox)
@@ -75,9 +77,9 @@ def build(image: str = IMAGE, busybox: str = BUSYBOX) -> str:
     try:
         out = api.import_image_from_data(data, repository=repo, tag=tag,
                                          changes=['CMD ["/bin/sh"]', "ENV PATH=/bin:/sbin"])
-    except Exception as e:
-        raise CommandError(f"docker import failed: {e}") from None
+    except engine_errors() as e:
+        raise CommandError(f"docker import failed: {engine_words(e)}") from None
     try:
         return str(client().images.get(image).id)
-    except Exception:
-        return str(out).strip()
+    except engine_errors():
+        return str(out).strip()  # the import's own answer names the image

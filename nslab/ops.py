@@ -10,55 +10,22 @@ atomic rollback, `export sh` and host-mode cleanup all share this one table.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import identity, inventory, sysns
 from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
+from .op_text import describe, ep  # noqa: F401  (what an op did, in words; importers find them here)
 from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
 
 if TYPE_CHECKING:
     from .netns import Namespaces
 
 Op = dict[str, Any]
-
-
-def ep(ns: str, name: str) -> str:
-    return name if ns == HOST else f"{ns}:{name}"
-
-
-def describe(op: Op) -> str:
-    """What an op did, in words, for `history` and the step's list of changes."""
-    k, ns = op["op"], op.get("ns", HOST)
-    if k == "ns_add":
-        return f"+ namespace {ns}"
-    if k == "ns_del":
-        return f"- namespace {ns}"
-    if k == "veth":
-        return f"+ veth {ep(ns, op['name'])} <-> {ep(op['peer_ns'], op['peer'])}"
-    if k == "bridge":
-        return f"+ bridge {ep(ns, op['name'])}"
-    if k == "link_del":
-        return f"- link {ep(ns, op['name'])}"
-    if k == "link_set":
-        parts = [f"{key}={'' if v is None else v}" for key, v in op.items() if key not in ("op", "ns", "name")]
-        return f"~ link {ep(ns, op['name'])} {' '.join(parts)}"
-    if k == "addr_add":
-        return f"+ addr {op['cidr']} on {ep(ns, op['name'])}"
-    if k == "addr_del":
-        return f"- addr {op['cidr']} on {ep(ns, op['name'])}"
-    if k == "route_add":
-        return f"+ route {op['dst']} in {ns}"
-    if k == "route_del":
-        return f"- route {op['dst']} in {ns}"
-    if k == "sysctl":
-        return f"~ sysctl {op['key']}={op['value']} in {ns}"
-    from . import container_ops
-
-    if k in container_ops.DESCRIBE:
-        return container_ops.DESCRIBE[k](op)
-    return k
+NAMES_MADE = ("ns_add", "ns_link")  # ops that put a name in /run/netns
+NAMES_REMOVED = ("ns_del", "ns_unlink")
 
 
 class Kernel:
@@ -73,6 +40,9 @@ class Kernel:
         self.on_close: list[Callable[[], None]] = []  # e.g. stop the lab's private Open vSwitch
         self.seen: dict[tuple[str, str], int] = {}  # interface indexes the op being applied looked up
         self.remade: list[tuple[str, str | None, int]] = []  # what undo made again, with its new identity
+        # names this lab put in /run/netns, by the inode they held: isolated labs of one process share
+        # that directory, and closing one must leave the others' names (and a name made again) alone
+        self.own_names: dict[str, int] = {}
 
     # -- lookups ---------------------------------------------------------
     def index(self, ns: str, name: str) -> int:
@@ -99,16 +69,33 @@ class Kernel:
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
             undo = fn(op, inverse)
-        except CommandError:
-            raise
-        except Exception as e:  # netlink and OS errors, in the kernel's words
+        except OSError as e:  # the kernel's or the OS's refusal (NetlinkError is one), in its words;
+            # anything else is a bug, and the session reports it as one
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+        self._note_name(op)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
                 identity.stamp(self, op, undo)
             elif op["op"] in identity.CREATES:
                 self.remade += identity.remade(self, op)
         return undo
+
+    def _note_name(self, op: Op) -> None:
+        if op["op"] in NAMES_MADE:
+            self.own_names[op["ns"]] = os.stat(self.nss.path(op["ns"])).st_ino
+        elif op["op"] in NAMES_REMOVED:
+            self.own_names.pop(op["ns"], None)
+
+    def own_namespaces(self) -> list[str]:
+        """The names this lab made that still name the namespace it made (what `close` may remove)."""
+        out = []
+        for name, ino in self.own_names.items():
+            try:
+                if os.stat(self.nss.path(name)).st_ino == ino:
+                    out.append(name)
+            except FileNotFoundError:
+                pass
+        return out
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
         ns = self.nss.create(op["ns"])

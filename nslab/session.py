@@ -7,16 +7,13 @@ text -> parser -> Command -> `Lab.stream` -> handler (ops through `Tx`) -> event
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import isolate, sysns
-from .errors import CommandError, Loc, NslabError, ParseError
+from .errors import CommandError, Loc, NslabError, ParseError, internal_error
 from .guard import Guard
 from .hostlog import HostLog
 from .journal import Journal, Step
@@ -25,78 +22,10 @@ from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
 from .parser import Command, parse_line
 from .results import Changes, ExpectResult, Failure
+from .tx import PlanTx, Tx, no_sigint  # noqa: F401  (importers find a step's ops here)
 
 if TYPE_CHECKING:
     from .undo import Undone
-
-
-class Tx:
-    """The ops of one step.  On failure, what was applied is undone in reverse."""
-
-    def __init__(self, kernel: Kernel, log: HostLog | None = None, step: int = 0) -> None:
-        self.kernel = kernel
-        self.log = log
-        self.step = step
-        self.ops: list[Op] = []
-        self.inverse: list[list[Op]] = []
-
-    def apply(self, op: Op) -> None:
-        # Ctrl-C waits until the op and its record are both done (or both not):
-        # an interrupt between the two would leave an object the rollback cannot see
-        with no_sigint():
-            if self.log:
-                self.log.intent(self.step, op)
-            try:
-                undo = self.kernel.apply(op)
-            except BaseException:
-                if self.log:
-                    self.log.failed(self.step)
-                raise
-            if self.log:
-                self.log.done(self.step, undo)
-            self.ops.append(op)
-            self.inverse.append(undo)
-
-    def rollback(self) -> list[str]:
-        with no_sigint():
-            return self._rollback()
-
-    def _rollback(self) -> list[str]:
-        problems: list[str] = []
-        for undo in reversed(self.inverse):
-            for op in undo:
-                try:
-                    self.kernel.apply(op, inverse=False)
-                except NslabError as e:
-                    problems.append(e.message)
-        self.kernel.settle()
-        return problems
-
-    def undo_ops(self) -> list[Op]:
-        return [op for undo in reversed(self.inverse) for op in undo]
-
-
-@contextmanager
-def no_sigint() -> Iterator[None]:
-    """Hold SIGINT back on the main thread for the body; it is delivered right after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-class PlanTx(Tx):
-    """A step's ops collected, not applied: what a command would do to the lab as it stands."""
-
-    def __init__(self, kernel: Kernel) -> None:
-        super().__init__(kernel)
-
-    def apply(self, op: Op) -> None:
-        self.ops.append(op)
 
 
 @dataclass
@@ -130,6 +59,8 @@ class Outcome:
 
     @property
     def error(self) -> str | None:
+        if self.step is not None and self.step.error:
+            return self.step.error  # `source`: the file's line that stopped it, not only its message
         for e in self.events:
             if isinstance(e, Failure):
                 return e.message
@@ -201,7 +132,8 @@ class Lab:
         self.close()
 
     def close(self, remove: bool = True) -> None:
-        """Isolated: remove every namespace the lab made.  Host: just let go.
+        """Isolated: remove every namespace the lab made (and that is still the one it made).
+        Host: just let go.
 
         `remove=False` is for a process about to exit: the kernel removes an
         isolated lab with its last process, faster than one umount at a time.
@@ -213,7 +145,7 @@ class Lab:
         for stop in self.kernel.on_close:
             stop()
         if not self.host_mode and remove:
-            for name in self.nss.names():
+            for name in self.kernel.own_namespaces():  # not another Lab's of this process
                 try:
                     self.nss.delete(name)
                 except NslabError:
@@ -309,12 +241,14 @@ class Lab:
             # the caller stopped reading (Ctrl-C while an event was shown): the step is
             # interrupted, and what it made is undone, but nothing more can be yielded
             tx.rollback()
+            self.last = step
             step.outcome, step.error, step.duration = "failed", "interrupted", time.perf_counter() - t0
             if self.hostlog is not None:
                 self.hostlog.settled(step.n)
             raise
         except Exception as e:  # a bug must not lose the lab: report it as a failed step
-            failed = f"internal error: {type(e).__name__}: {e}"
+            failed = internal_error(e)
+        self.last = step  # a nested `source` ran steps of its own; this one is the caller's
         if failed is not None:
             problems = tx.rollback()
             if problems:

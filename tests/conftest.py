@@ -57,12 +57,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     "without `-m pure` or a tests/pure-only path", returncode=2)
 
 
+def _private_run_netns() -> bool:
+    """/run/netns is this process's own tmpfs (isolate.enter), not the machine's directory: a
+    mount namespace's tmpfs is detached when somebody removes the real directory under it."""
+    mounts = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    top = [m for m in mounts if m[4] == "/run/netns"]
+    return isolate.is_isolated() and bool(top) and top[-1][m_sep(top[-1]) + 1] == "tmpfs"
+
+
+def m_sep(fields: list[str]) -> int:
+    return fields.index("-")
+
+
+def _empty_run_netns() -> None:
+    """A Lab closes only the names it made: a name a test made with `ip netns add`, or one of a
+    Lab an earlier test left open, goes here, by name, and only from the private /run/netns."""
+    assert _private_run_netns(), "/run/netns is not this test process's private tmpfs: refusing to empty it"
+    for name in (n for n in os.listdir("/run/netns") if not n.startswith(".")) if os.path.isdir("/run/netns") else ():
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
 @pytest.fixture
 def lab() -> Iterator[Lab]:
     from nslab.session import Lab
 
+    _empty_run_netns()  # each test starts from an empty private /run/netns
     with Lab() as lab:
         yield lab
+        bugs = [f"{s.text}: {s.error}" for s in lab.journal.steps if (s.error or "").startswith("internal error")]
+        assert not bugs, bugs  # whatever the test checked, a step hit a bug
+    _empty_run_netns()
 
 
 def ns_path(lab: Lab, ns: str) -> str:
@@ -83,9 +107,14 @@ def iputils_ping(lab: Lab, ns: str, target: str, count: int = 1, wait: float = 1
     return rc == 0
 
 
-def nslab_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real `nslab` command line as a separate process (its own isolated lab)."""
+def nslab_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 120,
+              expect_internal: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `nslab` command line as a separate process (its own isolated lab).
+    Its output never shows an `internal error` (a bug), unless the test is about one."""
     e = dict(os.environ, **(env or {}))
     e.pop(isolate.MARK, None)
-    return subprocess.run([sys.executable, "-m", "nslab", *args], input=input, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "nslab", *args], input=input, capture_output=True,
                           text=True, env=e, cwd=ROOT, timeout=timeout)
+    if not expect_internal:
+        assert "internal error" not in proc.stdout + proc.stderr, (args, proc.stdout, proc.stderr)
+    return proc

@@ -131,15 +131,24 @@ def source(ctx: Ctx, file: str) -> Iterator[Any]:
     lab_file, real = _load(ctx, file)
     ctx.lab.sources.append(real)
     try:
+        # each line is a step of its own; the `source` step fails with the first that fails
         if stepper.ASK is not None:  # at a terminal: one step at a time, as the keys say
             yield from stepper.replay(ctx.lab, lab_file.commands, stepper.ASK)
+            _stop_if_failed(ctx)
             return
         for cmd in lab_file.commands:
             yield from ctx.lab.stream(cmd)
-            if ctx.lab.last is not None and ctx.lab.last.outcome == "failed":
-                raise CommandError(f"{file} stopped at line {cmd.loc.line}")
+            _stop_if_failed(ctx)
     finally:
         ctx.lab.sources.remove(real)
+
+
+def _stop_if_failed(ctx: Ctx) -> None:
+    """After a sourced line (or a replay, which stops at its first failure): fail the `source`
+    step, naming the file and line."""
+    last = ctx.lab.last
+    if last is not None and last.outcome == "failed":
+        raise CommandError(f"{last.source}: {last.error}")
 
 
 def check(ctx: Ctx, file: str) -> Iterator[Any]:

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
-from .. import egress, inventory, sysns
+from .. import egress, inventory, sysns, targets
 from ..errors import CommandError
 from ..netns import HOST
 from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, Table, Tree
@@ -190,12 +190,10 @@ def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the comman
 
 
 def first_ipv4(ctx: Ctx, ns: str) -> str:
-    for link in inventory.links(ctx.lab.nss.get(ns)):
-        if link.kind == "loopback":
-            continue
-        for cidr in link.addrs:
-            if ipaddress.ip_interface(cidr).version == 4:
-                return cidr.split("/")[0]
+    found = targets.first_address((link.index, cidr) for link in inventory.links(ctx.lab.nss.get(ns))
+                                  for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
+    if found is not None:
+        return found
     raise CommandError(f"namespace {ns!r} has no IPv4 address to ping")
 
 
