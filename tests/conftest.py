@@ -62,10 +62,10 @@ def _private_run_netns() -> bool:
     mount namespace's tmpfs is detached when somebody removes the real directory under it."""
     mounts = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     top = [m for m in mounts if m[4] == "/run/netns"]
-    return isolate.is_isolated() and bool(top) and top[-1][m_sep(top[-1]) + 1] == "tmpfs"
+    return isolate.is_isolated() and bool(top) and top[-1][_dash(top[-1]) + 1] == "tmpfs"
 
 
-def m_sep(fields: list[str]) -> int:
+def _dash(fields: list[str]) -> int:
     return fields.index("-")
 
 
