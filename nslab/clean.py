@@ -98,7 +98,7 @@ def leftovers(lab: "Lab") -> list[str]:
 def clean(lab: "Lab") -> tuple[list[str], list[str]]:
     """Remove this lab's objects; return what was removed and what was left alone, in words."""
     from .errors import DriftedError
-    from .undo import doomed, remove_empty_dir
+    from .undo import doomed, start_afresh
 
     removed: list[str] = []
     skipped: list[str] = []
@@ -126,10 +126,5 @@ def clean(lab: "Lab") -> tuple[list[str], list[str]]:
     lab.kernel.settle()
     run([{"op": "link_del", "ns": HOST, "name": name} for name in _tagged_links(lab)])
     lab.kernel.settle()
-    lab.journal.steps = []
-    lab.journal.save()
-    if lab.hostlog is not None:
-        lab.hostlog.clear()
-    if lab.host_mode:
-        remove_empty_dir(lab)
+    start_afresh(lab)
     return removed, skipped

@@ -140,18 +140,19 @@ def reset(lab: "Lab") -> Undone:
     if out.left:
         lab.journal.save()  # every step marked undone; the op log stays for `clean`
         return out
+    start_afresh(lab)
+    return out
+
+
+def start_afresh(lab: "Lab") -> None:
+    """Nothing of the lab is left: its records start afresh, and in host mode its directory
+    under /run/nslab goes (the records, then the directory, under the lock: nslab/lablock.py)."""
     lab.journal.steps = []
     lab.journal.save()
     if lab.hostlog is not None:
         lab.hostlog.clear()
-    if lab.host_mode:
-        remove_empty_dir(lab)
-    return out
-
-
-def remove_empty_dir(lab: "Lab") -> None:
-    """The lab's directory under /run/nslab goes with the lab: its (now empty) records, then
-    the directory itself, while this process still holds its lock (nslab/lablock.py)."""
+    if not lab.host_mode:
+        return
     for path in (lab.journal.path, lab.hostlog.path if lab.hostlog else None):
         if path:
             try:
