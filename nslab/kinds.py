@@ -46,6 +46,8 @@ def check_ifname(word: str) -> str:
         raise ValueError(f"expected an interface name of 1-{IFNAME_MAX} bytes, got {word!r} ({size} bytes{chars})")
     if word in (".", "..") or any(c in word for c in "/: \t\n") or not word.isprintable():
         raise ValueError(f"expected an interface name without '/', ':' or spaces, got {word!r}")
+    if "%" in word:  # the kernel reads it as a template: `x%d` becomes x0, any other '%' is refused
+        raise ValueError(f"an interface name cannot contain '%' (the kernel reads it as a name template), got {word!r}")
     return word
 
 

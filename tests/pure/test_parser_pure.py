@@ -336,3 +336,11 @@ def test_every_handler_the_table_names_exists():
     named = {(spec.name, frm.handler) for spec in commands.TABLE for frm in spec.forms}
     assert [n for n in named if n[1] not in HANDLERS] == []
     assert all(callable(HANDLERS[h]) for _, h in named)
+
+
+@pytest.mark.parametrize("line", ["bridge add x%d", "veth a% b", "link e%s up"])
+def test_a_percent_in_an_interface_name_is_refused(line: str) -> None:
+    # the kernel would make `x0` of `x%d` while the journal recorded `x%d`
+    with pytest.raises(ParseError) as info:
+        parse_line(line)
+    assert "cannot contain '%'" in info.value.message and "template" in info.value.message
