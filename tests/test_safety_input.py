@@ -192,3 +192,11 @@ def test_a_link_local_gateway_with_dev_works(lab) -> None:
         assert lab.run(line).ok, line
     routes = ip_j(lab, "a", "-6", "route", "show", "default")
     assert [(r["gateway"], r["dev"]) for r in routes] == [("fe80::1", "eth0")]
+
+
+def test_a_link_local_gateway_without_dev_says_what_is_missing(lab) -> None:
+    for line in ("ns add a", "veth a:eth0 a:eth1", "link a:eth0 up"):
+        assert lab.run(line).ok, line
+    out = lab.run("a route add default via fe80::1")
+    assert not out.ok and out.error == "a link-local gateway needs its interface: route add default via fe80::1 dev IF"
+    assert ip_j(lab, "a", "-6", "route", "show", "default") == []

@@ -184,6 +184,9 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
     if gw is not None and dest != "default":
         if ipaddress.ip_network(dest).version != gw.version:
             raise CommandError(f"{dest} and gateway {gw} are of different IP versions")
+    if gw is not None and dev is None and gw.is_link_local:
+        # the kernel says only "Invalid argument": a link-local address means something on every link
+        raise CommandError(f"a link-local gateway needs its interface: route add {dest} via {gw} dev IF")
     if gw is not None:
         ctx.lab.guard.gateway(ns, str(gw))
     egress.apply_route_change(ctx, {"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
