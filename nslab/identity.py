@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import DriftedError, GoneError
 from .netns import HOST
+from .op_text import ep
 
 if TYPE_CHECKING:
     from .journal import Step
@@ -26,10 +27,6 @@ Op = dict[str, Any]
 # undo ops that name an interface and may carry its index
 _ON_INTERFACE = ("link_del", "link_set", "addr_add", "addr_del", "route_add", "route_del")
 CREATES = ("ns_add", "veth", "bridge", "ctr_veth")
-
-
-def where(ns: str, name: str) -> str:
-    return name if ns == HOST else f"{ns}:{name}"
 
 
 def _target(op: Op) -> str | None:
@@ -76,9 +73,9 @@ def verify(kernel: "Kernel", op: Op) -> None:
     if index is not None and name:
         now_index = kernel.nss.get(ns).nl.index(name)
         if now_index is None:
-            raise GoneError(f"{where(ns, name)} is gone already (deleted, renamed or moved outside this lab)")
+            raise GoneError(f"{ep(ns, name)} is gone already (deleted, renamed or moved outside this lab)")
         if now_index != index:
-            raise DriftedError(f"{where(ns, name)} was re-created outside this lab; left as it is")
+            raise DriftedError(f"{ep(ns, name)} was re-created outside this lab; left as it is")
 
 
 def remade(kernel: "Kernel", op: Op) -> list[tuple[str, str | None, int]]:
@@ -89,20 +86,28 @@ def remade(kernel: "Kernel", op: Op) -> list[tuple[str, str | None, int]]:
     return [(ns, name, kernel.seen[(ns, name)]) for ns, name in ends if (ns, name) in kernel.seen]
 
 
-def rebind(steps: Iterable["Step"], made_again: list[tuple[str, str | None, int]]) -> None:
+def rebind(steps: Iterable["Step"], made_again: list[tuple[str, str | None, int]]) -> list["Step"]:
     """Undo made an object again (the undo of `ns del` or `link del`): the earlier steps that
-    made it now name its new identity, so a later reset still knows it as the lab's."""
-    if not made_again:
-        return
+    made it now name its new identity, so a later reset still knows it as the lab's.
+    Returns the steps it changed."""
     spaces = {ns: ino for ns, name, ino in made_again if name is None}
     links = {(ns, name): index for ns, name, index in made_again if name is not None}
+    changed: list["Step"] = []
     for step in steps:
+        touched = False
         for op in (*step.ops, *step.inverse):
             ns = op.get("ns", HOST)
             if ns in spaces and "ino" in op:
+                touched |= op["ino"] != spaces[ns]
                 op["ino"] = spaces[ns]
             key = (ns, _target(op))
             if key in links and "ifindex" in op:
+                touched |= op["ifindex"] != links[key]
                 op["ifindex"] = links[key]
             if op.get("ids"):
-                op["ids"] = [[n, spaces.get(n, ino), links.get((n, name), index), name] for n, ino, index, name in op["ids"]]
+                ids = [[n, spaces.get(n, ino), links.get((n, name), index), name] for n, ino, index, name in op["ids"]]
+                touched |= ids != op["ids"]
+                op["ids"] = ids
+        if touched:
+            changed.append(step)
+    return changed

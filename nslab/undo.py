@@ -75,13 +75,14 @@ def undo(lab: "Lab", n: int = 1, save: bool = True, lenient: bool = False) -> Un
 
 
 def _undo_op(lab: "Lab", op: Op, out: Undone, lenient: bool) -> None:
-    from .session import no_sigint
+    from .tx import no_sigint
 
     kernel = lab.kernel
     with no_sigint():  # an op and its bookkeeping finish together
         try:
             ns = op.get("ns", HOST)
-            if op["op"] != "ns_add" and ns != HOST and not lab.nss.exists(ns):
+            # an op that carries the namespace's inode is checked by identity.verify instead
+            if "ino" not in op and op["op"] != "ns_add" and ns != HOST and not lab.nss.exists(ns):
                 raise GoneError(f"namespace {ns} is gone already")
             kernel.apply(op, inverse=False)
         except DriftedError as e:
@@ -98,10 +99,10 @@ def _undo_op(lab: "Lab", op: Op, out: Undone, lenient: bool) -> None:
                 raise
         if kernel.remade:
             # undo made something again (the undo of `ns del`): the steps that made it know it anew
-            identity.rebind(lab.journal.live(), kernel.remade)
+            changed = identity.rebind(lab.journal.live(), kernel.remade)
             kernel.remade.clear()
             if lab.host_mode:
-                for step in lab.journal.live():
+                for step in changed:  # on disk too: an interrupted reset must know them as the lab's
                     lab.journal.append_disk(step)
 
 
@@ -148,17 +149,14 @@ def start_afresh(lab: "Lab") -> None:
     """Nothing of the lab is left: its records start afresh, and in host mode its directory
     under /run/nslab goes (the records, then the directory, under the lock: nslab/lablock.py)."""
     lab.journal.steps = []
-    lab.journal.save()
     if lab.hostlog is not None:
         lab.hostlog.clear()
-    if not lab.host_mode:
+    if not lab.host_mode or not lab.journal.path:
         return
-    for path in (lab.journal.path, lab.hostlog.path if lab.hostlog else None):
-        if path:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+    try:
+        os.unlink(lab.journal.path)  # an empty journal is no journal: written only to be removed
+    except FileNotFoundError:
+        pass
     if lab.lock is not None:
         lab.lock.remove_dir()
 
