@@ -136,14 +136,17 @@ def renderer(args: Any, **kw: Any) -> Any:
     return Renderer(color=False if args.no_color else None, **kw)
 
 
-def open_lab(args: Any) -> Any:
+def open_lab(args: Any, ask: Any = None) -> Any:
+    """The lab the options name; `ask` reads keys when a person sits at the terminal."""
     from .session import Lab
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
     # `check` only reads the lab: it shares the lab's lock with other readers
-    return Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
-               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check")
+    lab = Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
+              allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check")
+    lab.ask = ask
+    return lab
 
 
 def cmd_image(args: Any) -> int:
@@ -357,11 +360,8 @@ def _record_problems(lab: Any, out: Any) -> None:
 
 
 def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
-    from . import stepper
     from .repl import run_repl
 
-    if sys.stdin.isatty():
-        stepper.ASK = stepper.terminal_ask  # `source FILE` at a terminal is the teaching replay
     if args.host and lab is None:
         lab = open_lab(args)  # a host lab another process holds is refused before any prompt (exit 2)
     return run_repl(args, lab)

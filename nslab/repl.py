@@ -1,9 +1,8 @@
 """The interactive shell: a prompt_toolkit prompt over the same parser and session.
 
-Each line goes text -> parser -> session -> events -> renderer, exactly as a
-`.lab` line does.  Completion and the toolbar read an `Inventory` snapshot that
-is re-read after commands that change the lab, never on a keystroke.
-"""
+Each line goes text -> parser -> session -> events -> renderer, exactly as a `.lab` line does.
+Completion and the toolbar read an `Inventory` snapshot re-read after commands that change the
+lab, never on a keystroke."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import attach, isolate
+from . import attach, isolate, stepper
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
 from .errors import Loc, ParseError
 from .netns import HOST
@@ -26,7 +25,6 @@ LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
 # commands that may change the lab without ops of their own (programs, shells, journal replays)
 _REFRESH_AFTER = {"exec", "shell", "source", "undo", "reset", "sysctl"}
-
 
 def history_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -367,9 +365,10 @@ def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
     if lab is None and not args.host:
         isolate.enter()  # while the process is single-threaded: the lab then opens on a thread
     runtime = None if args.host or attached else attach.publish_dir()
+    ask = stepper.terminal_ask if sys.stdin.isatty() else None  # `source FILE` at a terminal: the teaching replay
 
     def opened() -> Any:
-        new = open_lab(args)
+        new = open_lab(args, ask)
         if runtime is not None and not new.host_mode:
             try:
                 records.append(attach.publish(new, runtime))
@@ -378,8 +377,10 @@ def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
         return new
 
     records: list[str] = []
-    if lab is not None and runtime is not None and not lab.host_mode:  # `nslab run -i`: the lab replayed here
-        records.append(attach.publish(lab, runtime))
+    if lab is not None:  # `nslab run -i`: the lab replayed here
+        lab.ask = ask
+        if runtime is not None and not lab.host_mode:
+            records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, lambda: renderer(args), attached=attached, host_mode=args.host)
     try:
         return repl.loop()

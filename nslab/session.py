@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,10 @@ class Ctx:
 
     def apply(self, op: Op) -> None:
         self.tx.apply(op)
+
+    @property
+    def ask(self) -> "Callable[[str], str] | None":
+        return self.lab.ask
 
     def resolve(self, ns: str | None) -> str:
         return ns if ns is not None else self.ns
@@ -122,6 +126,9 @@ class Lab:
         self.undo_epoch = 0  # bumped by every undo: whatever was derived from the journal is stale
         self.guard = Guard(self)
         self.sources: list[str] = []  # files being sourced, to refuse a loop
+        # the face's key reader when a person sits at a terminal: `source FILE` is then the
+        # teaching replay (nslab/stepper.py); None for files, pipes and the library
+        self.ask: Callable[[str], str] | None = None
         self.last: Step | None = None
 
     # -- lifecycle -------------------------------------------------------

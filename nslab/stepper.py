@@ -17,9 +17,6 @@ from .results import ExpectResult, Failure, Message
 PROMPT = "[Enter] run   s skip   q quit   c run the rest > "
 Ask = Callable[[str], str]
 
-# Set by an interactive face (the REPL on a terminal): then `source FILE` is a teaching replay.
-ASK: Ask | None = None
-
 def ip_preview(lab: Any, cmd: Any) -> list[str]:
     """The exact iproute2 lines the step would run, planned against the lab as it stands
     (the handler runs with its writes collected, not applied); a step that would fail says why."""

@@ -115,18 +115,16 @@ def test_history_and_save_write_contexts_and_leave_out_failures(lab, tmp_path):
     assert (tmp_path / "s.lab").read_text() == "ns add a\na bridge add br0\nveth x0 a:eth0\n"
 
 
-def test_source_in_the_repl_steps_when_the_face_reads_keys(lab, tmp_path, monkeypatch):
-    from nslab import stepper
-
+def test_source_in_the_repl_steps_when_the_face_reads_keys(lab, tmp_path):
     path = tmp_path / "t.lab"
     path.write_text(LAB)
     ask, asked = keys("", "s", "q")
-    monkeypatch.setattr(stepper, "ASK", ask)
+    lab.ask = ask  # what the REPL gives a lab at a terminal
     out = lab.run(f"source {path}")
     assert len(asked) == 3
     assert "## A cable" in texts(out.events)
     assert lab.nss.exists("ns2") and [x["ifname"] for x in ip_j(lab, "ns1", "link", "show")] == ["lo"]
-    monkeypatch.setattr(stepper, "ASK", None)  # not at a terminal: the whole file runs
+    lab.ask = None  # not at a terminal: the whole file runs
     lab.run("reset")
     out = lab.run(f"source {path}")
     assert out.ok, out.error

@@ -132,8 +132,8 @@ def source(ctx: Ctx, file: str) -> Iterator[Any]:
     ctx.lab.sources.append(real)
     try:
         # each line is a step of its own; the `source` step fails with the first that fails
-        if stepper.ASK is not None:  # at a terminal: one step at a time, as the keys say
-            yield from stepper.replay(ctx.lab, lab_file.commands, stepper.ASK)
+        if ctx.ask is not None:  # at a terminal: one step at a time, as the keys say
+            yield from stepper.replay(ctx.lab, lab_file.commands, ctx.ask)
             _stop_if_failed(ctx)
             return
         for cmd in lab_file.commands:
