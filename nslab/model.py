@@ -56,17 +56,20 @@ def _free(state: LabState, ns: str, name: str) -> None:
         raise refuse(errno.EEXIST)
 
 
-def _gw_ok(where: NsState, gw: str | None, dev: str | None = None) -> bool:
-    """A gateway is usable when an up link (dev's, when given) has an address on its subnet."""
-    if gw is None:
-        return True
+def _gw_dev(where: NsState, gw: str, dev: str | None = None) -> str | None:
+    """The up link (dev, when given) with an address on the gateway's subnet: where the kernel
+    sends a route through that gateway; None when there is none."""
     addr = ipaddress.ip_address(gw)
     for link in where.links.values():
         if not link.up or (dev is not None and link.name != dev):
             continue
         if any(addr in ipaddress.ip_interface(c).network for c in link.addrs):
-            return True
-    return addr.is_link_local and dev is not None  # fe80:: via a named link: on-link by definition
+            return link.name
+    return dev if addr.is_link_local and dev is not None else None  # fe80:: via a named link: on-link
+
+
+def _gw_ok(where: NsState, gw: str | None, dev: str | None = None) -> bool:
+    return gw is None or _gw_dev(where, gw, dev) is not None
 
 
 def _prune_routes(where: NsState) -> None:
@@ -262,14 +265,15 @@ def route_add(state: LabState, op: Op) -> None:
     family = _family(op)
     if dev is not None and family == 10 and dev.mtu < IPV6_MIN_MTU:
         raise refuse(errno.ENODEV)
-    if op.get("gw") and not _gw_ok(where, op["gw"], dev.name if dev else None):
+    via = _gw_dev(where, op["gw"], dev.name if dev else None) if op.get("gw") else None
+    if op.get("gw") and via is None:
         raise refuse(errno.ENETUNREACH)
     if dev is not None and not op.get("gw") and not dev.up:
         raise refuse(errno.ENETDOWN)
     dst = op["dst"] if op["dst"] == "default" else str(ipaddress.ip_network(op["dst"], strict=False))
     if any(r.dst == dst and r.family == family for r in where.routes):
         raise refuse(errno.EEXIST)
-    where.routes.append(Route(op["ns"], dst, op.get("gw"), dev.name if dev else None, RTPROT_BOOT, family))
+    where.routes.append(Route(op["ns"], dst, op.get("gw"), dev.name if dev else via, RTPROT_BOOT, family))
 
 
 def route_del(state: LabState, op: Op) -> None:
