@@ -85,7 +85,10 @@ MAP: dict[str, str] = {
     # the handlers' narrow context and their view of the lab (kernel or model backend)
     "context": "engine.context", "view": "engine.view",
 }
-STAY = {"__init__", "__main__"}  # nslab/__init__.py (public names) and `python3 -m nslab`
+STAY = {"__init__", "__main__"}
+# A layer may also be one top-level module that stays where it is (MAP value without a dot,
+# e.g. "lab": "lab" for an nslab/lab.py between faces and handlers); add it to LAYERS.
+  # nslab/__init__.py (public names) and `python3 -m nslab`
 TEXT_SUFFIXES = {".py", ".cfg", ".toml", ".md", ".sh", ".ini", ".txt", ".rst"}
 SKIP_DIRS = {".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist", "tools"}
 
@@ -93,6 +96,16 @@ SKIP_DIRS = {".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache
 class Refused(SystemExit):
     def __init__(self, msg: str) -> None:
         super().__init__(f"relayout: {msg}")
+
+
+def check_map() -> None:
+    """The map and the layers agree: every target sits in a layer, every layer is a package or a module."""
+    for old, new in MAP.items():
+        if new.split(".")[0] not in LAYERS:
+            raise Refused(f"MAP[{old!r}] = {new!r}: {new.split('.')[0]!r} is not in LAYERS")
+    for name in LAYERS:
+        if name not in PACKAGES and MAP.get(name) != name:
+            raise Refused(f"layer {name!r} is neither in PACKAGES nor a module MAP keeps in place")
 
 
 def flat_modules(root: Path) -> dict[str, Path]:
@@ -133,6 +146,7 @@ def layer_of(mod: str) -> str | None:
 
 def plan(root: Path) -> int:
     """What stands between the flat tree and the contract: unplaced modules, upward imports, cycles."""
+    check_map()
     bad = 0
     missing = check_placed(root)
     for m in missing:
@@ -331,11 +345,18 @@ def layout_md(root: Path) -> str:
     lines = ["## Layout", "", "Layers import only downward (`lint-imports` checks it in `.ci/run`, and",
              "`tools/importgraph.py --check --runtime` fails on an import cycle):", "", "```"]
     for name in LAYERS:
+        if name not in PACKAGES:
+            lines.append(f"nslab/{name}.py")
+            continue
         mods = sorted(p.stem for p in (root / "nslab" / name).glob("*.py") if p.stem != "__init__")
         lines.append(f"nslab/{name + '/':<10} {' '.join(mods)}")
     lines += ["```", ""]
     for name in LAYERS:
-        lines.append(f"- `{name}/`: {PACKAGES[name][0]}")
+        if name in PACKAGES:
+            lines.append(f"- `{name}/`: {PACKAGES[name][0]}")
+        else:
+            doc = ast.get_docstring(ast.parse((root / "nslab" / f"{name}.py").read_text())) or ""
+            lines.append(f"- `{name}.py`: {doc.splitlines()[0] if doc else ''}")
     return "\n".join(lines) + "\n"
 
 
@@ -383,6 +404,7 @@ def git(root: Path, *args: str) -> None:
 
 
 def relayout(root: Path) -> None:
+    check_map()
     nslab = root / "nslab"
     done = [p for p in PACKAGES if p != "handlers" and (nslab / p).is_dir()]
     if done:
