@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from . import identity
 from .errors import DriftedError, GoneError, NslabError
 from .journal import Op, Step
+from .leftovers import crashed_step_undo, leftovers
 from .netns import HOST
 
 if TYPE_CHECKING:
@@ -120,8 +121,6 @@ def _other_end(lab: "Lab", op: Op) -> bool:
 def reset(lab: "Lab") -> Undone:
     """Undo every step, going on past what is gone; the records start afresh once nothing the
     lab made is left (host mode: on disk too, and its directory goes)."""
-    from .clean import crashed_step_undo, leftovers
-
     out = Undone()
     if lab.hostlog is not None:
         # a step nslab died in never reached the journal: its ops are in the op log, newest first
