@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import opkinds
 from .errors import DriftedError, NslabError
 from .leftovers import crashed_step_undo, tagged_links, tagged_ns
 from .netns import HOST
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .session import Lab
 
 # ops whose undo removes an object; the report lists these (state put back is not "removed")
-REMOVES = ("ns_del", "link_del", "addr_del", "route_del")
+REMOVES = opkinds.flagged("removes")  # what clean reports as removed
 
 
 def clean(lab: "Lab") -> tuple[list[str], list[str]]:

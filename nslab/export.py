@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from . import targets
+from . import opkinds, targets
 from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
@@ -203,7 +203,7 @@ def _settle_lines(step: Step) -> list[str]:
     return out
 
 
-ATTRIBUTES = ("addr_add", "addr_del", "route_add", "route_del", "sysctl")
+ATTRIBUTES = opkinds.flagged("attribute")
 
 
 def _needless(op: Op, later: list[Op]) -> bool:

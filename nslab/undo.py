@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import identity
+from . import identity, opkinds
 from .errors import DriftedError, GoneError, NslabError
 from .journal import Op, Step
 from .leftovers import crashed_step_undo, leftovers
@@ -160,7 +160,7 @@ def start_afresh(lab: "Lab") -> None:
         lab.lock.remove_dir()
 
 
-SKIPPABLE = {"veth", "bridge", "link_set", "link_del", "addr_add", "addr_del", "route_add", "route_del", "sysctl"}
+SKIPPABLE = opkinds.flagged("skippable")
 
 
 def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
@@ -216,4 +216,4 @@ def _exists(lab: "Lab", ns: str, name: str) -> bool:
 
 def _already_gone(op: Op) -> bool:
     # deleting what a deleted namespace already took with it is not a failure
-    return op["op"] in ("link_del", "addr_del", "route_del")
+    return opkinds.kind(op).deletion
