@@ -347,8 +347,8 @@ def cmd_attach(args: Any) -> int:
         argv = argv[1:]
     repl_wanted = args.ns is None and not argv
     if repl_wanted:  # imported before joining, from this mount namespace (later ones: anchor_imports)
+        from .lab import Lab
         from .repl import run_repl
-        from .session import Lab
     try:
         join(rec)
     except AttachError as e:

@@ -18,7 +18,7 @@ from .ops import describe
 from .undo import doomed, start_afresh
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 # ops whose undo removes an object; the report lists these (state put back is not "removed")
 REMOVES = opkinds.flagged("removes")  # what clean reports as removed

@@ -138,7 +138,7 @@ def renderer(args: Any, **kw: Any) -> Any:
 
 def open_lab(args: Any, ask: Any = None) -> Any:
     """The lab the options name; `ask` reads keys when a person sits at the terminal."""
-    from .session import Lab
+    from .lab import Lab
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
@@ -225,14 +225,14 @@ def cmd_run(args: Any) -> int:
             out(Message("nothing ran: fix the errors above", "error"))
             return EXIT_USAGE
     if args.dry_run:
-        from .dryrun import report
+        from .lab import dry_run_report
 
-        return report(commands, out)
+        return dry_run_report(commands, out)
     if args.step:
         from .stepper import run_stepped
 
         return run_stepped(args, commands, renderer(args, show_changes=True))
-    from .session import Lab
+    from .lab import Lab
 
     bad = False
     lab = None

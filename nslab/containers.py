@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CommandError
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 SOCKET = "/var/run/docker.sock"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import NslabError
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 
 def _alias(lab: "Lab", ns: str, name: str) -> str | None:

@@ -22,7 +22,7 @@ from .leftovers import crashed_step_undo, leftovers
 from .netns import HOST
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 
 @dataclass

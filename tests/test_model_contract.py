@@ -17,11 +17,12 @@ from conftest import ip_j
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nslab.dryrun import NOT_JUDGED, ModelLab, dry_run
+from nslab.dryrun import NOT_JUDGED, ModelLab
 from nslab.errors import CommandError
+from nslab.handlers import HANDLERS
+from nslab.lab import Lab, dry_run
 from nslab.labfile import parse_file, parse_text
 from nslab.netns import HOST
-from nslab.session import Lab
 
 LABS = Path(__file__).resolve().parent.parent / "nslab" / "labs"
 # labs 06-08 start containers: the model takes a container's inside on trust, so only the lab's
@@ -66,7 +67,7 @@ def run_both(commands: list[Any]) -> list[str]:
     """Each command on a real lab and on the model; after each, the two pictures must agree and so
     must the verdicts and messages.  Returns the lines that failed (both ways)."""
     failed = []
-    model = ModelLab()
+    model = ModelLab(HANDLERS)
     with Lab() as lab:
         for cmd in commands:
             out = lab.execute(cmd)
