@@ -95,6 +95,8 @@ class Environment:
             "environ": environ,
         }
         derived.update(fields)
+        if "ask" not in fields:  # a person at the terminal answers the teaching replay's prompts
+            derived["ask"] = stream_ask(stdin, stdout) if derived["stdin_isatty"] else None
         if "columns" not in fields:
             derived["columns"] = columns(environ, stdout if derived["stdout_isatty"] else None)
         return cls(stdin=stdin, stdout=stdout, stderr=stderr, **derived)
