@@ -24,7 +24,7 @@ from .results import Interactive
 LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
 # commands that may change the lab without ops of their own (programs, shells, journal replays)
-_REFRESH_AFTER = {"exec", "shell", "source", "undo", "reset", "sysctl"}
+_REFRESH_AFTER = frozenset({"exec", "shell", "source", "undo", "reset", "sysctl"})
 
 def _private_history(hist: Path) -> None:
     """The history holds every line typed (exec arguments, passwords): its directory 0700, the
