@@ -49,12 +49,10 @@ def test_a_failed_line_fails_the_source_step_naming_file_and_line(lab: Lab, tmp_
 
 
 
-def test_a_stepped_source_fails_too_when_a_line_fails(lab: Lab, tmp_path: Path, monkeypatch) -> None:
-    from nslab import stepper
-
+def test_a_stepped_source_fails_too_when_a_line_fails(lab: Lab, tmp_path: Path) -> None:
     f = tmp_path / "bad.lab"
     f.write_text("ns add t1\nt1 link nosuch up\nns add t2\n")
-    monkeypatch.setattr(stepper, "ASK", lambda prompt: "c")  # at a terminal: `c` runs on to the end
+    lab.ask = lambda prompt: "c"  # at a terminal: `c` runs on to the end
     out = lab.run(f"source {f}")
     assert not out.ok and out.step is not None and out.step.text == f"source {f}"
     assert out.error is not None and out.error.startswith(f"{f}:2: "), out.error
