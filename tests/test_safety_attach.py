@@ -229,7 +229,7 @@ def test_a_record_whose_namespaces_differ_is_refused(tmp_path: Path, base: Path)
     try:
         term.wait_for(r"nslab>")
         term.type("veth nine0 nine1\r")
-        term.wait_for(r"nslab>")
+        term.wait_for(r"<->")  # the veth's answer: `nslab>` shows already in the echo of the typed line
         path = runtime / f"{term.proc.pid}.json"
         _wait("the record", path.exists)
         marker = base / "marker"
