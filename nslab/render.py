@@ -148,7 +148,7 @@ class Renderer:
         for row in e.rows:
             # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
             table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])
-        self.console.print(table)
+        self.console.print(table, soft_wrap=False)  # the title too wraps at the width
 
     def on_tree(self, e: r.Tree) -> None:
         if self.quiet:
