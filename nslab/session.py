@@ -110,6 +110,7 @@ class Session:
         # the face's key reader when a person sits at a terminal: `source FILE` is then the
         # teaching replay (nslab/stepper.py); None for files, pipes and the library
         self.ask: Callable[[str], str] | None = None
+        self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/environment.py); None: the SDK's default
         self.last: Step | None = None
 
     # -- lifecycle -------------------------------------------------------

@@ -111,7 +111,7 @@ def _chain(files: list[str]) -> str:
 
 
 def _load(ctx: Ctx, file: str) -> Any:
-    from ..cli import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
+    from ..bundled import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
 
     file = resolve_lab(file)
     real = os.path.realpath(file)
