@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .environment import process_docker_host
 from .errors import CommandError
-
-if TYPE_CHECKING:
-    from .session import Session as Lab
 
 SOCKET = "/var/run/docker.sock"
 
@@ -114,12 +111,12 @@ def names() -> list[str]:
         return []
 
 
-def container_rows(lab: "Lab") -> list[list[Any]]:
+def container_rows(docker_host: str | None = None) -> list[list[Any]]:
     """`ns ls` rows for running containers; one explaining row when no engine is there."""
-    if not engine_reachable(lab.docker_host):
+    if not engine_reachable(docker_host):
         return [["(docker)", "no engine", "-"]]
     try:
-        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running(lab.docker_host)]
+        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running(docker_host)]
     except CommandError as e:
         return [["(docker)", e.message, "-"]]
 

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import importgraph  # noqa: E402
 
 # Top to bottom: a layer imports only layers below it (import-linter `layers`, exhaustive).
-LAYERS = ["faces", "handlers", "engine", "ops", "services", "kernel", "lang", "base"]
+LAYERS = ["faces", "lab", "handlers", "engine", "ops", "services", "kernel", "lang", "base"]
 
 PACKAGES: dict[str, tuple[str, str]] = {  # subpackage: (what it holds, what it may import)
-    "faces": ("The faces: the `nslab` command, the REPL, completion, highlighting, the renderer, attach, "
-              "the environment object.", "every layer below; nothing imports a face"),
+    "faces": ("The faces: the `nslab` command, the REPL, completion, highlighting, the renderer, attach.",
+              "every layer below; nothing imports a face"),
     "handlers": ("The commands: one handler per form of the command table, returning data.",
                  "engine, ops, services, kernel, lang, base"),
     "engine": ("The engine: the session, transactions, host safety (host log, lock, guard, egress, clean), "
@@ -48,18 +48,19 @@ PACKAGES: dict[str, tuple[str, str]] = {  # subpackage: (what it holds, what it 
                "ping.", "lang, base"),
     "lang": ("The language: lexer, argument kinds, the command table and its spec, the grammar walker, "
              "the parser and .lab files.", "base"),
-    "base": ("What every layer shares: errors a user sees and the result records handlers return.",
+    "base": ("What every layer shares: errors a user sees, the result records handlers return, and the "
+             "environment object (streams, terminal, directories, sockets, ask) the faces pass down.",
              "nothing in nslab"),
 }
 
 # old module (relative to nslab) -> new module. A module missing here stops the run.
 MAP: dict[str, str] = {
     # base
-    "errors": "base.errors", "results": "base.results",
+    "errors": "base.errors", "results": "base.results", "environment": "base.environment",
     # lang
     "lexer": "lang.lexer", "kinds": "lang.kinds", "spec": "lang.spec", "commands": "lang.commands",
     "parser": "lang.parser", "labfile": "lang.labfile", "patternwalk": "lang.patternwalk",
-    "grammar": "lang.grammar",
+    "grammar": "lang.grammar", "bundled": "lang.bundled",
     # kernel client and lab state
     "rtnl": "kernel.rtnl", "nlmsg": "kernel.nlmsg", "netns": "kernel.netns", "sysns": "kernel.sysns",
     "procns": "kernel.procns", "isolate": "kernel.isolate", "inventory": "kernel.inventory",
@@ -81,7 +82,8 @@ MAP: dict[str, str] = {
     # faces
     "cli": "faces.cli", "repl": "faces.repl", "completion": "faces.completion", "highlight": "faces.highlight",
     "render": "faces.render", "attach": "faces.attach", "anchor": "faces.anchor",
-    "environment": "faces.environment",
+    # the library's front door: the session bound to the commands (between faces and handlers)
+    "lab": "lab",
     # the handlers' narrow context and their view of the lab (kernel or model backend)
     "context": "engine.context", "view": "engine.view",
 }
