@@ -66,12 +66,20 @@ class Kernel:
                 raise CommandError(f"unknown operation {op['op']!r}")
             fn = lambda o, inv: ext(self, o, inv)  # noqa: E731
         self.seen = {}
+        # the step's cached lookups (rtnl.Shared): an op of a program (ovs-vsctl, docker) changes
+        # the lab behind the sockets' back, so it reads uncached; any op may change what was read
+        caching = self.nss.shared.caching
+        if not hasattr(self, "_" + op["op"]):
+            self.nss.shared.caching = False
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
             undo = fn(op, inverse)
         except OSError as e:  # the kernel's or the OS's refusal (NetlinkError is one), in its words;
             # anything else is a bug, and the session reports it as one
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+        finally:
+            self.nss.shared.caching = caching
+            self.nss.changed()  # a sysctl (disable_ipv6) or a program's op changed what was read
         self._note_name(op)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
@@ -347,6 +355,7 @@ class Kernel:
         """Wait for what the kernel finishes after a request returns (nslab/settle.py)."""
         from .settle import settle
 
+        self.nss.end_step()  # the step's writes are done; settle polls the kernel itself
         settle(self, timeout)
 
 
