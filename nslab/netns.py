@@ -126,6 +126,7 @@ class Namespaces:
         self.run_dir = run_dir
         self.buf = bytearray(RECV_SIZE)  # every socket of the lab receives into this one
         self.shared = Shared()  # the sockets' request counts and the step's cache (rtnl.Shared)
+        self.shared.caching = True  # emptied as each step ends (Kernel.settle) and starts (new_step)
         self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf, shared=self.shared)}
         # the named namespaces holding descriptors now, least recently used first
         self._lru: OrderedDict[str, None] = OrderedDict()
@@ -146,14 +147,15 @@ class Namespaces:
         return self.shared.requests
 
     def new_step(self) -> None:
-        """A step of the engine starts: from now until end_step, a lookup made once is answered
-        again from memory until the lab's next write (rtnl.Shared); nothing read before is kept."""
+        """A step of the engine starts: nothing read before is kept, and a lookup made once is
+        answered again from memory until the lab's next write (rtnl.Shared).  Kernel.settle
+        calls it as a step ends; the session calls it as one starts (lookups made between
+        steps, by a plan or a face, are not reused then)."""
         self.shared.writes += 1
         self.shared.caching = True
 
     def end_step(self) -> None:
-        """The step is over: lookups go to the kernel again (between steps, somebody else may
-        change the lab)."""
+        """Every lookup goes to the kernel until the next new_step (settle's polling)."""
         self.shared.caching = False
         self.shared.writes += 1
 

@@ -13,7 +13,6 @@ import errno
 import os
 import socket
 import struct
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,20 +29,16 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
-    IFLA_LINK,
     IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
     IFLA_NET_NS_FD,
-    IFLA_OPERSTATE,
     NETLINK_EXT_ACK,
     NETLINK_GET_STRICT_CHK,
     NETLINK_ROUTE,
     NETNSA_FD,
     NETNSA_NSID,
-    NLA,
-    NLA_F_NESTED,
     NLHDR,
     NLM_F_ACK,
     NLM_F_CREATE,
@@ -51,11 +46,9 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     NLM_F_ECHO,
     NLM_F_EXCL,
     NLM_F_MULTI,
-    NLM_F_REPLACE,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
-    OPERSTATES,
     RECV_SIZE,
     RT_SCOPE_LINK,
     RT_SCOPE_NOWHERE,
@@ -69,7 +62,6 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     RTA_PREFSRC,
     RTA_PRIORITY,
     RTA_SRC,
-    RTA_TABLE,
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELROUTE,
@@ -78,11 +70,9 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     RTM_GETLINK,
     RTM_GETNSID,
     RTM_GETROUTE,
-    RTM_NAMES,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
-    RTM_SETLINK,
     RTMSG,
     RTN_UNICAST,
     RTPROT_BOOT,
@@ -91,10 +81,11 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     AddrMsg,
     LinkMsg,
     RouteMsg,
+    Shared,
     _addr_text,
+    _extack,
     _i32,
     _str,
-    _u32,
     attr,
     attr_mac,
     attr_str,
@@ -116,26 +107,6 @@ class NetlinkError(OSError):
         words = os.strerror(code)
         super().__init__(code, f"{words} ({message})" if message else words)
         self.code = code
-
-
-class Shared:
-    """What the sockets of one lab share.
-
-    `requests`: the requests they sent, by message type (RTM_GETLINK...), so tests and the
-    bench count what a step costs.  The step's cache: while `caching` is on (from
-    Namespaces.new_step to end_step, one step of the engine), a socket answers a lookup it
-    has made already (a link by name or index, one interface's addresses) from its memory,
-    as long as the lab has sent no write since (`writes`, bumped by every change request,
-    every op and every namespace made or deleted).  A step's reads come before its writes,
-    so the handler's checks, the op's before-state and its undo share one read; a write
-    anywhere forgets everything, so what a write changed (here, a veth's peer, a moved
-    link) is read again.  A change made by another program during a step is not seen,
-    as it is not seen between a read and the write that follows it today."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[int] = Counter()
-        self.caching = False
-        self.writes = 0
 
 
 class Rtnl:
@@ -175,11 +146,8 @@ class Rtnl:
         return self.seq
 
     def request(self, kind: int, body: bytes, flags: int = 0) -> list[bytes]:
-        """Send a change and wait for its acknowledgement; the objects the kernel echoed
-        (NLM_F_ECHO in flags: a link it created, on kernels that honour it), else []."""
-        # any write may change what a lookup of this step saw, here or in another namespace
-        # (a veth's peer, a move): every socket of the lab forgets its cached lookups
-        self.shared.writes += 1
+        """Send a change and wait for its acknowledgement; what the kernel echoed (NLM_F_ECHO)."""
+        self.shared.writes += 1  # it may change what any socket of the lab cached (a veth's peer, a move)
         seq = self._send(kind, flags | NLM_F_ACK, body)
         return [payload for _, payload in self._replies(seq, to_ack=True)]
 
@@ -192,10 +160,6 @@ class Rtnl:
             self._cache.clear()
             self._cache_at = self.shared.writes
         return self._cache
-
-    def _remember(self, cache: dict[tuple[str, Any], Any], msg: LinkMsg) -> None:
-        cache[("name", msg.name)] = msg
-        cache[("index", msg.index)] = msg
 
     def get(self, kind: int, body: bytes) -> bytes | None:
         """Send a query for one object; its body, or None when the kernel has no such object."""
@@ -276,7 +240,7 @@ class Rtnl:
         if cache is not None:
             cache[key] = msg  # a miss too: until the next write, the link is still not there
             if msg is not None:
-                self._remember(cache, msg)
+                cache[("name", msg.name)] = cache[("index", msg.index)] = msg
         return msg
 
     def index(self, name: str) -> int | None:
@@ -297,7 +261,7 @@ class Rtnl:
         if cache is not None:
             for msg in (decode_link(p) for p in echoed):
                 if msg.name == name:  # a veth's echo is this end: the peer's went to its own namespace
-                    self._remember(cache, msg)
+                    cache[("name", msg.name)] = cache[("index", msg.index)] = msg
 
     def add_veth(self, name: str, peer: str, peer_fd: int | None = None, mac: str | None = None,
                  peer_mac: str | None = None, mtu: int | None = None, master: int | None = None,
@@ -424,15 +388,6 @@ class Rtnl:
             return None
         value = _i32(attrs(payload, 4).get(NETNSA_NSID))
         return value if value is not None and value >= 0 else None
-
-
-def _extack(payload: bytes, flags: int) -> str:
-    """The kernel's extended error message (NLMSGERR_ATTR_MSG), when it sent one."""
-    if not flags & 0x200:  # NLM_F_ACK_TLVS
-        return ""
-    orig_len = NLHDR.unpack_from(payload, 4)[0]
-    offset = 4 + (orig_len if flags & 0x100 == 0 else NLHDR.size)  # NLM_F_CAPPED
-    return _str(attrs(payload, offset).get(1)) or ""
 
 
 def open_in(fd: int, buf: bytearray | None = None, shared: Shared | None = None) -> Rtnl:
