@@ -68,8 +68,8 @@ class Kernel:
         self.seen = {}
         # the step's cached lookups (rtnl.Shared): an op of a program (ovs-vsctl, docker) changes
         # the lab behind the sockets' back, so it reads uncached; any op may change what was read
-        caching = self.nss.shared.caching
-        if not hasattr(self, "_" + op["op"]):
+        caching, by_program = self.nss.shared.caching, not hasattr(self, "_" + op["op"])
+        if by_program:
             self.nss.shared.caching = False
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
@@ -79,7 +79,8 @@ class Kernel:
             raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
         finally:
             self.nss.shared.caching = caching
-            self.nss.changed()  # a sysctl (disable_ipv6) or a program's op changed what was read
+            if by_program or op["op"] == "sysctl":  # not through the sockets (which forget by themselves)
+                self.nss.changed()  # e.g. disable_ipv6 takes addresses away
         self._note_name(op)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:

@@ -145,9 +145,11 @@ class Rtnl:
         self.sock.send(NLHDR.pack(NLHDR.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0) + body)
         return self.seq
 
-    def request(self, kind: int, body: bytes, flags: int = 0) -> list[bytes]:
-        """Send a change and wait for its acknowledgement; what the kernel echoed (NLM_F_ECHO)."""
-        self.shared.writes += 1  # it may change what any socket of the lab cached (a veth's peer, a move)
+    def request(self, kind: int, body: bytes, flags: int = 0, alone: bool = False) -> list[bytes]:
+        """Send a change and wait for its acknowledgement; what the kernel echoed (NLM_F_ECHO).
+        `alone`: it makes one new object and changes nothing else (the caller keeps its cache)."""
+        if not alone:
+            self.shared.writes += 1  # it may change what any socket of the lab cached (a veth's peer, a move)
         seq = self._send(kind, flags | NLM_F_ACK, body)
         return [payload for _, payload in self._replies(seq, to_ack=True)]
 
@@ -197,8 +199,7 @@ class Rtnl:
             self._dumping = None
 
     def _replies(self, seq: int, to_ack: bool = False) -> Iterator[tuple[int, bytes]]:
-        """The answers to request `seq`: a dump's to its end, a get's one message, or (to_ack)
-        everything up to the acknowledgement (an echoed object comes before it)."""
+        """The answers to `seq`: a dump's all, a get's one, or (to_ack) all up to the acknowledgement."""
         while True:
             # into one buffer kept for the socket: a fresh 1 MiB bytes per recv cost an mmap,
             # an mremap and a munmap each time
@@ -254,11 +255,13 @@ class Rtnl:
     def add_link(self, name: str, kind: str, up: bool = False, data: bytes = b"", extra: bytes = b"") -> None:
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind), *([nested(IFLA_INFO_DATA, data)] if data else []))
         body = ifinfo(0, IFF_UP if up else 0, IFF_UP if up else 0) + attr_str(IFLA_IFNAME, name) + extra + info
-        # NLM_F_ECHO: the kernel answers with the link it made (older kernels ignore the flag),
-        # so the step's next lookup of it (its index for a port, its identity) sends nothing
-        echoed = self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO)
-        cache = self._step_cache()
-        if cache is not None:
+        # a link with no peer and no master changes no other link: the step's other lookups stay;
+        # NLM_F_ECHO: the kernel answers with the link it made (older kernels ignore the flag)
+        alone = kind != "veth" and IFLA_MASTER not in attrs(extra)
+        if (cache := self._step_cache()) is not None:
+            cache.pop(("name", name), None)  # no longer missing, even if the kernel echoes nothing
+        echoed = self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, alone=alone)
+        if (cache := self._step_cache()) is not None:
             for msg in (decode_link(p) for p in echoed):
                 if msg.name == name:  # a veth's echo is this end: the peer's went to its own namespace
                     cache[("name", msg.name)] = cache[("index", msg.index)] = msg
@@ -311,8 +314,7 @@ class Rtnl:
     def addrs(self, index: int = 0) -> list[AddrMsg]:
         """Addresses of the namespace, or of one interface (filtered by the kernel under strict
         checking; one interface's are kept for the rest of the step, see Shared)."""
-        cache = self._step_cache() if index else None
-        if cache is not None and ("addrs", index) in cache:
+        if (cache := self._step_cache() if index else None) is not None and ("addrs", index) in cache:
             return list(cache[("addrs", index)])
         found = [decode_addr(p) for k, p in self.dump(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, index)) if k == RTM_NEWADDR]
         found = [a for a in found if a.index == index] if index else found
