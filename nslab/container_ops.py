@@ -1,8 +1,7 @@
-"""Ops for containers and Open vSwitch (`ns link`, `pipework`): apply, iproute2 lines, words.
-
-Kept apart from nslab/ops.py, which falls back to these tables for op kinds it
-does not know.  Each APPLY function takes (kernel, op, inverse) and returns the
-ops that undo it, like the Kernel's own methods.
+"""Ops for containers and Open vSwitch (`ns link`, `pipework`): how each is applied, its
+iproute2 lines and its words.  The op registry (nslab/opkinds.py) declares them with the
+rest; each apply function takes (kernel, op, inverse) and returns the ops that undo it,
+like the Kernel's own methods.
 
 A container's namespace is outside the lab (Docker made it), so ops name it by
 container, PID and the process's start time; every op checks that this very
@@ -20,23 +19,13 @@ from typing import TYPE_CHECKING, Any
 from . import containers, ovs
 from .errors import CommandError, NslabError
 from .netns import HOST, Netns
-from .shell_words import Expand, command, ip_lines, ip_words
+from .shell_words import Expand, command, ip_words
 
 if TYPE_CHECKING:
     from .journal import Journal
     from .ops import Kernel
 
 Op = dict[str, Any]
-
-APPLY: dict[str, Callable[[Any, Op, bool], list[Op]]] = {}
-IP_LINES: dict[str, Callable[[Op], list[str]]] = {}
-DESCRIBE: dict[str, Callable[[Op], str]] = {}
-
-
-def _register(kind: str, apply: Callable[[Any, Op, bool], list[Op]], lines: Callable[[Op], list[str]],
-              words: Callable[[Op], str]) -> None:
-    APPLY[kind], IP_LINES[kind], DESCRIBE[kind] = apply, lines, words
-
 
 # -- whose namespace -------------------------------------------------------
 def owner(op: Op) -> str:
@@ -105,7 +94,7 @@ def link_row(nss: Any, name: str) -> list[Any] | None:
     return [name, f"link to {owner(check.op)}", count]
 
 
-def _ns_link(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ns_link(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     from . import sysns
 
     nss, name = kernel.nss, op["ns"]
@@ -127,7 +116,7 @@ def _ns_link(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     return [{"op": "ns_unlink", "ns": name}]
 
 
-def _ns_unlink(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ns_unlink(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     nss, name = kernel.nss, op["ns"]
     if not nss.exists(name):
         raise CommandError(f"no namespace {name!r}")
@@ -141,12 +130,20 @@ def is_link(nss: Any, name: str) -> bool:
     return isinstance(getattr(nss, "checks", {}).get(name), LinkCheck)
 
 
-_register("ns_link", _ns_link,
-          lambda op: [command("ip", "netns", "attach", op["ns"], pid_shell(op))],
-          lambda op: f"+ namespace {op['ns']} -> {owner(op)}")
-_register("ns_unlink", _ns_unlink,
-          lambda op: [command("ip", "netns", "del", op["ns"]) + "  # only the name: the namespace stays with its process"],
-          lambda op: f"- namespace name {op['ns']}")
+def ns_link_lines(op: Op) -> list[str]:
+    return [command("ip", "netns", "attach", op["ns"], pid_shell(op))]
+
+
+def ns_link_words(op: Op) -> str:
+    return f"+ namespace {op['ns']} -> {owner(op)}"
+
+
+def ns_unlink_lines(op: Op) -> list[str]:
+    return [command("ip", "netns", "del", op["ns"]) + "  # only the name: the namespace stays with its process"]
+
+
+def ns_unlink_words(op: Op) -> str:
+    return f"- namespace name {op['ns']}"
 
 
 def relink(nss: Any, journal: "Journal") -> None:
@@ -180,14 +177,12 @@ class _OneNs:
         return []
 
 
-def _in_ctr(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
-    from .ops import Kernel
-
+def apply_in_ctr(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     if not inverse and not containers.alive(op["pid"], op.get("start")):
         return []  # undoing inside a stopped container: its namespace went with it
     one = _OneNs(open_ns(op))
     try:
-        undo = Kernel(one, tag=kernel.tag).apply(op["inner"], inverse)  # type: ignore[arg-type]
+        undo = type(kernel)(one, tag=kernel.tag).apply(op["inner"], inverse)  # type: ignore[arg-type]
     except CommandError as e:
         raise CommandError(f"in {owner(op)}: {e.message}") from None
     finally:
@@ -196,18 +191,9 @@ def _in_ctr(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     return [{**base, "inner": u} for u in undo]
 
 
-def _in_ctr_lines(op: Op) -> list[str]:
-    enter = command("nsenter", "-t", pid_shell(op), "-n")
-    return [f"{enter} {line}" for line in ip_lines(op["inner"])]
-
-
-def _in_ctr_words(op: Op) -> str:
-    from .ops import describe
-
-    return f"{describe(op['inner'])} in {owner(op)}"
-
-
-_register("in_ctr", _in_ctr, _in_ctr_lines, _in_ctr_words)
+def in_ctr_prefix(op: Op) -> str:
+    """What runs an inner op's iproute2 line inside the container."""
+    return command("nsenter", "-t", pid_shell(op), "-n")
 
 
 def in_ctr(c: "containers.Container | None", pid: int, start: int | None, inner: Op) -> Op:
@@ -216,7 +202,7 @@ def in_ctr(c: "containers.Container | None", pid: int, start: int | None, inner:
 
 
 # -- a veth from the lab into a container --------------------------------------
-def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     from .rtnl import open_in
 
     fd = open_ns(op)
@@ -242,14 +228,14 @@ def _ctr_veth(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     return back
 
 
-def _ctr_veth_lines(op: Op) -> list[str]:
+def ctr_veth_lines(op: Op) -> list[str]:
     mtu = ["mtu", op["mtu"]] if op.get("mtu") else []
     return [command(*ip_words(op["ns"]), "link", "add", "name", op["name"], *mtu, "type", "veth",
                     "peer", "name", op["peer"], *mtu, "netns", pid_shell(op))]
 
 
-_register("ctr_veth", _ctr_veth, _ctr_veth_lines,
-          lambda op: f"+ veth {op['name']} <-> {op['peer']} in {owner(op)}")
+def ctr_veth_words(op: Op) -> str:
+    return f"+ veth {op['name']} <-> {op['peer']} in {owner(op)}"
 
 
 # -- Open vSwitch ----------------------------------------------------------------
@@ -280,7 +266,7 @@ def _host_only(op: Op) -> None:
         raise CommandError(f"Open vSwitch bridges live in the lab's host namespace, not in {op['ns']}")
 
 
-def _ovs_br_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ovs_br_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     _host_only(op)
     ovs_of(kernel).add_br(op["name"])
     try:
@@ -290,19 +276,19 @@ def _ovs_br_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     return [{"op": "ovs_br_del", "ns": HOST, "name": op["name"]}]
 
 
-def _ovs_br_del(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ovs_br_del(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     _host_only(op)
     ovs_of(kernel).del_br(op["name"])
     return [{"op": "ovs_br_add", "ns": HOST, "name": op["name"]}]
 
 
-def _ovs_port_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ovs_port_add(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     _host_only(op)
     ovs_of(kernel).add_port(op["bridge"], op["name"], op.get("tag"))
     return [{"op": "ovs_port_del", "ns": HOST, "bridge": op["bridge"], "name": op["name"], "tag": op.get("tag")}]
 
 
-def _ovs_port_del(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+def apply_ovs_port_del(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     _host_only(op)
     ovs_of(kernel).del_port(op["bridge"], op["name"])
     return [{"op": "ovs_port_add", "ns": HOST, "bridge": op["bridge"], "name": op["name"], "tag": op.get("tag")}]
@@ -312,14 +298,16 @@ def _tag_words(op: Op) -> str:
     return f" tag={op['tag']}" if op.get("tag") is not None else ""
 
 
-_register("ovs_br_add", _ovs_br_add,
-          lambda op: [command("ovs-vsctl", "add-br", op["name"], "--", "set", "bridge", op["name"], "datapath_type=netdev")],
-          lambda op: f"+ ovs bridge {op['name']}")
-_register("ovs_br_del", _ovs_br_del, lambda op: [command("ovs-vsctl", "del-br", op["name"])],
-          lambda op: f"- ovs bridge {op['name']}")
-_register("ovs_port_add", _ovs_port_add,
-          lambda op: [command("ovs-vsctl", "add-port", op["bridge"], op["name"],
-                              *([f"tag={op['tag']}"] if op.get("tag") is not None else []))],
-          lambda op: f"+ ovs port {op['name']} on {op['bridge']}{_tag_words(op)}")
-_register("ovs_port_del", _ovs_port_del, lambda op: [command("ovs-vsctl", "del-port", op["bridge"], op["name"])],
-          lambda op: f"- ovs port {op['name']} from {op['bridge']}")
+def ovs_br_add_lines(op: Op) -> list[str]:
+    return [command("ovs-vsctl", "add-br", op["name"], "--", "set", "bridge", op["name"], "datapath_type=netdev")]
+
+
+def ovs_port_add_lines(op: Op) -> list[str]:
+    tag = [f"tag={op['tag']}"] if op.get("tag") is not None else []
+    return [command("ovs-vsctl", "add-port", op["bridge"], op["name"], *tag)]
+
+
+def ovs_port_words(op: Op) -> str:
+    if op["op"] == "ovs_port_add":
+        return f"+ ovs port {op['name']} on {op['bridge']}{_tag_words(op)}"
+    return f"- ovs port {op['name']} from {op['bridge']}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ from .rtnl import (
 )
 
 if TYPE_CHECKING:
-    from .session import Ctx, Lab
+    from .session import Lab
 
 RTN_LOCAL = 2
 RT_TABLE_LOCAL = 255
@@ -110,26 +111,25 @@ def _not_the_labs(lab: "Lab", ns: str, link: LinkMsg | None) -> str | None:
 
 
 # -- probes -------------------------------------------------------------------
-def outside(ctx: "Ctx", addr: str, iface: str | None = None) -> str | None:
-    """Why a probe from the context to addr would leave the lab, or None when it may go.
+def outside(lab: "Lab", ns: str, addr: str, iface: str | None = None) -> str | None:
+    """Why a probe from namespace ns to addr would leave the lab, or None when it may go.
     One route lookup and one link lookup: a few tens of microseconds per probe."""
-    lab = ctx.lab
-    if lab.allow_outside or (not lab.host_mode and lab_made(lab, ctx.ns)):
+    if lab.allow_outside or (not lab.host_mode and lab_made(lab, ns)):
         return None
-    nl = lab.nss.get(ctx.ns).nl
+    nl = lab.nss.get(ns).nl
     dst, _, scope = addr.partition("%")
     device = iface or scope or None
     oif = nl.index(device) if device else None
     route = nl.route_get(dst, oif)
     if route is None or route.type == RTN_LOCAL:
         return None  # nowhere to go (the probe gets the kernel's own error), or delivered here
-    link = _out_of(lab, ctx.ns, route.oif)
-    why = _not_the_labs(lab, ctx.ns, link)
-    if why is None and link is not None and lab.host_mode and ctx.ns != HOST:
-        why = _forwarded_by_host(lab, ctx.ns, route, link, dst)
+    link = _out_of(lab, ns, route.oif)
+    why = _not_the_labs(lab, ns, link)
+    if why is None and link is not None and lab.host_mode and ns != HOST:
+        why = _forwarded_by_host(lab, ns, route, link, dst)
     if why is None:
         return None
-    return f"{addr} is not in this lab: from {ctx.ns} it would leave through {why}; {OUTSIDE_WAY_OUT}"
+    return f"{addr} is not in this lab: from {ns} it would leave through {why}; {OUTSIDE_WAY_OUT}"
 
 
 def _forwarded_by_host(lab: "Lab", ns: str, route: RouteMsg, link: LinkMsg, dst: str) -> str | None:
@@ -306,13 +306,12 @@ def _changes(lab: "Lab", op: dict[str, Any]) -> list[Change]:
     return [Change(net, 1024 if net.version == 6 else 0, oif, gw, False, words)]
 
 
-def apply_route_change(ctx: "Ctx", op: dict[str, Any]) -> None:
+def apply_route_change(lab: "Lab", op: dict[str, Any], apply: Callable[[dict[str, Any]], None]) -> None:
     """Apply a route_add or addr_add op.  In host mode, in a namespace the lab did not make, it
     is refused when it would move where traffic to a non-lab destination goes; and when a lookup
     after it shows a guarded destination leaving another way, it raises: the step rolls it back."""
-    lab = ctx.lab
     if not lab.host_mode or lab.allow_host_changes or lab_made(lab, op["ns"]):
-        ctx.apply(op)
+        apply(op)
         return
     host = HostRoutes(lab, op["ns"])
     changes = _changes(lab, op)
@@ -327,7 +326,7 @@ def apply_route_change(ctx: "Ctx", op: dict[str, Any]) -> None:
             if g.whole:  # the part of a default route a lab may take is not watched
                 watch.setdefault(g.point, g)
     before = {p: _path(host.nl.route_get(str(p))) for p in watch}
-    ctx.apply(op)
+    apply(op)
     for point, was in before.items():
         now = host.nl.route_get(str(point))
         if _path(now) != was:

@@ -15,7 +15,8 @@ from . import targets
 from .journal import Op, Step
 from .lexer import tokenize
 from .netns import HOST
-from .shell_words import command, comment_text, ip_lines, ip_words, quote
+from .opkinds import ip_lines
+from .shell_words import command, comment_text, ip_words, quote
 
 
 def _with_context(step: Step) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import inventory
+from . import egress, inventory
 from .errors import CommandError
 from .netns import HOST
 from .ops import ep
@@ -172,3 +172,18 @@ class Guard:
         if ino in self._machine | mine:
             raise CommandError(f"{who} shares this machine's own network namespace (--network host): pipework would "
                                f"change the machine's interfaces and routes ({WAY_OUT})")
+
+    def outside(self, ns: str, addr: str, iface: str | None = None) -> str | None:
+        """Why a probe from ns to addr would leave the lab (nslab/egress.py), or None."""
+        return egress.outside(self.lab, ns, addr, iface)
+
+
+class ModelGuard:
+    """The dry run's guard: an isolated lab, where everything but a container's own interfaces is
+    the lab's; the model holds nothing of a container's, so there is nothing to refuse."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kw: None
+
+    def made_namespaces(self) -> set[str]:
+        return set()

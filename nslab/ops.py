@@ -1,10 +1,10 @@
-"""Kernel operations as data.
+"""The kernel backend of the ops: `Kernel.apply` performs an op over netlink and returns
+the ops that undo it.
 
-Every change nslab makes is an op: a small JSON-able dict such as
-``{"op": "addr_add", "ns": "ns1", "name": "eth0", "cidr": "10.0.0.1/24"}``.
-`Kernel.apply` performs it over netlink and returns the ops that undo it; `ip_lines`
-gives the iproute2 commands that do the same.  The journal stores both, so undo,
-atomic rollback, `export sh` and host-mode cleanup all share this one table.
+Every change nslab makes is an op (a JSON object: nslab/opkinds.py declares each kind
+once, with its fields, its iproute2 lines, its words, its effect on the lab model and its
+flags).  The journal stores ops and their inverses, so undo, atomic rollback, `export sh`
+and host-mode cleanup all share that one registry.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import identity, inventory, sysns
+from . import identity, inventory, opkinds, sysns
 from .errors import CommandError, GoneError, kernel_words
 from .netns import HOST
-from .op_text import describe, ep  # noqa: F401  (what an op did, in words; importers find them here)
-from .shell_words import ip_lines  # noqa: F401  (the iproute2 lines live with the script words)
+from .op_text import ep
+from .opkinds import describe, ip_lines  # noqa: F401  (importers find an op's words and lines here)
 
 if TYPE_CHECKING:
     from .netns import Namespaces
 
 Op = dict[str, Any]
-NAMES_MADE = ("ns_add", "ns_link")  # ops that put a name in /run/netns
-NAMES_REMOVED = ("ns_del", "ns_unlink")
+
+
+def apply_error(op: Op, e: OSError) -> CommandError:
+    """The kernel's (or the OS's) refusal of an op, in its words: the model's refusals read alike."""
+    return CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}")
 
 
 class Kernel:
@@ -57,14 +60,7 @@ class Kernel:
 
     # -- apply -----------------------------------------------------------
     def apply(self, op: Op, inverse: bool = True) -> list[Op]:
-        fn = getattr(self, "_" + op["op"], None)
-        if fn is None:
-            from . import container_ops
-
-            ext = container_ops.APPLY.get(op["op"])
-            if ext is None:
-                raise CommandError(f"unknown operation {op['op']!r}")
-            fn = lambda o, inv: ext(self, o, inv)  # noqa: E731
+        kind = opkinds.kind(op)
         self.seen = {}
         # the step's cached lookups (rtnl.Shared): an op of a program (ovs-vsctl, docker) changes
         # the lab behind the sockets' back, so it reads uncached; any op may change what was read
@@ -73,15 +69,15 @@ class Kernel:
             self.nss.shared.caching = False
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
-            undo = fn(op, inverse)
+            undo = kind.apply(self, op, inverse)
         except OSError as e:  # the kernel's or the OS's refusal (NetlinkError is one), in its words;
             # anything else is a bug, and the session reports it as one
-            raise CommandError(f"{describe(op).lstrip('+-~ ')}: {kernel_words(e)}") from None
+            raise apply_error(op, e) from None
         finally:
             self.nss.shared.caching = caching
             if by_program or op["op"] == "sysctl":  # not through the sockets (which forget by themselves)
                 self.nss.changed()  # e.g. disable_ipv6 takes addresses away
-        self._note_name(op)
+        self._note_name(op, kind.names)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
                 identity.stamp(self, op, undo)
@@ -89,10 +85,10 @@ class Kernel:
                 self.remade += identity.remade(self, op)
         return undo
 
-    def _note_name(self, op: Op) -> None:
-        if op["op"] in NAMES_MADE:
+    def _note_name(self, op: Op, names: str) -> None:
+        if names == "made":
             self.own_names[op["ns"]] = os.stat(self.nss.path(op["ns"])).st_ino
-        elif op["op"] in NAMES_REMOVED:
+        elif names == "removed":
             self.own_names.pop(op["ns"], None)
 
     def own_namespaces(self) -> list[str]:

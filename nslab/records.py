@@ -20,23 +20,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import NslabError
+from .opkinds import KINDS
 
 FORMAT = 2  # the newest record format this nslab reads and the one it writes
 Record = dict[str, Any]
-
-# fields an op must have for undo and clean to act on it, by kind (others may add more)
-OP_FIELDS: dict[str, tuple[str, ...]] = {
-    "ns_add": ("ns",), "ns_del": ("ns",),
-    "veth": ("ns", "name", "peer_ns", "peer"), "bridge": ("ns", "name"),
-    "link_set": ("ns", "name"), "link_del": ("ns", "name"),
-    "addr_add": ("ns", "name", "cidr"), "addr_del": ("ns", "name", "cidr"),
-    "route_add": ("ns", "dst"), "route_del": ("ns", "dst"),
-    "sysctl": ("ns", "key", "value"),
-    "ns_link": ("ns", "pid"), "ns_unlink": ("ns",), "in_ctr": ("pid", "inner"),
-    "ctr_veth": ("ns", "name", "peer"),
-    "ovs_br_add": ("name",), "ovs_br_del": ("name",),
-    "ovs_port_add": ("bridge", "name"), "ovs_port_del": ("bridge", "name"),
-}
 
 
 class RecordError(NslabError):
@@ -59,10 +46,10 @@ def op_problem(op: object) -> str | None:
     kind = op.get("op")
     if not isinstance(kind, str):
         return "an op without its 'op' name"
-    need = OP_FIELDS.get(kind)
-    if need is None:
+    found = KINDS.get(kind)
+    if found is None:
         return f"unknown op {kind!r} (from another nslab version?)"
-    missing = [f for f in need if f not in op]
+    missing = [f for f in found.fields if f not in op]  # what undo and clean need (the op registry)
     if missing:
         return f"{kind} op missing field {', '.join(repr(f) for f in missing)}"
     if kind == "in_ctr":

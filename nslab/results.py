@@ -96,3 +96,20 @@ class Failure:
     where: str = ""  # FILE:LINE
     line: str = ""
     caret: str = ""
+
+
+@dataclass
+class ProgramStarted:
+    """A handler's note that it runs a program (`exec`): the session records it in the step, so
+    `save` and `export sh` keep it (it cannot be undone).  Never shown."""
+
+    ns: str
+    argv: list[str]
+
+
+@dataclass
+class SourceFile:
+    """`source FILE`: the session runs the file's lines, each a step of its own."""
+
+    path: str  # its real path, to refuse a loop
+    commands: list[Any]

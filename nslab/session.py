@@ -12,45 +12,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import isolate, sysns
+from . import egress, isolate, opkinds, sysns
+from .context import Ctx
 from .errors import CommandError, Loc, NslabError, ParseError, internal_error
 from .guard import Guard
+from .handlers import HANDLERS
 from .hostlog import HostLog
 from .journal import Journal, Step
 from .lablock import LabLock
 from .netns import HOST, Namespaces
 from .ops import Kernel, Op, describe, ip_lines
 from .parser import Command, parse_line
-from .results import Changes, ExpectResult, Failure
+from .results import Changes, ContextChanged, ExpectResult, Failure, ProgramStarted, SourceFile
 from .tx import PlanTx, Tx, no_sigint  # noqa: F401  (importers find a step's ops here)
+from .view import KernelView
 
 if TYPE_CHECKING:
     from .undo import Undone
-
-
-@dataclass
-class Ctx:
-    """What a handler gets besides the command: the lab, the context namespace, the step's ops."""
-
-    lab: "Lab"
-    ns: str
-    tx: Tx
-    cmd: Command
-
-    def apply(self, op: Op) -> None:
-        self.tx.apply(op)
-
-    @property
-    def ask(self) -> "Callable[[str], str] | None":
-        return self.lab.ask
-
-    def resolve(self, ns: str | None) -> str:
-        return ns if ns is not None else self.ns
-
-    def note_program(self, ns: str, argv: list[str]) -> None:
-        """`exec`: what ran where, so `save` and `export sh` can keep it (it cannot be undone)."""
-        if self.lab.last is not None and not isinstance(self.tx, PlanTx):
-            self.lab.last.program, self.lab.last.program_ns = list(argv), ns
 
 
 @dataclass
@@ -165,6 +143,16 @@ class Lab:
         return f"/proc/{os.getpid()}/fd/{self.nss.host.fd}"
 
     # -- running ---------------------------------------------------------
+    def ctx(self, ns: str, cmd: Command, tx: Tx) -> Ctx:
+        """The handler's view of this lab for one command (nslab/context.py)."""
+        def apply(op: Op) -> None:
+            if op["op"] in ("addr_add", "route_add"):  # host mode: never take the host's traffic
+                egress.apply_route_change(self, op, tx.apply)
+            else:
+                tx.apply(op)
+        return Ctx(KernelView(self.nss), self.guard, ns, cmd, apply, self.ask, host_mode=self.host_mode,
+                   sources=list(self.sources), lab=self)
+
     def run(self, text: str, source: str = "api") -> Outcome:
         """Parse and run one line; errors come back in the outcome, not as exceptions."""
         try:
@@ -189,18 +177,16 @@ class Lab:
         """The ops a lab-changing command would apply now, without applying them (the
         handler reads the live lab; its writes are collected).  Raises the error it would
         raise.  Read-only commands (ping, exec, show...) plan nothing."""
-        from .handlers import HANDLERS
-
         if not cmd.spec.journal:
             return []
         ctx_ns = cmd.prefix or self.context
         if not self.nss.exists(ctx_ns):
-            raise CommandError(_no_context(ctx_ns))
+            raise CommandError(no_context(ctx_ns))
         tx = PlanTx(self.kernel)
         context = self.context
         try:
-            for _ in _events(HANDLERS[cmd.form.handler](Ctx(self, ctx_ns, tx, cmd), **cmd.values)):
-                pass
+            for _ in _events(HANDLERS[cmd.form.handler](self.ctx(ctx_ns, cmd, tx), **cmd.values)):
+                pass  # nothing the events ask for is done: a plan changes nothing
         finally:
             self.context = context  # `ns del` of the context would move it
         return tx.ops
@@ -213,8 +199,6 @@ class Lab:
 
     def stream(self, cmd: Command) -> Iterator[Any]:
         """Run a command, yielding its events as they happen (ping replies, program output)."""
-        from .handlers import HANDLERS
-
         source = "repl" if cmd.loc.source == "repl" else f"{cmd.loc.source}:{cmd.loc.line}"
         ctx_ns = cmd.prefix or self.context
         step = self.journal.new(
@@ -228,18 +212,28 @@ class Lab:
         failed: str | None = None
         unmet = False
         try:
-            ctx = Ctx(self, ctx_ns, tx, cmd)
+            ctx = self.ctx(ctx_ns, cmd, tx)
             if self.nss.exists(ctx_ns):
                 produced = HANDLERS[cmd.form.handler](ctx, **cmd.values)
             elif cmd.spec.name == "expect":  # an unmet goal (an exercise not done yet), not a broken replay
                 produced = ExpectResult(False, f"{cmd.text.split('expect', 1)[-1].strip()} in {ctx_ns}", f"no namespace {ctx_ns}")
             else:
-                raise CommandError(_no_context(ctx_ns))
+                raise CommandError(no_context(ctx_ns))
             for event in _events(produced):
                 if isinstance(event, ExpectResult) and not event.ok:
                     unmet = True
+                if isinstance(event, ProgramStarted):
+                    step.program, step.program_ns = list(event.argv), event.ns
+                    continue
+                if isinstance(event, SourceFile):
+                    yield from self._source(event)
+                    continue
+                if isinstance(event, ContextChanged):
+                    self.context = event.context
                 yield event
             self.kernel.settle()
+            if any(opkinds.kind(op).names == "removed" for op in tx.ops) and not self.nss.exists(self.context):
+                self.context = HOST  # the context namespace was deleted
         except NslabError as e:
             failed = e.message
         except KeyboardInterrupt:
@@ -274,6 +268,28 @@ class Lab:
             yield Changes([describe(op) for op in step.ops])
         if failed is not None:
             yield Failure(failed, source if source != "repl" else "", cmd.text.strip())
+
+    def _source(self, event: SourceFile) -> Iterator[Any]:
+        """Each line of a sourced file is a step of its own; the `source` step fails with the first
+        that fails, naming its file and line.  At a terminal it is the teaching replay."""
+        from . import stepper
+
+        self.sources.append(event.path)
+        try:
+            if self.ask is not None:
+                yield from stepper.replay(self, event.commands, self.ask)
+                self._stop_if_failed()
+                return
+            for cmd in event.commands:
+                yield from self.stream(cmd)
+                self._stop_if_failed()
+        finally:
+            self.sources.remove(event.path)
+
+    def _stop_if_failed(self) -> None:
+        last = self.last
+        if last is not None and last.outcome == "failed":
+            raise CommandError(f"{last.source}: {last.error}")
 
     def run_file(self, path: str) -> list[Outcome]:
         """Parse a whole .lab file, then run it, stopping at the first failed step."""
@@ -312,7 +328,7 @@ def _events(produced: Any) -> Iterable[Any]:
     return (produced,)
 
 
-def _no_context(ns: str) -> str:
+def no_context(ns: str) -> str:
     from .parser import suggest
 
     hint = suggest(ns) if not ns[:1].isdigit() else ""

@@ -57,70 +57,93 @@ def ip_words(ns: str) -> list[str]:
     return ["ip"] if ns == HOST else ["ip", "-n", ns]
 
 
-def ip_lines(op: Op) -> list[str]:
-    """The iproute2 commands that do what `op` does, every word quoted for bash.  Interfaces are
-    named after `dev`/`name`, so a name like `-x` or `help` is never read as an option or keyword."""
-    k, ns = op["op"], op.get("ns", HOST)
-    ip = ip_words(ns)
+def netns_word(target: str) -> str:
+    """A namespace as `ip link set ... netns` takes it: the script's own for the lab's host."""
+    return SCRIPT_NS if target == HOST else target
 
-    def netns(target: str) -> str:
-        return SCRIPT_NS if target == HOST else target
 
-    if k == "ns_add":
-        return [command("ip", "netns", "add", ns)]
-    if k == "ns_del":
-        return [command("ip", "netns", "del", ns)]
-    if k == "veth":
-        pns = op["peer_ns"]
-        words = [*ip, "link", "add", "name", op["name"]]
-        if op.get("mac"):
-            words += ["address", op["mac"]]
-        words += ["type", "veth", "peer", "name", op["peer"]]
-        if pns != ns:
-            words += ["netns", netns(pns)]
-        if op.get("peer_mac"):
-            words += ["address", op["peer_mac"]]
-        return [command(*words)]
-    if k == "bridge":
-        return [command(*ip, "link", "add", "name", op["name"], "type", "bridge"),
-                command(*ip, "link", "set", "dev", op["name"], "up")]
-    if k == "link_set":
-        name, lines = op["name"], []
-        dev = [*ip, "link", "set", "dev", name]
-        if "master" in op:
-            lines.append(command(*dev, *(["master", op["master"]] if op["master"] else ["nomaster"])))
-        if "mtu" in op:
-            lines.append(command(*dev, "mtu", op["mtu"]))
-        if "mac" in op:
-            lines.append(command(*dev, "address", op["mac"]))
-        if "rename" in op:
-            lines.append(command(*dev, "name", op["rename"]))
-        if "netns" in op:
-            lines.append(command(*dev, "netns", netns(op["netns"])))
-        if "up" in op:
-            lines.append(command(*ip, "link", "set", "dev", op.get("rename", name), "up" if op["up"] else "down"))
-        return lines
-    if k == "link_del":
-        return [command(*ip, "link", "del", "dev", op["name"])]
-    if k == "addr_add":
-        iface = ipaddress.ip_interface(op["cidr"])
-        # Kernel._addr_add sets the broadcast address; `brd +` makes ip do the same
-        brd = ["brd", "+"] if iface.version == 4 and iface.network.prefixlen < 31 else []
-        return [command(*ip, "addr", "add", op["cidr"], *brd, "dev", op["name"])]
-    if k == "addr_del":
-        return [command(*ip, "addr", "del", op["cidr"], "dev", op["name"])]
-    if k in ("route_add", "route_del"):
-        words = [*ip, "route", "add" if k == "route_add" else "del", op["dst"]]
-        if op.get("gw"):
-            words += ["via", op["gw"]]
-        if op.get("dev"):
-            words += ["dev", op["dev"]]
-        return [command(*words)]
-    if k == "sysctl":
-        pre = [] if ns == HOST else ["ip", "netns", "exec", ns]
-        return [command(*pre, "sysctl", "-qw", f"{op['key']}={op['value']}")]
-    from . import container_ops
+# The iproute2 lines of each op kind (the op registry, nslab/opkinds.py, names which), every word
+# quoted for bash.  Interfaces are named after `dev`/`name`, so a name like `-x` or `help` is
+# never read as an option or keyword.
+def ns_add(op: Op) -> list[str]:
+    return [command("ip", "netns", "add", op["ns"])]
 
-    if k in container_ops.IP_LINES:
-        return container_ops.IP_LINES[k](op)
-    return [f"# {comment_text(k)}"]
+
+def ns_del(op: Op) -> list[str]:
+    return [command("ip", "netns", "del", op["ns"])]
+
+
+def veth(op: Op) -> list[str]:
+    ns, pns = op.get("ns", HOST), op["peer_ns"]
+    words = [*ip_words(ns), "link", "add", "name", op["name"]]
+    if op.get("mac"):
+        words += ["address", op["mac"]]
+    words += ["type", "veth", "peer", "name", op["peer"]]
+    if pns != ns:
+        words += ["netns", netns_word(pns)]
+    if op.get("peer_mac"):
+        words += ["address", op["peer_mac"]]
+    return [command(*words)]
+
+
+def bridge(op: Op) -> list[str]:
+    ip = ip_words(op.get("ns", HOST))
+    return [command(*ip, "link", "add", "name", op["name"], "type", "bridge"),
+            command(*ip, "link", "set", "dev", op["name"], "up")]
+
+
+def link_set(op: Op) -> list[str]:
+    ip = ip_words(op.get("ns", HOST))
+    name, lines = op["name"], []
+    dev = [*ip, "link", "set", "dev", name]
+    if "master" in op:
+        lines.append(command(*dev, *(["master", op["master"]] if op["master"] else ["nomaster"])))
+    if "mtu" in op:
+        lines.append(command(*dev, "mtu", op["mtu"]))
+    if "mac" in op:
+        lines.append(command(*dev, "address", op["mac"]))
+    if "rename" in op:
+        lines.append(command(*dev, "name", op["rename"]))
+    if "netns" in op:
+        lines.append(command(*dev, "netns", netns_word(op["netns"])))
+    if "up" in op:
+        lines.append(command(*ip, "link", "set", "dev", op.get("rename", name), "up" if op["up"] else "down"))
+    return lines
+
+
+def link_del(op: Op) -> list[str]:
+    return [command(*ip_words(op.get("ns", HOST)), "link", "del", "dev", op["name"])]
+
+
+def addr_add(op: Op) -> list[str]:
+    iface = ipaddress.ip_interface(op["cidr"])
+    # Kernel._addr_add sets the broadcast address; `brd +` makes ip do the same
+    brd = ["brd", "+"] if iface.version == 4 and iface.network.prefixlen < 31 else []
+    return [command(*ip_words(op.get("ns", HOST)), "addr", "add", op["cidr"], *brd, "dev", op["name"])]
+
+
+def addr_del(op: Op) -> list[str]:
+    return [command(*ip_words(op.get("ns", HOST)), "addr", "del", op["cidr"], "dev", op["name"])]
+
+
+def _route(op: Op, verb: str) -> list[str]:
+    words = [*ip_words(op.get("ns", HOST)), "route", verb, op["dst"]]
+    if op.get("gw"):
+        words += ["via", op["gw"]]
+    if op.get("dev"):
+        words += ["dev", op["dev"]]
+    return [command(*words)]
+
+
+def route_add(op: Op) -> list[str]:
+    return _route(op, "add")
+
+
+def route_del(op: Op) -> list[str]:
+    return _route(op, "del")
+
+
+def sysctl(op: Op) -> list[str]:
+    ns = op.get("ns", HOST)
+    pre = [] if ns == HOST else ["ip", "netns", "exec", ns]
+    return [command(*pre, "sysctl", "-qw", f"{op['key']}={op['value']}")]

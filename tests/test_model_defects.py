@@ -49,12 +49,10 @@ def test_a_failed_line_fails_the_source_step_naming_file_and_line(lab: Lab, tmp_
 
 
 
-def test_a_stepped_source_fails_too_when_a_line_fails(lab: Lab, tmp_path: Path, monkeypatch) -> None:
-    from nslab import stepper
-
+def test_a_stepped_source_fails_too_when_a_line_fails(lab: Lab, tmp_path: Path) -> None:
     f = tmp_path / "bad.lab"
     f.write_text("ns add t1\nt1 link nosuch up\nns add t2\n")
-    monkeypatch.setattr(stepper, "ASK", lambda prompt: "c")  # at a terminal: `c` runs on to the end
+    lab.ask = lambda prompt: "c"  # at a terminal: `c` runs on to the end
     out = lab.run(f"source {f}")
     assert not out.ok and out.step is not None and out.step.text == f"source {f}"
     assert out.error is not None and out.error.startswith(f"{f}:2: "), out.error
@@ -178,7 +176,6 @@ def bash_first_ipv4(lab: Lab, ns: str) -> str:
 
 def test_the_handler_and_the_bash_function_pick_the_same_address(lab: Lab) -> None:
     from nslab.handlers.look import first_ipv4
-    from nslab.session import Ctx
 
     layouts = [
         "ns add b", "veth b:eth0 b:eth1", "b addr add lo 10.9.9.9/32", "b link lo up",
@@ -191,7 +188,7 @@ def test_the_handler_and_the_bash_function_pick_the_same_address(lab: Lab) -> No
     for line in layouts:
         out = lab.run(line)
         assert out.ok, (line, out.error)
-    ctx = Ctx(lab, "host", None, None)  # type: ignore[arg-type]  # first_ipv4 reads only the lab
+    ctx = lab.ctx("host", None, None)  # type: ignore[arg-type]  # first_ipv4 reads only the lab
     picked = {ns: first_ipv4(ctx, ns) for ns in ("b", "c", "host")}
     assert picked == {"b": "10.2.0.1", "c": "10.3.0.1", "host": "10.6.0.1"}
     assert {ns: bash_first_ipv4(lab, ns) for ns in picked} == picked

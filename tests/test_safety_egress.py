@@ -209,21 +209,18 @@ def test_the_check_costs_well_under_a_millisecond_per_probe(uplink: Uplink) -> N
     behind a lab bridge (its ports are read too), and a refused one."""
     script = """
 import json, time
-from nslab.session import Lab, Ctx, Tx
-from nslab.parser import parse_line
-from nslab.errors import Loc
+from nslab.session import Lab
 from nslab import egress
 lab = Lab(host=True, name=NAME)
 for line in LINES:
     assert lab.run(line).ok, line
 out = {}
 for ns, addr in (("host", "10.77.0.2"), ("host", "10.88.0.1"), ("host", "10.20.0.1"), (NS, "10.20.0.1")):
-    ctx = Ctx(lab, ns, Tx(lab.kernel), parse_line("ping " + addr, Loc()))
     runs = []
     for _ in range(5):  # the best of five: the machine is shared, the check's own cost is the least
         t0 = time.perf_counter()
         for _ in range(400):
-            why = egress.outside(ctx, addr)
+            why = egress.outside(lab, ns, addr)
         runs.append((time.perf_counter() - t0) / 400 * 1e6)
     out[ns + " " + addr] = [min(runs), why]
 lab.reset()

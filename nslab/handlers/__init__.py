@@ -15,3 +15,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }
+# a command form naming a handler that does not exist fails here, at import, not when typed
+_MISSING = sorted(_NAMES - set(HANDLERS))
+if _MISSING:
+    raise ImportError(f"the command table names handlers that do not exist: {', '.join(_MISSING)}")

@@ -6,26 +6,25 @@ import ipaddress
 import re
 from typing import Any
 
-from .. import egress, inventory
-from ..container_ops import is_link
+from .. import inventory
+from ..context import Ctx
 from ..errors import CommandError
 from ..kinds import Endpoint
 from ..netns import HOST
 from ..ops import ep as show_ep
 from ..results import Message
-from ..session import Ctx
 
 
 def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     """(namespace, ifname) of an endpoint, checking that the namespace exists."""
     ns = ctx.resolve(e.ns)
-    ctx.lab.nss.get(ns)
+    ctx.view.require(ns)
     return ns, e.ifname
 
 
 def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     ns, name = where(ctx, e)
-    if not ctx.lab.kernel.has(ns, name):
+    if not ctx.view.has(ns, name):
         raise CommandError(f"no interface {show_ep(ns, name)}")
     return ns, name
 
@@ -33,7 +32,7 @@ def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
 def found(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link]:
     """An endpoint's interface with its addresses and master, read once; "no interface" when missing."""
     ns, name = where(ctx, e)
-    link = inventory.find(ctx.lab.nss, ns, name)
+    link = ctx.view.link(ns, name)
     if link is None:
         raise CommandError(f"no interface {show_ep(ns, name)}")
     return ns, link
@@ -49,7 +48,7 @@ def _guard_ns_name(ctx: Ctx, name: str) -> None:
 def ns_add(ctx: Ctx, name: list[str]) -> Message:
     for n in dict.fromkeys(name):
         _guard_ns_name(ctx, n)
-        if ctx.lab.nss.exists(n):
+        if ctx.view.exists(n):
             raise CommandError(f"namespace {n!r} exists: File exists")
         ctx.apply({"op": "ns_add", "ns": n})
     return Message(f"added {', '.join(dict.fromkeys(name))}", "ok")
@@ -59,17 +58,16 @@ def ns_del(ctx: Ctx, name: list[str]) -> Message:
     for n in dict.fromkeys(name):
         if n == HOST:
             raise CommandError("the host namespace cannot be deleted")
-        ctx.lab.guard.namespace(n)
-        ctx.lab.nss.get(n)
+        ctx.guard.namespace(n)
+        ctx.view.require(n)
         # a linked container's namespace: only the name goes; the namespace stays with its process
-        ctx.apply({"op": "ns_unlink" if is_link(ctx.lab.nss, n) else "ns_del", "ns": n})
-        if ctx.lab.context == n:
-            ctx.lab.context = HOST
+        ctx.apply({"op": "ns_unlink" if ctx.view.is_link(n) else "ns_del", "ns": n})
+        # (the session moves the context to host when its namespace goes)
     return Message(f"deleted {', '.join(name)}", "ok")
 
 
 def free_eth(ctx: Ctx, ns: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-    used = {link.name for link in inventory.links(ctx.lab.nss.get(ns), with_addrs=False)} | taken
+    used = {link.name for link in ctx.view.links(ns, with_addrs=False)} | taken
     n = 0
     while f"eth{n}" in used:
         n += 1
@@ -79,7 +77,7 @@ def free_eth(ctx: Ctx, ns: str, taken: set[str] = frozenset()) -> str:  # type: 
 def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
     ends: list[tuple[str, str]] = []
     for e in (a, b):
-        if e.bare and ctx.lab.nss.exists(e.ifname) and e.ifname != HOST:
+        if e.bare and ctx.view.exists(e.ifname) and e.ifname != HOST:
             ns = e.ifname
             ends.append((ns, free_eth(ctx, ns, {n for s, n in ends if s == ns})))
         elif e.bare and e.ifname == HOST:
@@ -94,7 +92,7 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
     except CommandError:
         # the kernel says only "File exists": name the end that does (no lookups before, on the fast path)
         for ns, name in ends:
-            if ctx.lab.kernel.has(ns, name):
+            if ctx.view.has(ns, name):
                 raise CommandError(f"{show_ep(ns, name)} exists: File exists") from None
         raise
     return Message(f"veth {show_ep(ans, aname)} <-> {show_ep(bns, bname)}", "ok")
@@ -102,7 +100,7 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
 
 def _set(ctx: Ctx, e: Endpoint, **change: Any) -> tuple[str, str]:
     ns, name = where(ctx, e)  # the op itself says "no interface" when it is missing
-    ctx.lab.guard.interface(ns, name, "change")
+    ctx.guard.interface(ns, name, "change")
     ctx.apply({"op": "link_set", "ns": ns, "name": name, **change})
     return ns, name
 
@@ -119,7 +117,7 @@ def link_down(ctx: Ctx, ep: Endpoint) -> Message:
 
 def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
     ns, name = existing(ctx, ep)
-    if ctx.lab.kernel.has(ns, new):
+    if ctx.view.has(ns, new):
         raise CommandError(f"{show_ep(ns, new)} exists: File exists")
     _set(ctx, ep, rename=new)
     return Message(f"{show_ep(ns, name)} is now {new}", "ok")
@@ -127,8 +125,8 @@ def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
 
 def link_netns(ctx: Ctx, ep: Endpoint, ns: str) -> Message:
     src, name = existing(ctx, ep)
-    ctx.lab.nss.get(ns)
-    ctx.lab.guard.namespace(ns, for_moving=True)
+    ctx.view.require(ns)
+    ctx.guard.namespace(ns, for_moving=True)
     _set(ctx, ep, netns=ns)
     return Message(f"{show_ep(src, name)} moved to {ns} (addresses and state are reset, as the kernel does)", "ok")
 
@@ -147,7 +145,7 @@ def link_del(ctx: Ctx, ep: Endpoint) -> Message:
     ns, name = existing(ctx, ep)
     if name == "lo":
         raise CommandError("lo cannot be deleted")
-    ctx.lab.guard.interface(ns, name, "delete")
+    ctx.guard.interface(ns, name, "delete")
     ctx.apply({"op": "link_del", "ns": ns, "name": name})
     return Message(f"deleted {show_ep(ns, name)}", "ok")
 
@@ -156,9 +154,9 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
     # one RTM_GETLINK, no dump of the addresses: the kernel's EEXIST is the duplicate check
     # (reading them every step made 4,000 addresses on one interface quadratic)
     ns, name = existing(ctx, ep)
-    ctx.lab.guard.interface(ns, name, "address")
+    ctx.guard.interface(ns, name, "address")
     try:
-        egress.apply_route_change(ctx, {"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
+        ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
     except CommandError as e:
         if e.message.endswith(": File exists"):
             raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists") from None
@@ -169,7 +167,7 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
 def addr_del(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
     ns, link = found(ctx, ep)
     name = link.name
-    ctx.lab.guard.interface(ns, name, "address")
+    ctx.guard.interface(ns, name, "address")
     if str(cidr) not in link.addrs:
         raise CommandError(f"{show_ep(ns, name)} has no address {cidr}")
     ctx.apply({"op": "addr_del", "ns": ns, "name": name, "cidr": str(cidr)})
@@ -180,7 +178,7 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
     ns = ctx.ns
     if dev is not None:
         existing(ctx, Endpoint(None, dev))
-        ctx.lab.guard.interface(ns, dev, "route through")
+        ctx.guard.interface(ns, dev, "route through")
     if gw is not None and dest != "default":
         if ipaddress.ip_network(dest).version != gw.version:
             raise CommandError(f"{dest} and gateway {gw} are of different IP versions")
@@ -188,27 +186,27 @@ def route_add(ctx: Ctx, dest: str, gw: Any = None, dev: str | None = None) -> Me
         # the kernel says only "Invalid argument": a link-local address means something on every link
         raise CommandError(f"a link-local gateway needs its interface: route add {dest} via {gw} dev IF")
     if gw is not None:
-        ctx.lab.guard.gateway(ns, str(gw))
-    egress.apply_route_change(ctx, {"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
+        ctx.guard.gateway(ns, str(gw))
+    ctx.apply({"op": "route_add", "ns": ns, "dst": dest, "gw": str(gw) if gw else None, "dev": dev})
     via = f" via {gw}" if gw else ""
     return Message(f"route {dest}{via}{' dev ' + dev if dev else ''} in {ns}", "ok")
 
 
 def route_del(ctx: Ctx, dest: str) -> Message:
-    ctx.lab.guard.route(ctx.ns, dest)
+    ctx.guard.route(ctx.ns, dest)
     ctx.apply({"op": "route_del", "ns": ctx.ns, "dst": dest})
     return Message(f"removed route {dest} in {ctx.ns}", "ok")
 
 
 def bridge_add(ctx: Ctx, name: str) -> Message:
-    if ctx.lab.kernel.has(ctx.ns, name):
+    if ctx.view.has(ctx.ns, name):
         raise CommandError(f"{show_ep(ctx.ns, name)} exists: File exists")
     ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
     return Message(f"bridge {show_ep(ctx.ns, name)} (up)", "ok")
 
 
 def _bridge_exists(ctx: Ctx, name: str) -> bool:
-    link = inventory.find(ctx.lab.nss, ctx.ns, name, with_addrs=False)
+    link = ctx.view.link(ctx.ns, name, with_addrs=False)
     if link is None:
         return False
     if link.kind != "bridge":
@@ -219,7 +217,7 @@ def _bridge_exists(ctx: Ctx, name: str) -> bool:
 def bridge_del(ctx: Ctx, name: str) -> Message:
     if not _bridge_exists(ctx, name):
         raise CommandError(f"no bridge {show_ep(ctx.ns, name)}")
-    ctx.lab.guard.interface(ctx.ns, name, "delete")
+    ctx.guard.interface(ctx.ns, name, "delete")
     ctx.apply({"op": "link_del", "ns": ctx.ns, "name": name})
     return Message(f"deleted bridge {show_ep(ctx.ns, name)}", "ok")
 
@@ -236,12 +234,12 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
             raise CommandError(f"a bridge cannot be its own port ({name})")
         ports.append(link)
     if _bridge_exists(ctx, name):
-        ctx.lab.guard.interface(ctx.ns, name, "add ports to")
+        ctx.guard.interface(ctx.ns, name, "add ports to")
     else:
         ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
         out.append(Message(f"bridge {show_ep(ctx.ns, name)} created (up)", "ok"))
     for link in ports:
-        ctx.lab.guard.interface(ctx.ns, link.name, "enslave")
+        ctx.guard.interface(ctx.ns, link.name, "enslave")
         if link.addrs:
             out.append(Message(f"{link.name} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
                                f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
@@ -265,7 +263,7 @@ def bridge_port_del(ctx: Ctx, name: str, ep: list[Endpoint]) -> Message:
         port = link.name
         if link.master != name or ns != ctx.ns:
             raise CommandError(f"{show_ep(ns, port)} is not a port of {name}")
-        ctx.lab.guard.interface(ns, port, "release")
+        ctx.guard.interface(ns, port, "release")
         ports.append(port)
     for port in ports:
         ctx.apply({"op": "link_set", "ns": ctx.ns, "name": port, "master": ""})
@@ -278,6 +276,6 @@ SYSCTL_RE = re.compile(r"net\.[A-Za-z0-9_.-]+\Z")
 def sysctl(ctx: Ctx, key: str, value: str) -> Message:
     if not SYSCTL_RE.match(key) or ".." in key:
         raise CommandError(f"only net.* sysctls can be set in a lab, got {key!r}")
-    ctx.lab.guard.inside(ctx.ns, "set sysctls in")
+    ctx.guard.inside(ctx.ns, "set sysctls in")
     ctx.apply({"op": "sysctl", "ns": ctx.ns, "key": key, "value": value})
     return Message(f"{key} = {value} in {ctx.ns}", "ok")

@@ -17,11 +17,11 @@ from typing import Any
 
 from .. import container_ops, containers, inventory
 from ..container_ops import in_ctr
+from ..context import Ctx
 from ..errors import CommandError
 from ..netns import HOST
 from ..ops import ep as show_ep
 from ..results import Message
-from ..session import Ctx
 from .build import _guard_ns_name
 
 IFNAME_MAX = 15
@@ -38,8 +38,9 @@ def _target(target: str) -> tuple[containers.Container | None, int]:
 
 
 def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
-    c, pid = _target(target)
-    name = name or (c.name if c else str(pid))
+    # a dry run asks no Docker: the model takes the namespace on trust
+    c, pid = (None, 0) if ctx.dry else _target(target)
+    name = name or (c.name if c else (target if ctx.dry else str(pid)))
     from ..kinds import check_ns
 
     try:
@@ -47,11 +48,11 @@ def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
     except ValueError as e:
         raise CommandError(f"{e}; give the link a name: ns link {target} NAME") from None
     _guard_ns_name(ctx, name)
-    if ctx.lab.nss.exists(name):
+    if ctx.view.exists(name):
         raise CommandError(f"namespace {name!r} exists: File exists")
-    if pid == os.getpid():
+    if pid == os.getpid() and not ctx.dry:
         raise CommandError("that is nslab itself; its namespace is the lab's host")
-    start = containers.start_time(pid)
+    start = None if ctx.dry else containers.start_time(pid)
     ctx.apply({"op": "ns_link", "ns": name, "pid": pid, "start": start, "container": c.name if c else None})
     who = f"container {c.name} (pid {pid})" if c else f"pid {pid}"
     return Message(f"{name} names the network namespace of {who}; valid while it runs", "ok")
@@ -61,11 +62,13 @@ def _ovs_known(ctx: Ctx) -> Any:
     """The lab's OVS when one is there already (never starts one just to look)."""
     from .. import ovs
 
+    if ctx.lab is None:  # a dry run: no Open vSwitch to ask
+        return None
     kernel = ctx.lab.kernel
     known = getattr(kernel, "ovs", None)
     if known is not None:
         return known
-    if ctx.lab.host_mode and ovs.installed():
+    if ctx.host_mode and ovs.installed():
         try:
             return container_ops.ovs_of(kernel)
         except CommandError:
@@ -75,12 +78,12 @@ def _ovs_known(ctx: Ctx) -> Any:
 
 def _bridge_type(ctx: Ctx, ns: str, bridge: str) -> tuple[str, bool]:
     """('linux'|'ovs', exists) as pipework decides it: what the name is, else its prefix."""
-    link = inventory.find(ctx.lab.nss, ns, bridge)
+    link = ctx.view.link(ns, bridge)
     if link is not None and link.kind == "bridge":
         return "linux", True
     known = _ovs_known(ctx) if ns == HOST else None
-    if known is not None and bridge in known.bridges():
-        return "ovs", True
+    if (known is not None and bridge in known.bridges()) or (link is not None and link.kind == "openvswitch"):
+        return "ovs", True  # (the model's kind for an OVS bridge: the kernel shows a tap)
     if link is not None:
         raise CommandError(f"{show_ep(ns, bridge)} is a {link.kind}, not a bridge (pipework's macvlan on a "
                            "physical interface is not supported)")
@@ -117,14 +120,19 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     kind, exists = _bridge_type(ctx, ns, bridge)
     if kind == "linux" and vlan is not None:
         raise CommandError("VLAN configuration is unsupported for a Linux bridge (as in pipework); use an ovs* bridge")
+    if ctx.dry:  # the container's side is Docker's: the model makes the bridge, as pipework does
+        if not exists:
+            ctx.apply({"op": "bridge", "ns": ns, "name": bridge} if kind == "linux"
+                      else {"op": "ovs_br_add", "ns": ns, "name": bridge})
+        return []
     c = containers.find(container)
     pid, start = c.pid, containers.start_time(c.pid)
     # before anything is made: the container must not be the machine itself, the bridge must be the lab's
-    ctx.lab.guard.container(f"container {c.name}", pid)
+    ctx.guard.container(f"container {c.name}", pid)
     if exists and kind == "linux":
-        ctx.lab.guard.interface(ns, bridge, "add ports to")
+        ctx.guard.interface(ns, bridge, "add ports to")
     elif exists:
-        ctx.lab.guard.ovs_bridge(bridge)
+        ctx.guard.ovs_bridge(bridge)
     cif = i or "eth1"
     local = l or f"v{cif}pl{pid}"[:IFNAME_MAX]
     guest = f"v{cif}pg{pid}"[:IFNAME_MAX]
@@ -133,7 +141,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
         raise CommandError(f"container {c.name} has {cif} already: File exists (choose another with -i)")
     if guest in inside:
         raise CommandError(f"container {c.name} has {guest} already: File exists")
-    if ctx.lab.kernel.has(ns, local):
+    if ctx.view.has(ns, local):
         raise CommandError(f"{show_ep(ns, local)} exists: File exists (name the host end with -l)")
 
     out = []
@@ -141,7 +149,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
         ctx.apply({"op": "bridge", "ns": ns, "name": bridge} if kind == "linux"
                   else {"op": "ovs_br_add", "ns": ns, "name": bridge})
         out.append(Message(f"{'Open vSwitch ' if kind == 'ovs' else ''}bridge {show_ep(ns, bridge)} created", "ok"))
-    br = inventory.find(ctx.lab.nss, ns, bridge)
+    br = ctx.view.link(ns, bridge)
     mtu = br.mtu if br is not None else 1500  # pipework: MTU=$(ip link show $IFNAME | awk '{print $5}')
     base = {"container": c.name, "pid": pid, "start": start}
     ctx.apply({"op": "ctr_veth", "ns": ns, "name": local, "peer": guest, "mtu": mtu, **base})

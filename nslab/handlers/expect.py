@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import egress, inventory
+from .. import inventory
+from ..context import Ctx
 from ..errors import CommandError
 from ..kinds import Endpoint
 from ..netns import HOST
 from ..ops import ep as show_ep
 from ..results import ExpectResult, PingReply
-from ..session import Ctx
 from .look import resolve_target
 
 
@@ -22,10 +22,10 @@ def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None,
         addr = resolve_target(ctx, target)
     except CommandError as e:
         return False, e.message
-    if (leaves := egress.outside(ctx, addr)) is not None:
+    if (leaves := ctx.guard.outside(ctx.ns, addr)) is not None:
         return None, leaves
     try:
-        for event in ping(ctx.lab.nss.get(ctx.ns).fd, addr, tries, 0.0, wait):
+        for event in ping(ctx.view.fd(ctx.ns), addr, tries, 0.0, wait):
             if isinstance(event, PingReply) and event.ms is not None:
                 return True, f"reply from {addr} in {event.ms:.2f} ms"
     except CommandError as e:
@@ -44,20 +44,20 @@ def expect_noreach(ctx: Ctx, target: str) -> ExpectResult:
 
 
 def expect_ns(ctx: Ctx, name: str) -> ExpectResult:
-    there = ctx.lab.nss.exists(name)
+    there = ctx.view.exists(name)
     return ExpectResult(there, f"namespace {name}", "it exists" if there else "no such namespace")
 
 
 def expect_no_ns(ctx: Ctx, name: str) -> ExpectResult:
-    there = ctx.lab.nss.exists(name) and name != HOST
+    there = ctx.view.exists(name) and name != HOST
     return ExpectResult(not there, f"no namespace {name}", "it exists" if there else "none")
 
 
 def _link(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link | None, str]:
     ns = ctx.resolve(e.ns)
-    if not ctx.lab.nss.exists(ns):
+    if not ctx.view.exists(ns):
         return ns, None, f"no namespace {ns}"
-    link = inventory.find(ctx.lab.nss, ns, e.ifname)
+    link = ctx.view.link(ns, e.ifname)
     return ns, link, "exists" if link else f"no interface {show_ep(ns, e.ifname)}"
 
 
@@ -102,7 +102,7 @@ def expect_master(ctx: Ctx, ep: Endpoint, bridge: str) -> ExpectResult:
 
 
 def _routes(ctx: Ctx, dest: str) -> list[inventory.Route]:
-    return [r for r in inventory.routes(ctx.lab.nss.get(ctx.ns)) if r.dst == dest]
+    return [r for r in ctx.view.routes(ctx.ns) if r.dst == dest]
 
 
 def _route_words(found: list[inventory.Route]) -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from .. import commands
+from ..context import Ctx
 from ..errors import CommandError, NslabError
 from ..export import lab_text, sh_text
 from ..labfile import LabFileError, parse_file
 from ..netns import HOST
-from ..results import ExpectResult, Failure, Message, Table
-from ..session import Ctx
+from ..results import ExpectResult, Failure, Message, SourceFile, Table
 
 
 def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
@@ -53,7 +54,7 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
 
 
 def _alive(ctx: Ctx) -> set[str]:
-    return {HOST, *ctx.lab.nss.names()}
+    return {HOST, *ctx.view.names()}
 
 
 def save(ctx: Ctx, file: str) -> Message:
@@ -114,10 +115,10 @@ def _load(ctx: Ctx, file: str) -> Any:
 
     file = resolve_lab(file)
     real = os.path.realpath(file)
-    if real in ctx.lab.sources:
+    if real in ctx.sources:
         raise CommandError(f"{file} is already being sourced (a file cannot source itself)")
-    if len(ctx.lab.sources) >= MAX_SOURCE_DEPTH:
-        raise CommandError(f"source nested more than {MAX_SOURCE_DEPTH} files deep, at {file}: {_chain(ctx.lab.sources)}")
+    if len(ctx.sources) >= MAX_SOURCE_DEPTH:
+        raise CommandError(f"source nested more than {MAX_SOURCE_DEPTH} files deep, at {file}: {_chain(ctx.sources)}")
     try:
         return parse_file(file), real
     except LabFileError as e:
@@ -125,30 +126,10 @@ def _load(ctx: Ctx, file: str) -> Any:
         raise CommandError(f"{first.loc}: {first.message}") from None
 
 
-def source(ctx: Ctx, file: str) -> Iterator[Any]:
-    from .. import stepper
-
+def source(ctx: Ctx, file: str) -> SourceFile:
+    """The session runs the file's lines, each a step of its own (Lab._source)."""
     lab_file, real = _load(ctx, file)
-    ctx.lab.sources.append(real)
-    try:
-        # each line is a step of its own; the `source` step fails with the first that fails
-        if ctx.ask is not None:  # at a terminal: one step at a time, as the keys say
-            yield from stepper.replay(ctx.lab, lab_file.commands, ctx.ask)
-            _stop_if_failed(ctx)
-            return
-        for cmd in lab_file.commands:
-            yield from ctx.lab.stream(cmd)
-            _stop_if_failed(ctx)
-    finally:
-        ctx.lab.sources.remove(real)
-
-
-def _stop_if_failed(ctx: Ctx) -> None:
-    """After a sourced line (or a replay, which stops at its first failure): fail the `source`
-    step, naming the file and line."""
-    last = ctx.lab.last
-    if last is not None and last.outcome == "failed":
-        raise CommandError(f"{last.source}: {last.error}")
+    return SourceFile(real, lab_file.commands)
 
 
 def check(ctx: Ctx, file: str) -> Iterator[Any]:
@@ -159,7 +140,7 @@ def check(ctx: Ctx, file: str) -> Iterator[Any]:
     for cmd in lab_file.commands:
         if cmd.name != "expect":
             continue
-        sub = type(ctx)(ctx.lab, cmd.prefix or ctx.lab.context, ctx.tx, cmd)
+        sub = replace(ctx, ns=cmd.prefix or ctx.lab.context, cmd=cmd)
         try:
             result = handlers.HANDLERS[cmd.form.handler](sub, **cmd.values)
         except NslabError as e:

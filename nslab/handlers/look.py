@@ -8,38 +8,38 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
-from .. import egress, inventory, sysns, targets
+from .. import sysns, targets
+from ..context import Ctx
 from ..errors import CommandError
 from ..netns import HOST
-from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, Table, Tree
-from ..session import Ctx
+from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, ProgramStarted, Table, Tree
 
 
 def _names(ctx: Ctx, ns: str | None) -> list[str]:
     if ns is not None:
-        ctx.lab.nss.get(ns)
+        ctx.view.require(ns)
         return [ns]
     return [ctx.ns]
 
 
 def ns_ls(ctx: Ctx) -> Table:
     rows: list[list[Any]] = []
-    made = ctx.lab.guard.made_namespaces() if ctx.lab.host_mode else None
+    made = ctx.guard.made_namespaces() if ctx.host_mode else None
     from ..container_ops import link_row
 
-    for name in ctx.lab.nss.names():
-        linked = link_row(ctx.lab.nss, name)  # `ns link`: another process's namespace, maybe stopped
+    for name in ctx.view.names():
+        # `ns link`: another process's namespace, maybe stopped
+        linked = link_row(ctx.lab.nss, name) if ctx.lab is not None else None
         if linked is not None:
             rows.append(linked)
             continue
-        nss = ctx.lab.nss.get(name)
-        count = len(nss.nl.links())
         origin = "lab" if made is None or name in made else "host"
-        rows.append([name, origin, count])
-    from ..containers import container_rows
+        rows.append([name, origin, len(ctx.view.links(name, with_addrs=False))])
+    if ctx.lab is not None:  # the machine beyond the lab: its containers, and namespaces only processes hold
+        from ..containers import container_rows
 
-    rows += container_rows(ctx.lab)
-    rows += _process_rows(ctx, rows)
+        rows += container_rows(ctx.lab)
+        rows += _process_rows(ctx, rows)
     return Table("namespaces", ["name", "origin", "links"], rows, key="namespaces")
 
 
@@ -68,7 +68,7 @@ def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
 
 
 def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
-    by_ns = inventory.lab_links(ctx.lab.nss, names)  # peers elsewhere: by netnsid, not by reading all
+    by_ns = ctx.view.lab_links(names)  # peers elsewhere: by netnsid, not by reading all
     rows = []
     for ns in names:
         for link in by_ns[ns]:
@@ -86,7 +86,7 @@ def link_ls(ctx: Ctx, ns: str | None = None) -> Table:
 def addr_ls(ctx: Ctx, ns: str | None = None) -> Table:
     rows = []
     for name in _names(ctx, ns):
-        for link in inventory.links(ctx.lab.nss.get(name)):
+        for link in ctx.view.links(name):
             for cidr in link.addrs:
                 rows.append([name, link.name, cidr, "UP" if link.up else "DOWN"])
     return Table("addresses", ["ns", "link", "address", "state"], rows, key="addresses")
@@ -95,14 +95,14 @@ def addr_ls(ctx: Ctx, ns: str | None = None) -> Table:
 def route_ls(ctx: Ctx, ns: str | None = None) -> Table:
     rows = []
     for name in _names(ctx, ns):
-        for r in inventory.routes(ctx.lab.nss.get(name)):
+        for r in ctx.view.routes(name):
             rows.append([name, r.dst, r.gw or "", r.dev or "", "kernel" if r.kernel_made else "static"])
     return Table("routes", ["ns", "dest", "via", "dev", "proto"], rows, key="routes")
 
 
 def bridge_ls(ctx: Ctx) -> Table:
     rows = []
-    by_ns = inventory.lab_links(ctx.lab.nss, peers=False)
+    by_ns = ctx.view.lab_links(peers=False)
     for ns, items in by_ns.items():
         for link in items:
             if link.kind == "bridge":
@@ -112,11 +112,11 @@ def bridge_ls(ctx: Ctx) -> Table:
 
 
 def show(ctx: Ctx, ns: str | None = None) -> Tree:
-    names = [HOST, *ctx.lab.nss.names()]
-    by_ns = inventory.lab_links(ctx.lab.nss, names)
+    names = [HOST, *ctx.view.names()]
+    by_ns = ctx.view.lab_links(names)
     shown = [ns] if ns else names
     if ns:
-        ctx.lab.nss.get(ns)
+        ctx.view.require(ns)
     out = []
     for name in shown:
         links = [
@@ -125,31 +125,29 @@ def show(ctx: Ctx, ns: str | None = None) -> Tree:
             for x in by_ns[name]
         ]
         routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
-                  for r in inventory.routes(ctx.lab.nss.get(name))]
+                  for r in ctx.view.routes(name)]
         out.append({"ns": name, "links": links, "routes": routes})
     return Tree(out)
 
 
 def enter(ctx: Ctx, ns: str) -> ContextChanged:
-    ctx.lab.nss.get(ns)
-    ctx.lab.context = ns
-    return ContextChanged(ns)
+    ctx.view.require(ns)
+    return ContextChanged(ns)  # the session moves its context
 
 
 def leave(ctx: Ctx) -> ContextChanged:
-    ctx.lab.context = HOST
     return ContextChanged(HOST)
 
 
 def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
     target = ns or ctx.ns
-    ctx.lab.nss.get(target)
+    ctx.view.require(target)
     return Interactive([os.environ.get("SHELL") or "/bin/sh"], target)
 
 
 def run_in(ctx: Ctx, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[str]:
     """Start argv inside namespace ns (argv only: no shell unless argv names one)."""
-    fd = ctx.lab.nss.get(ns).fd
+    fd = ctx.view.fd(ns)
 
     def enter_ns() -> None:
         sysns.setns(fd)
@@ -166,13 +164,16 @@ def run_in(ctx: Ctx, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[st
 
 def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the command's name
     ns = ctx.ns
-    if ctx.cmd.prefix is None and len(argv) > 1 and argv[0] != HOST and ctx.lab.nss.exists(argv[0]):
+    if ctx.cmd.prefix is None and len(argv) > 1 and argv[0] != HOST and ctx.view.exists(argv[0]):
         ns, argv = argv[0], argv[1:]
     elif argv and argv[0] == HOST and len(argv) > 1:
         ns, argv = HOST, argv[1:]
     if not argv:
         raise CommandError("exec needs a program to run")
-    ctx.note_program(ns, argv)
+    ctx.view.require(ns)
+    if ctx.dry:
+        return
+    yield ProgramStarted(ns, list(argv))  # what ran where: `save` and `export sh` keep it
     proc = run_in(ctx, ns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                   text=True, errors="replace")
     try:
@@ -190,7 +191,7 @@ def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the comman
 
 
 def first_ipv4(ctx: Ctx, ns: str) -> str:
-    found = targets.first_address((link.index, cidr) for link in inventory.links(ctx.lab.nss.get(ns))
+    found = targets.first_address((link.index, cidr) for link in ctx.view.links(ns)
                                   for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
     if found is not None:
         return found
@@ -209,12 +210,14 @@ def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: s
     from ..ping import ping as icmp
 
     addr = resolve_target(ctx, target)
-    if I is not None and not ctx.lab.kernel.has(ctx.ns, I):
+    if I is not None and not ctx.view.has(ctx.ns, I):
         raise CommandError(f"ping -I: no interface {I} in {ctx.ns}")
-    if (leaves := egress.outside(ctx, addr, I)) is not None:
+    if ctx.dry:
+        return
+    if (leaves := ctx.guard.outside(ctx.ns, addr, I)) is not None:
         raise CommandError(leaves)
     summary = None
-    for event in icmp(ctx.lab.nss.get(ctx.ns).fd, addr, c, i, W, I):
+    for event in icmp(ctx.view.fd(ctx.ns), addr, c, i, W, I):
         if isinstance(event, PingReply):
             event.source = ctx.ns
         if isinstance(event, PingSummary):
