@@ -86,8 +86,9 @@ class Runner:
     def __init__(self) -> None:
         self.current: subprocess.Popen[str] | None = None
 
-    def trial(self, tool: str, paths: dict[str, str], verify: list[str], nofile: int | None) -> dict[str, Any]:
-        spec = json.dumps({"tool": tool, "paths": paths, "verify": verify, "nofile": nofile})
+    def trial(self, tool: str, paths: dict[str, str], verify: list[str], nofile: int | None,
+              root: str | None = None) -> dict[str, Any]:
+        spec = json.dumps({"tool": tool, "paths": paths, "verify": verify, "nofile": nofile, "root": root})
         env = dict(os.environ, BENCH_IN_UNSHARE="1", PYTHONPATH=ROOT)
         env.pop("NSLAB_ISOLATED", None)
         argv = ["unshare", "-n", "-m", "--propagation", "private", "--", sys.executable, "-m", "bench.trial", spec]
