@@ -64,9 +64,11 @@ class Kernel:
         self.seen = {}
         # the step's cached lookups (rtnl.Shared): an op of a program (ovs-vsctl, docker) changes
         # the lab behind the sockets' back, so it reads uncached; any op may change what was read
-        caching, by_program = self.nss.shared.caching, not hasattr(self, "_" + op["op"])
-        if by_program:
-            self.nss.shared.caching = False
+        # (a kernel inside a container, over container_ops._OneNs, has uncached sockets of its own)
+        shared, by_program = getattr(self.nss, "shared", None), not hasattr(self, "_" + op["op"])
+        caching = shared is not None and shared.caching
+        if shared is not None and by_program:
+            shared.caching = False
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
             undo = kind.apply(self, op, inverse)
@@ -74,9 +76,10 @@ class Kernel:
             # anything else is a bug, and the session reports it as one
             raise apply_error(op, e) from None
         finally:
-            self.nss.shared.caching = caching
-            if by_program or op["op"] == "sysctl":  # not through the sockets (which forget by themselves)
-                self.nss.changed()  # e.g. disable_ipv6 takes addresses away
+            if shared is not None:
+                shared.caching = caching
+                if by_program or op["op"] == "sysctl":  # not through the sockets (which forget by themselves)
+                    shared.writes += 1  # e.g. disable_ipv6 takes addresses away
         self._note_name(op, kind.names)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
