@@ -19,8 +19,8 @@ from typing import Any
 
 from nslab.hostlog import HostLog
 from nslab.journal import Journal, Step
+from nslab.lab import Lab
 from nslab.labfile import parse_text
-from nslab.session import Lab
 
 from .topo import lab_text, star
 

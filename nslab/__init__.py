@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # lazy: `import nslab` stays cheap for the CLI's start-up
     if name == "Lab":
-        from .session import Lab
+        from .lab import Lab
 
         return Lab
     raise AttributeError(name)

@@ -18,14 +18,15 @@ import errno
 import json
 import os
 import stat
-import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import isolate, sysns
 from .anchor import anchor_imports
+from .environment import Environment
 
 RECORD_MAX = 4096  # a record is ~200 bytes; anything bigger is not ours
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -40,32 +41,11 @@ class AttachError(Exception):
         self.message = message
 
 
-def real_uid() -> int:
-    """The caller's uid as the machine knows it.  A rootless isolated REPL runs in a user
-    namespace where it is uid 0; /proc/self/uid_map maps that back to the uid outside."""
-    uid = os.getuid()
-    try:
-        with open("/proc/self/uid_map") as f:
-            for line in f:
-                inside, outside, count = (int(x) for x in line.split())
-                if inside <= uid < inside + count:
-                    return outside + uid - inside
-    except (OSError, ValueError):
-        pass
-    return uid
-
-
-def runtime_dir() -> Path:
-    # not under /run: an isolated process may have a private tmpfs there
-    return Path(os.environ.get("NSLAB_RUNTIME_DIR") or f"/tmp/nslab-{real_uid()}")
-
-
-def open_runtime_dir() -> int:
-    """An fd on the runtime directory, made 0700 if missing, after checking it is the caller's own.
+def open_runtime_dir(path: Path) -> int:
+    """An fd on the runtime directory PATH, made 0700 if missing, after checking it is the caller's own.
 
     mkdir then open+fstat: whoever made the path first, the checks are on the directory
     the fd holds, and every later access goes through that fd."""
-    path = runtime_dir()
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -90,13 +70,13 @@ def open_runtime_dir() -> int:
     return fd
 
 
-def publish_dir() -> int | None:
+def publish_dir(path: Path, err: TextIO) -> int | None:
     """The checked directory for a REPL's record; when it cannot be trusted the REPL says so
-    once (before its prompt) and goes on without attach."""
+    once on ERR (before its prompt) and goes on without attach."""
     try:
-        return open_runtime_dir()
+        return open_runtime_dir(path)
     except AttachError as e:
-        print(f"nslab: {e.message}; `nslab attach` cannot reach this lab", file=sys.stderr)
+        print(f"nslab: {e.message}; `nslab attach` cannot reach this lab", file=err)
         return None
 
 
@@ -201,11 +181,10 @@ def _pair(value: Any) -> list[int]:
     return [int(dev), int(ino)]
 
 
-def records() -> list[Record]:
-    """Running labs, newest first.  A record whose process has ended is removed (it is the
-    caller's own, checked); any other record that fails a check raises AttachError."""
-    dir_fd = open_runtime_dir()
-    where = runtime_dir()
+def records(where: Path) -> list[Record]:
+    """Running labs published in WHERE, newest first.  A record whose process has ended is removed
+    (it is the caller's own, checked); any other record that fails a check raises AttachError."""
+    dir_fd = open_runtime_dir(where)
     try:
         out = []
         for name in sorted(os.listdir(dir_fd)):
@@ -329,17 +308,19 @@ def _same_ns(fd: int, kind: str) -> bool:
     return os.fstat(fd).st_ino == os.stat(f"/proc/self/ns/{kind}").st_ino
 
 
-def cmd_attach(args: Any) -> int:
+def cmd_attach(args: Any, env: Environment, repl: Any) -> int:
+    """`nslab attach`: REPL(lab) runs the REPL on the joined lab (the face above makes it)."""
+    err = env.stderr
     try:
-        found = records()
+        found = records(env.runtime_dir)
     except AttachError as e:
-        print(f"nslab attach: {e.message}", file=sys.stderr)
+        print(f"nslab attach: {e.message}", file=err)
         return 2
     if args.pid:
         found = [r for r in found if r.pid == args.pid]
     if not found:
         which = f"with PID {args.pid} " if args.pid else ""
-        print(f"nslab attach: no running isolated lab {which}(start one with `nslab` first)", file=sys.stderr)
+        print(f"nslab attach: no running isolated lab {which}(start one with `nslab` first)", file=err)
         return 2
     rec = found[0]
     argv = list(args.argv or [])
@@ -347,43 +328,52 @@ def cmd_attach(args: Any) -> int:
         argv = argv[1:]
     repl_wanted = args.ns is None and not argv
     if repl_wanted:  # imported before joining, from this mount namespace (later ones: anchor_imports)
-        from .repl import run_repl
-        from .session import Lab
+        from .lab import Lab
     try:
         join(rec)
     except AttachError as e:
-        print(f"nslab attach: {e.message}", file=sys.stderr)
+        print(f"nslab attach: {e.message}", file=err)
         return 2
     except OSError as e:
-        print(f"nslab attach: cannot join the lab of PID {rec.pid}: {e.strerror or e}", file=sys.stderr)
+        print(f"nslab attach: cannot join the lab of PID {rec.pid}: {e.strerror or e}", file=err)
         return 2
     if repl_wanted:
-        lab = Lab(root="current", name=rec.name or "default")
-        print(f"attached to the lab of PID {rec.pid}; leaving here leaves that lab as it is", file=sys.stderr)
-        return run_repl(args, lab, attached=True)
-    return _run_in(args.ns or "host", argv)
+        lab = Lab(root="current", name=rec.name or "default", run_dir=env.netns_dir)
+        print(f"attached to the lab of PID {rec.pid}; leaving here leaves that lab as it is", file=err)
+        return int(repl(lab))
+    return _run_in(args.ns or "host", argv, env)
 
 
-def _run_in(ns: str, argv: list[str]) -> int:
+def _run_in(ns: str, argv: list[str], environment: Environment) -> int:
     """Exec a command (or $SHELL with a prompt showing NS) inside the lab's namespace NS."""
     if ns != "host":
+        netns_dir = environment.netns_dir
         try:
-            fd = os.open(os.path.join(isolate.NETNS_DIR, ns), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(os.path.join(netns_dir, ns), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            names = sorted(os.listdir(isolate.NETNS_DIR)) if os.path.isdir(isolate.NETNS_DIR) else []
+            names = sorted(os.listdir(netns_dir)) if os.path.isdir(netns_dir) else []
             print(f"nslab attach: no namespace {ns!r} in that lab (it has: {', '.join(names) or 'none'})",
-                  file=sys.stderr)
+                  file=environment.stderr)
             return 2
         sysns.setns(fd)
         os.close(fd)
-    env = dict(os.environ, NSLAB_NS=ns, PS1=f"(nslab:{ns}) \\u@\\h:\\w\\$ ")
+    env = dict(environment.environ, NSLAB_NS=ns, PS1=f"(nslab:{ns}) \\u@\\h:\\w\\$ ")
     if not argv:
-        from .repl import _shell_argv  # through anchor_imports: from where nslab was started
-
-        argv, _ = _shell_argv(os.environ.get("SHELL") or "/bin/sh", ns)
+        argv, _ = shell_argv(environment.shell, ns)
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as e:
-        print(f"nslab attach: cannot run {argv[0]}: {e.strerror}", file=sys.stderr)
+        print(f"nslab attach: cannot run {argv[0]}: {e.strerror}", file=environment.stderr)
         return 127
     return 0  # not reached
+
+
+def shell_argv(shell: str, ns: str) -> tuple[list[str], str | None]:
+    """$SHELL with a prompt showing the namespace; bash needs an rc file, since ~/.bashrc sets PS1."""
+    if os.path.basename(shell) != "bash":
+        return [shell], None
+    fd, rc = tempfile.mkstemp(prefix="nslab-rc.", suffix=".bash")
+    with os.fdopen(fd, "w") as f:
+        f.write('[ -f ~/.bashrc ] && . ~/.bashrc\n'
+                f'PS1="(nslab:{ns}) ${{PS1:-\\\\u@\\\\h:\\\\w\\\\$ }}"\n')
+    return [shell, "--rcfile", rc, "-i"], rc

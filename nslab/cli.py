@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .bundled import bundled_dir, bundled_labs, resolve_lab
+from .environment import Environment
 from .errors import NslabError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
+    """The options; with ENV, help and usage errors go to its streams (argparse would use sys's)."""
+    p = _parser_class(env)(
         prog="nslab",
         description="An interactive shell for Linux network labs. With no command: the REPL on an isolated lab.",
     )
@@ -52,128 +54,133 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def bundled_dir() -> Path:
-    return Path(__file__).with_name("labs")
-
-
-def bundled_labs() -> list[tuple[str, str]]:
-    out = []
-    for path in sorted(bundled_dir().glob("*.lab")):
-        title = ""
-        for line in path.read_text().splitlines():
-            if line.startswith("#"):
-                title = line.lstrip("#").strip()
-                break
-        out.append((path.stem, title))
-    return out
-
-
-def resolve_lab(name: str) -> str:
-    if name == "-" or os.path.exists(name):
-        return name
-    for candidate in (bundled_dir() / name, bundled_dir() / f"{name}.lab"):
-        if candidate.exists():
-            return str(candidate)
-    return name
-
-
 def entry() -> None:
     """The `nslab` command.  Leaves with os._exit once everything is flushed and closed:
     the kernel removes an isolated lab with the process, and Python's own teardown of a
     big lab's objects and sockets would only add some 50 ms to every run."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    env = Environment.from_process()
+    code = main(env=env)
+    env.stdout.flush()
+    env.stderr.flush()
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _parser_class(env: Environment | None) -> type[argparse.ArgumentParser]:
+    if env is None:
+        return argparse.ArgumentParser
+    streams = env
+
+    class Parser(argparse.ArgumentParser):
+        def print_help(self, file: Any = None) -> None:
+            self._print_message(self.format_help(), file or streams.stdout)
+
+        def error(self, message: str) -> Any:
+            self.print_usage(streams.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+        def exit(self, status: int = 0, message: str | None = None) -> Any:
+            if message:
+                self._print_message(message, streams.stderr)
+            raise SystemExit(status)
+
+    return Parser
+
+
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """`nslab ARGV` in this process; ENV is what it was started with (the real one when None)."""
+    env = env or Environment.from_process()
+    try:
+        args = build_parser(env).parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already said
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.no_color:
+        env = env.replace(no_color=True)
     if args.host and os.geteuid() != 0:
-        print("nslab: --host needs root (the isolated default does not)", file=sys.stderr)
+        print("nslab: --host needs root (the isolated default does not)", file=env.stderr)
         return EXIT_USAGE
     try:
         from .kinds import check_ns
 
         check_ns(args.lab)  # it names a directory under /run/nslab: no '/', no '..'
     except ValueError as e:
-        print(f"nslab: --lab: {e}", file=sys.stderr)
+        print(f"nslab: --lab: {e}", file=env.stderr)
         return EXIT_USAGE
     try:
         if args.cmd == "image":
-            return cmd_image(args)
+            return cmd_image(args, env)
         if args.cmd == "labs":
-            return cmd_labs(args)
+            return cmd_labs(args, env)
         if args.cmd == "run":
-            return cmd_run(args)
+            return cmd_run(args, env)
         if args.cmd == "check":
             args.host = True
-            return cmd_check(args)
+            return cmd_check(args, env)
         if args.cmd == "reset":
-            return cmd_reset(args)
+            return cmd_reset(args, env)
         if args.cmd == "clean":
-            return cmd_clean(args)
+            return cmd_clean(args, env)
         if args.cmd == "attach":
-            from .attach import cmd_attach
-
-            return cmd_attach(args)
-        return cmd_repl(args, [])
+            return cmd_attach(args, env)
+        return cmd_repl(args, env)
     except KeyboardInterrupt:
         return 130
     except NslabError as e:
-        print(f"nslab: {e.message}", file=sys.stderr)
+        print(f"nslab: {e.message}", file=env.stderr)
         return EXIT_USAGE
     except OSError as e:
         # isolation needs user namespaces (or root); say so instead of a traceback
-        print(f"nslab: cannot set up the lab: {e.strerror or e}", file=sys.stderr)
+        print(f"nslab: cannot set up the lab: {e.strerror or e}", file=env.stderr)
         return EXIT_USAGE
 
 
-def renderer(args: Any, **kw: Any) -> Any:
+def renderer(args: Any, env: Environment, **kw: Any) -> Any:
     from .render import Renderer
 
     kw.setdefault("json_mode", getattr(args, "json", False))
-    return Renderer(color=False if args.no_color else None, **kw)
+    return Renderer(env=env, **kw)
 
 
-def open_lab(args: Any, ask: Any = None) -> Any:
-    """The lab the options name; `ask` reads keys when a person sits at the terminal."""
-    from .session import Lab
+def open_lab(args: Any, env: Environment) -> Any:
+    """The lab the options name, with the environment's directories; its `ask` reads keys when
+    a person sits at the terminal (`source FILE` is then the teaching replay)."""
+    from .lab import Lab
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
     # `check` only reads the lab: it shares the lab's lock with other readers
     lab = Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
-              allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check")
-    lab.ask = ask
+              allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check",
+              run_dir=env.netns_dir, state_dir=env.state_dir)
+    lab.ask = env.ask
+    lab.docker_host = env.docker_host
     return lab
 
 
-def cmd_image(args: Any) -> int:
+def cmd_image(args: Any, env: Environment) -> int:
     from . import image
     from .errors import NslabError
 
     name = args.name or image.IMAGE
     try:
         if args.if_missing and image.exists(name):
-            print(f"{name}: present")
+            print(f"{name}: present", file=env.stdout)
             return EXIT_OK
-        print(f"{name}: {image.build(name)}")
+        print(f"{name}: {image.build(name)}", file=env.stdout)
     except NslabError as e:
-        print(f"nslab image: {e.message}", file=sys.stderr)
+        print(f"nslab image: {e.message}", file=env.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def cmd_labs(args: Any) -> int:
+def cmd_labs(args: Any, env: Environment) -> int:
     from .results import Table
 
     rows = [[name, title] for name, title in bundled_labs()]
-    renderer(args)(Table(f"bundled labs ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
+    renderer(args, env)(Table(f"bundled labs ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
     return EXIT_OK
 
 
-def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | None:
+def parse_inputs(files: list[str], out: Any, env: Environment) -> list[tuple[str, list[Any]]] | None:
     """Every file parsed before anything runs: (name, commands) per file, or None after errors."""
     from .errors import NslabError
     from .labfile import LabFileError, parse_file, parse_stream
@@ -184,7 +191,7 @@ def parse_inputs(files: list[str], out: Any) -> list[tuple[str, list[Any]]] | No
     for name in files:
         try:
             if name == "-":
-                groups.append(("-", parse_stream(sys.stdin.buffer).commands))
+                groups.append(("-", parse_stream(env.stdin_bytes()).commands))
             else:
                 groups.append((name, parse_file(resolve_lab(name)).commands))
         except LabFileError as e:
@@ -205,11 +212,11 @@ def _near_lab(name: str) -> str:
     return f"; a bundled lab is near: {', '.join(near)} (nslab labs lists them)" if near else ""
 
 
-def cmd_run(args: Any) -> int:
+def cmd_run(args: Any, env: Environment) -> int:
     from .results import Message
 
-    out = renderer(args, quiet=args.quiet, show_changes=args.verbose)
-    groups = parse_inputs(args.files, out)
+    out = renderer(args, env, quiet=args.quiet, show_changes=args.verbose)
+    groups = parse_inputs(args.files, out, env)
     if groups is None:
         out(Message("nothing ran: fix the errors above", "error"))
         return EXIT_USAGE
@@ -225,14 +232,19 @@ def cmd_run(args: Any) -> int:
             out(Message("nothing ran: fix the errors above", "error"))
             return EXIT_USAGE
     if args.dry_run:
-        from .dryrun import report
+        from .lab import dry_run_report
 
-        return report(commands, out)
+        return dry_run_report(commands, out)
     if args.step:
         from .stepper import run_stepped
 
-        return run_stepped(args, commands, renderer(args, show_changes=True))
-    from .session import Lab
+        stepped = open_lab(args, env)
+        try:
+            bad = run_stepped(stepped, commands, renderer(args, env, show_changes=True), env.key_reader())
+        finally:
+            stepped.close()
+        return EXIT_FAILED if bad else EXIT_OK
+    from .lab import Lab
 
     bad = False
     lab = None
@@ -241,31 +253,31 @@ def cmd_run(args: Any) -> int:
         if lab is None or not args.host:
             # each file replays in a lab of its own; the last one in the process's namespace
             # (the one `nslab attach` and `-i` see)
-            lab = open_lab(args) if last or args.host else Lab(root="new")
-        ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None)
+            lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir)
+        ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None, env)
         bad |= not ok
         if not last and not args.host:
             lab.close()
         if failed and args.interactive:
             break
     if args.interactive and not bad:
-        return cmd_repl(args, [], lab=lab)
+        return cmd_repl(args, env, lab=lab)
     if lab is not None:
         lab.close(remove=False)
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def replay(lab: Any, commands: list[Any], out: Any, name: str | None) -> tuple[bool, bool]:
+def replay(lab: Any, commands: list[Any], out: Any, name: str | None, env: Environment) -> tuple[bool, bool]:
     """Run one file's commands; print a summary. (all held, a step failed)."""
     from .results import ExpectResult, Failure
 
     t0 = time.perf_counter()
     held = unmet = steps = 0
     failed = False
-    progress = sys.stderr.isatty() and len(commands) > 50
+    progress = env.stderr_isatty and len(commands) > 50
     for i, cmd in enumerate(commands, 1):
         if progress and i % 10 == 0:
-            print(f"\r[{i}/{len(commands)}] {cmd.text.strip()[:60]:<60}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{i}/{len(commands)}] {cmd.text.strip()[:60]:<60}", end="", file=env.stderr, flush=True)
         steps += 1
         for event in lab.stream(cmd):
             if isinstance(event, ExpectResult):
@@ -278,7 +290,7 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None) -> tuple[b
         if failed:
             break
     if progress:
-        print("\r" + " " * 75 + "\r", end="", file=sys.stderr)
+        print("\r" + " " * 75 + "\r", end="", file=env.stderr)
     took = time.perf_counter() - t0
     status = "failed" if failed or unmet else "ok"
     label = f"{name}: " if name else ""
@@ -287,11 +299,11 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None) -> tuple[b
     return status == "ok", failed
 
 
-def cmd_check(args: Any) -> int:
+def cmd_check(args: Any, env: Environment) -> int:
     from .results import ExpectResult
 
-    out = renderer(args)
-    lab = open_lab(args)
+    out = renderer(args, env)
+    lab = open_lab(args, env)
     bad = False
     for event in lab.stream_line(f"check {_quote(args.file)}"):
         if isinstance(event, ExpectResult) and not event.ok:
@@ -302,19 +314,19 @@ def cmd_check(args: Any) -> int:
     return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
 
 
-def host_only(args: Any, what: str) -> bool:
+def host_only(args: Any, what: str, env: Environment) -> bool:
     if not args.host:
-        print(f"nslab: {what} from the command line is for --host labs; an isolated lab goes away with its process", file=sys.stderr)
+        print(f"nslab: {what} from the command line is for --host labs; an isolated lab goes away with its process", file=env.stderr)
     return bool(args.host)
 
 
-def cmd_reset(args: Any) -> int:
+def cmd_reset(args: Any, env: Environment) -> int:
     from .results import Failure, Message
 
-    if not host_only(args, "reset"):
+    if not host_only(args, "reset", env):
         return EXIT_USAGE
-    out = renderer(args)
-    lab = open_lab(args)
+    out = renderer(args, env)
+    lab = open_lab(args, env)
     try:
         done = lab.reset()
     finally:
@@ -332,14 +344,14 @@ def cmd_reset(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_clean(args: Any) -> int:
+def cmd_clean(args: Any, env: Environment) -> int:
     from .clean import clean
     from .results import Message
 
-    if not host_only(args, "clean"):
+    if not host_only(args, "clean", env):
         return EXIT_USAGE
-    out = renderer(args)
-    lab = open_lab(args)
+    out = renderer(args, env)
+    lab = open_lab(args, env)
     removed, skipped = clean(lab)
     _record_problems(lab, out)
     for line in removed:
@@ -359,12 +371,25 @@ def _record_problems(lab: Any, out: Any) -> None:
         out(Message(problem, "warn"))
 
 
-def cmd_repl(args: Any, _: list[str], lab: Any = None) -> int:
+def cmd_repl(args: Any, env: Environment, lab: Any = None, attached: bool = False) -> int:
     from .repl import run_repl
 
     if args.host and lab is None:
-        lab = open_lab(args)  # a host lab another process holds is refused before any prompt (exit 2)
-    return run_repl(args, lab)
+        lab = open_lab(args, env)  # a host lab another process holds is refused before any prompt (exit 2)
+    return run_repl(env, lambda: open_lab(args, env), lambda: renderer(args, env), lab=lab,
+                    host_mode=args.host, attached=attached)
+
+
+def cmd_attach(args: Any, env: Environment) -> int:
+    from .attach import cmd_attach as attach
+
+    if args.ns is None and not args.argv:  # imported before joining, from this mount namespace (later: anchor_imports)
+        from . import repl as _repl  # noqa: F401
+
+    def repl(lab: Any) -> int:
+        return cmd_repl(args, env, lab=lab, attached=True)
+
+    return attach(args, env, repl)
 
 
 def _quote(word: str) -> str:

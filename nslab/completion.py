@@ -24,7 +24,7 @@ from .patternwalk import walk as _next
 from .spec import Arg, Form, Lit, split_options
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 # -- what fits ------------------------------------------------------------
 

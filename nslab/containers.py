@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .environment import process_docker_host
 from .errors import CommandError
-
-if TYPE_CHECKING:
-    from .session import Lab
 
 SOCKET = "/var/run/docker.sock"
 
@@ -39,21 +37,22 @@ def alive(pid: int, start: int | None) -> bool:
     return start is not None and start_time(pid) == start
 
 
-def engine_reachable() -> bool:
-    host = os.environ.get("DOCKER_HOST", "")
-    return bool(host) or os.path.exists(SOCKET)
+def engine_reachable(docker_host: str | None = None) -> bool:
+    return bool(docker_host or process_docker_host()) or os.path.exists(SOCKET)
 
 
-def client() -> Any:
-    """A Docker SDK client, or a clear error when no engine answers."""
-    if not engine_reachable():
+def client(docker_host: str | None = None) -> Any:
+    """A Docker SDK client for DOCKER_HOST (the environment's, passed down), or a clear error when
+    no engine answers.  None: the process's (environment.process_docker_host), else the socket."""
+    if not engine_reachable(docker_host):
         raise CommandError("no Docker engine: /var/run/docker.sock is missing (start dockerd)")
     try:
         import docker  # imported only when a container is named: it costs 0.15 s
     except ImportError:
         raise CommandError("the docker Python package is missing (pip install docker)") from None
     try:
-        c = docker.from_env(timeout=5)
+        host = docker_host or process_docker_host()
+        c = docker.from_env(timeout=5, environment={"DOCKER_HOST": host} if host else None)
         c.ping()
         return c
     except engine_errors() as e:
@@ -73,9 +72,9 @@ def engine_words(e: BaseException) -> str:
     return str(getattr(e, "explanation", None) or e)
 
 
-def running() -> list[Container]:
+def running(docker_host: str | None = None) -> list[Container]:
     out = []
-    engine = client()
+    engine = client(docker_host)
     try:
         listed = engine.containers.list()
     except engine_errors() as e:
@@ -112,12 +111,12 @@ def names() -> list[str]:
         return []
 
 
-def container_rows(lab: "Lab") -> list[list[Any]]:
+def container_rows(docker_host: str | None = None) -> list[list[Any]]:
     """`ns ls` rows for running containers; one explaining row when no engine is there."""
-    if not engine_reachable():
+    if not engine_reachable(docker_host):
         return [["(docker)", "no engine", "-"]]
     try:
-        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running()]
+        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running(docker_host)]
     except CommandError as e:
         return [["(docker)", e.message, "-"]]
 

@@ -12,7 +12,7 @@ not judged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ from . import opkinds
 from .context import Ctx
 from .errors import CommandError
 from .guard import ModelGuard
-from .handlers import HANDLERS
 from .labstate import LabState
 from .netns import HOST
 from .ops import apply_error
@@ -43,7 +42,8 @@ class Problem:
 class ModelLab:
     """The dry run's session: a lab state, its context, and the ops of the line being judged."""
 
-    def __init__(self) -> None:
+    def __init__(self, handlers: Mapping[str, Callable[..., Any]]) -> None:
+        self.handlers = handlers
         self.state = LabState.fresh()
         self.view = ModelView(self.state)
         self.context = HOST
@@ -76,7 +76,7 @@ class ModelLab:
             if not self.view.exists(ns):
                 raise CommandError(no_context(ns))
             ctx = Ctx(self.view, self.guard, ns, cmd, self.apply, dry=True, sources=list(self.sources))
-            for event in _events(HANDLERS[cmd.form.handler](ctx, **cmd.values)):
+            for event in _events(self.handlers[cmd.form.handler](ctx, **cmd.values)):
                 if isinstance(event, ContextChanged):
                     self.context = event.context
                 elif isinstance(event, SourceFile):
@@ -96,9 +96,9 @@ def _events(produced: Any) -> Iterable[Any]:
     return produced if hasattr(produced, "__next__") else (produced,)
 
 
-def dry_run(commands: Iterable[Any]) -> tuple[list[Problem], int]:
+def dry_run(commands: Iterable[Any], handlers: Mapping[str, Callable[..., Any]]) -> tuple[list[Problem], int]:
     """Resolve every command; (problems found, commands looked at).  Nothing touches the kernel."""
-    lab = ModelLab()
+    lab = ModelLab(handlers)
     problems: list[Problem] = []
     n = 0
     for cmd in commands:
@@ -112,11 +112,11 @@ def dry_run(commands: Iterable[Any]) -> tuple[list[Problem], int]:
     return problems, n
 
 
-def report(commands: list[Any], out: Callable[[Any], None]) -> int:
+def report(commands: list[Any], out: Callable[[Any], None], handlers: Mapping[str, Callable[..., Any]]) -> int:
     """`nslab run --dry-run`: each problem as FILE:LINE with its line; exit 1 when a real run would trip."""
     from .results import Failure, Message
 
-    problems, n = dry_run(commands)
+    problems, n = dry_run(commands, handlers)
     real = [p for p in problems if not p.note]
     for p in problems:
         if p.note:

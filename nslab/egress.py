@@ -43,7 +43,7 @@ from .rtnl import (
 )
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 RTN_LOCAL = 2
 RT_TABLE_LOCAL = 255

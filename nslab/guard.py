@@ -19,7 +19,7 @@ from .netns import HOST
 from .ops import ep
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 WAY_OUT = "run with --allow-host-changes to do it anyway"
 _LEGACY = -1  # a namespace recorded by an nslab that wrote no inode: known by its name only

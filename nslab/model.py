@@ -265,9 +265,15 @@ def route_add(state: LabState, op: Op) -> None:
     family = _family(op)
     if dev is not None and family == 10 and dev.mtu < IPV6_MIN_MTU:
         raise refuse(errno.ENODEV)
-    via = _gw_dev(where, op["gw"], dev.name if dev else None) if op.get("gw") else None
-    if op.get("gw") and via is None:
-        raise refuse(errno.ENETUNREACH)
+    gw = ipaddress.ip_address(op["gw"]) if op.get("gw") else None
+    via = _gw_dev(where, op["gw"], dev.name if dev else None) if gw is not None else None
+    mine = gw is not None and any(ipaddress.ip_interface(c).ip == gw for x in where.links.values() for c in x.addrs)
+    if gw is not None and gw.version == 6 and mine and via is not None:
+        raise refuse(errno.EINVAL)  # "Gateway can not be a local address"
+    if gw is not None and via is None:
+        # measured: IPv6 says no route to host; IPv4 says the network is down when the gateway is
+        # an address of a link that is down (its local route points there), else unreachable
+        raise refuse(errno.EHOSTUNREACH if gw.version == 6 else errno.ENETDOWN if mine else errno.ENETUNREACH)
     if dev is not None and not op.get("gw") and not dev.up:
         raise refuse(errno.ENETDOWN)
     dst = op["dst"] if op["dst"] == "default" else str(ipaddress.ip_network(op["dst"], strict=False))

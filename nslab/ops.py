@@ -84,7 +84,7 @@ class Kernel:
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
                 identity.stamp(self, op, undo)
-            elif op["op"] in identity.CREATES:
+            elif kind.creates:
                 self.remade += identity.remade(self, op)
         return undo
 

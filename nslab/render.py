@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any, TextIO
 
 from . import results as r
+from .environment import Environment
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
 
@@ -32,14 +31,22 @@ def visible_caret(line: str, caret: str) -> str:
 
 
 class Renderer:
+    """Writes to ENV's stdout (or FILE); colour and width come from ENV unless given.  Without
+    an ENV (a library caller, a test) it takes the process's."""
+
     def __init__(self, file: TextIO | None = None, quiet: bool = False, json_mode: bool = False,
-                 show_changes: bool = False, color: bool | None = None) -> None:
-        self.file = file or sys.stdout
+                 show_changes: bool = False, color: bool | None = None, env: Environment | None = None) -> None:
+        if env is None:
+            env = Environment.of(stdout=file) if file is not None else Environment.from_process()
+        self.file = file or env.stdout
         # --json: stdout holds only JSON documents, so everything else goes to stderr
-        self.text_file = sys.stderr if json_mode and file is None else self.file
+        to_stderr = json_mode and file is None
+        self.text_file = env.stderr if to_stderr else self.file
         if color is None:
-            color = self.text_file.isatty() and not os.environ.get("NO_COLOR")
+            color = env.stderr_color if to_stderr else (env.color and self.file is env.stdout)
         self.color = color
+        self.width = env.output_width
+        self.environ = env.environ  # rich reads NO_COLOR, FORCE_COLOR, TERM: from this one, not os.environ
         self._console: Any = None
         self.quiet = quiet
         self.json_mode = json_mode
@@ -54,10 +61,8 @@ class Renderer:
         if self._console is None:
             from rich.console import Console
 
-            tty = self.text_file.isatty()
-            width = int(os.environ.get("COLUMNS", "0") or 0) or (None if tty else 160)
-            self._console = Console(file=self.text_file, no_color=not self.color, highlight=False, width=width,
-                                    force_terminal=self.color if self.color else None, soft_wrap=True)
+            self._console = Console(file=self.text_file, no_color=not self.color, highlight=False, width=self.width,
+                                    force_terminal=self.color, soft_wrap=True, _environ=dict(self.environ))
         return self._console
 
     def line(self, text: str, style: str = "") -> None:
@@ -143,7 +148,7 @@ class Renderer:
         for row in e.rows:
             # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
             table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])
-        self.console.print(table)
+        self.console.print(table, soft_wrap=False)  # the title too wraps at the width
 
     def on_tree(self, e: r.Tree) -> None:
         if self.quiet:

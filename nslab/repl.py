@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import attach, isolate, stepper
+from . import attach, isolate
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
+from .environment import Environment
 from .errors import Loc, ParseError
 from .netns import HOST
 from .results import Interactive
@@ -24,12 +24,7 @@ from .results import Interactive
 LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
 # commands that may change the lab without ops of their own (programs, shells, journal replays)
-_REFRESH_AFTER = {"exec", "shell", "source", "undo", "reset", "sysctl"}
-
-def history_path() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "nslab" / "history"
-
+_REFRESH_AFTER = frozenset({"exec", "shell", "source", "undo", "reset", "sysctl"})
 
 def _private_history(hist: Path) -> None:
     """The history holds every line typed (exec arguments, passwords): its directory 0700, the
@@ -60,24 +55,13 @@ def _continues(text: str) -> bool:
     return (len(body) - len(body.rstrip("\\"))) % 2 == 1
 
 
-def _shell_argv(shell: str, ns: str) -> tuple[list[str], str | None]:
-    """$SHELL with a prompt showing the namespace; bash needs an rc file, since ~/.bashrc sets PS1."""
-    if os.path.basename(shell) != "bash":
-        return [shell], None
-    fd, rc = tempfile.mkstemp(prefix="nslab-rc.", suffix=".bash")
-    with os.fdopen(fd, "w") as f:
-        f.write('[ -f ~/.bashrc ] && . ~/.bashrc\n'
-                f'PS1="(nslab:{ns}) ${{PS1:-\\\\u@\\\\h:\\\\w\\\\$ }}"\n')
-    return [shell, "--rcfile", rc, "-i"], rc
-
-
-def run_shell(lab: Any, event: Interactive) -> int:
+def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
     """`shell NS`: an interactive $SHELL on this terminal inside the namespace; back to nslab on exit."""
     from . import sysns
 
     fd = lab.nss.get(event.ns).fd
-    argv, rc = _shell_argv(event.argv[0], event.ns)
-    env = dict(os.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
+    argv, rc = attach.shell_argv(event.argv[0], event.ns)
+    env = dict(environment.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
 
     def child() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # the shell's own Ctrl-C
@@ -87,7 +71,7 @@ def run_shell(lab: Any, event: Interactive) -> int:
     try:
         return subprocess.call(argv, preexec_fn=child, pass_fds=(fd,), env=env)
     except OSError as e:
-        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=sys.stderr)
+        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=environment.stderr)
         return 127
     finally:
         signal.signal(signal.SIGINT, old)
@@ -112,7 +96,8 @@ class _Pending:
 
 
 class Repl:
-    """One REPL over one lab.  `pt_input`/`pt_output` let tests drive it with a pipe and DummyOutput.
+    """One REPL over one lab.  `pt_input`/`pt_output` (or `env`'s) let tests drive it with a pipe and
+    DummyOutput; `env` gives the streams and the child environment (the process's when None).
 
     `lab` may be a callable that opens the lab: then the prompt is drawn first and the
     lab (pyroute2, the kernel work, the first inventory) is made on a thread meanwhile;
@@ -121,7 +106,9 @@ class Repl:
     """
 
     def __init__(self, lab: Any, out: Any, *, pt_input: Any = None, pt_output: Any = None,
-                 history: Path | None = None, attached: bool = False, host_mode: bool = False) -> None:
+                 history: Path | None = None, attached: bool = False, host_mode: bool = False,
+                 env: Environment | None = None) -> None:
+        self.env = env or Environment.from_process()
         self._out = out
         self.attached = attached
         self._lab: Any = None
@@ -130,8 +117,8 @@ class Repl:
         self._pending = _Pending(host_mode)
         self.inv = Inventory()
         self.containers: list[tuple[str, str]] = []
-        self.io = {"input": pt_input, "output": pt_output}
-        self.session = self._session(history if history is not None else history_path())
+        self.io = {"input": pt_input or self.env.prompt_input, "output": pt_output or self.env.prompt_output}
+        self.session = self._session(history if history is not None else self.env.history_path)
         self._opener: Any = None
         if callable(lab):
             # open the lab once the first prompt is drawn, so the two do not share the CPU
@@ -177,7 +164,7 @@ class Repl:
             self.lab  # noqa: B018 - waits for the lab opened on the thread
             return True
         except Exception as e:
-            print(f"nslab: cannot open the lab: {getattr(e, 'message', e)}", file=sys.stderr)
+            print(f"nslab: cannot open the lab: {getattr(e, 'message', e)}", file=self.env.stderr)
             return False
 
     def _shown(self) -> Any:
@@ -207,7 +194,7 @@ class Repl:
         return self._shown().context, self.inv
 
     # -- prompt_toolkit --------------------------------------------------
-    def _session(self, hist: Path) -> Any:
+    def _session(self, hist: Path | None) -> Any:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
@@ -231,6 +218,8 @@ class Repl:
             buf.append_to_history()
 
         try:
+            if hist is None:
+                raise FileNotFoundError  # no history file: this session's lines only
             _private_history(hist)
             history: Any = FileHistory(str(hist))
         except OSError:
@@ -287,7 +276,7 @@ class Repl:
         try:
             for event in events:
                 if isinstance(event, Interactive):
-                    run_shell(self.lab, event)
+                    run_shell(self.lab, event, self.env)
                 self.out(event)
         except KeyboardInterrupt:
             events.close()
@@ -359,29 +348,29 @@ def _style() -> Any:
     })
 
 
-def run_repl(args: Any, lab: Any = None, attached: bool = False) -> int:
-    from .cli import open_lab, renderer
-
-    if lab is None and not args.host:
+def run_repl(env: Environment, open_lab: Callable[[], Any], make_out: Callable[[], Any], lab: Any = None,
+             host_mode: bool = False, attached: bool = False) -> int:
+    """The REPL on LAB, or on the lab OPEN_LAB makes (on a thread, once the prompt is drawn);
+    MAKE_OUT makes the renderer.  The face above (cli) decides both; the REPL never imports it."""
+    if lab is None and not host_mode:
         isolate.enter()  # while the process is single-threaded: the lab then opens on a thread
-    runtime = None if args.host or attached else attach.publish_dir()
-    ask = stepper.terminal_ask if sys.stdin.isatty() else None  # `source FILE` at a terminal: the teaching replay
+    runtime = None if host_mode or attached else attach.publish_dir(env.runtime_dir, env.stderr)
 
     def opened() -> Any:
-        new = open_lab(args, ask)
+        new = open_lab()
         if runtime is not None and not new.host_mode:
             try:
                 records.append(attach.publish(new, runtime))
             except OSError as e:
-                print(f"nslab: cannot publish this lab for `nslab attach`: {e.strerror}", file=sys.stderr)
+                print(f"nslab: cannot publish this lab for `nslab attach`: {e.strerror}", file=env.stderr)
         return new
 
     records: list[str] = []
-    if lab is not None:  # `nslab run -i`: the lab replayed here
-        lab.ask = ask
+    if lab is not None:  # `nslab run -i`, `nslab attach`: a lab opened already
+        lab.ask = env.ask  # `source FILE` at a terminal: the teaching replay
         if runtime is not None and not lab.host_mode:
             records.append(attach.publish(lab, runtime))
-    repl = Repl(lab if lab is not None else opened, lambda: renderer(args), attached=attached, host_mode=args.host)
+    repl = Repl(lab if lab is not None else opened, make_out, attached=attached, host_mode=host_mode, env=env)
     try:
         return repl.loop()
     finally:

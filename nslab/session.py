@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,6 @@ from . import egress, isolate, opkinds, sysns
 from .context import Ctx
 from .errors import CommandError, Loc, NslabError, ParseError, internal_error
 from .guard import Guard
-from .handlers import HANDLERS
 from .hostlog import HostLog
 from .journal import Journal, Step
 from .lablock import LabLock
@@ -49,7 +48,7 @@ class Outcome:
         return None
 
 
-class Lab:
+class Session:
     """A lab: its namespaces, its kernel ops and its journal.
 
     Isolated (default): the process moves into a private network and mount namespace
@@ -68,9 +67,13 @@ class Lab:
         state_dir: str = "/run/nslab",
         allow_outside: bool = False,
         read_only: bool = False,
+        handlers: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         """`read_only` (host mode): the process only reads the lab (`check`); it shares the
         lab's lock with other readers instead of holding it alone."""
+        # the commands' handlers (nslab/handlers, bound by nslab/lab.py): the engine runs them, it
+        # does not import them
+        self.handlers: Mapping[str, Callable[..., Any]] = handlers or {}
         self.host_mode = host
         self.name = name
         # one process at a time changes a host lab: refused before anything is opened or read
@@ -107,10 +110,11 @@ class Lab:
         # the face's key reader when a person sits at a terminal: `source FILE` is then the
         # teaching replay (nslab/stepper.py); None for files, pipes and the library
         self.ask: Callable[[str], str] | None = None
+        self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/environment.py); None: the SDK's default
         self.last: Step | None = None
 
     # -- lifecycle -------------------------------------------------------
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> "Session":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -185,7 +189,7 @@ class Lab:
         tx = PlanTx(self.kernel)
         context = self.context
         try:
-            for _ in _events(HANDLERS[cmd.form.handler](self.ctx(ctx_ns, cmd, tx), **cmd.values)):
+            for _ in _events(self.handlers[cmd.form.handler](self.ctx(ctx_ns, cmd, tx), **cmd.values)):
                 pass  # nothing the events ask for is done: a plan changes nothing
         finally:
             self.context = context  # `ns del` of the context would move it
@@ -214,7 +218,7 @@ class Lab:
         try:
             ctx = self.ctx(ctx_ns, cmd, tx)
             if self.nss.exists(ctx_ns):
-                produced = HANDLERS[cmd.form.handler](ctx, **cmd.values)
+                produced = self.handlers[cmd.form.handler](ctx, **cmd.values)
             elif cmd.spec.name == "expect":  # an unmet goal (an exercise not done yet), not a broken replay
                 produced = ExpectResult(False, f"{cmd.text.split('expect', 1)[-1].strip()} in {ctx_ns}", f"no namespace {ctx_ns}")
             else:

@@ -9,13 +9,13 @@ terminal and the tests feed a list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from .environment import Ask
 from .results import ExpectResult, Failure, Message
 
 PROMPT = "[Enter] run   s skip   q quit   c run the rest > "
-Ask = Callable[[str], str]
 
 def ip_preview(lab: Any, cmd: Any) -> list[str]:
     """The exact iproute2 lines the step would run, planned against the lab as it stands
@@ -73,25 +73,12 @@ def replay(lab: Any, commands: list[Any], ask: Ask) -> Iterator[Any]:
     yield Message(f"replay: {ran} run, {skipped} skipped, {len(commands) - ran - skipped} not reached", "ok")
 
 
-def terminal_ask(prompt: str) -> str:
-    """The face's key reader: a line from the terminal; end of input means quit."""
-    try:
-        return input(prompt)
-    except EOFError:
-        return "q"
-
-
-def run_stepped(args: Any, commands: list[Any], out: Any, ask: Ask = terminal_ask) -> int:
-    """`nslab run --step FILE`: the teaching replay on a fresh lab; exit 1 when a step failed or an expect was unmet."""
-    from .cli import EXIT_FAILED, EXIT_OK, open_lab
-
-    lab = open_lab(args)
+def run_stepped(lab: Any, commands: list[Any], out: Any, ask: Ask) -> bool:
+    """`nslab run --step FILE`: the teaching replay on LAB, each event to OUT; True when a step
+    failed or an expect was unmet (the caller owns the lab and the exit code)."""
     bad = False
-    try:
-        for event in replay(lab, commands, ask):
-            if isinstance(event, Failure) or (isinstance(event, ExpectResult) and not event.ok):
-                bad = True
-            out(event)
-    finally:
-        lab.close()
-    return EXIT_FAILED if bad else EXIT_OK
+    for event in replay(lab, commands, ask):
+        if isinstance(event, Failure) or (isinstance(event, ExpectResult) and not event.ok):
+            bad = True
+        out(event)
+    return bad

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import identity
+from . import identity, opkinds
 from .errors import DriftedError, GoneError, NslabError
 from .journal import Op, Step
+from .leftovers import crashed_step_undo, leftovers
 from .netns import HOST
 
 if TYPE_CHECKING:
-    from .session import Lab
+    from .session import Session as Lab
 
 
 @dataclass
@@ -120,8 +121,6 @@ def _other_end(lab: "Lab", op: Op) -> bool:
 def reset(lab: "Lab") -> Undone:
     """Undo every step, going on past what is gone; the records start afresh once nothing the
     lab made is left (host mode: on disk too, and its directory goes)."""
-    from .clean import crashed_step_undo, leftovers
-
     out = Undone()
     if lab.hostlog is not None:
         # a step nslab died in never reached the journal: its ops are in the op log, newest first
@@ -161,7 +160,7 @@ def start_afresh(lab: "Lab") -> None:
         lab.lock.remove_dir()
 
 
-SKIPPABLE = {"veth", "bridge", "link_set", "link_del", "addr_add", "addr_del", "route_add", "route_del", "sysctl"}
+SKIPPABLE = opkinds.flagged("skippable")
 
 
 def doomed(ops: list[Op], gone: list[tuple[str, str]]) -> set[int]:
@@ -217,4 +216,4 @@ def _exists(lab: "Lab", ns: str, name: str) -> bool:
 
 def _already_gone(op: Op) -> bool:
     # deleting what a deleted namespace already took with it is not a failure
-    return op["op"] in ("link_del", "addr_del", "route_del")
+    return opkinds.kind(op).deletion

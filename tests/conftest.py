@@ -25,7 +25,7 @@ import pytest
 from nslab import isolate
 
 if TYPE_CHECKING:
-    from nslab.session import Lab
+    from nslab.lab import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "nslab" / "labs"
@@ -79,7 +79,7 @@ def _empty_run_netns() -> None:
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    from nslab.session import Lab
+    from nslab.lab import Lab
 
     _empty_run_netns()  # each test starts from an empty private /run/netns
     with Lab() as lab:

@@ -10,10 +10,9 @@ import subprocess
 
 from conftest import ROOT, nslab_cli
 
-from nslab.dryrun import dry_run
+from nslab.lab import Lab, dry_run
 from nslab.labfile import parse_text
 from nslab.results import Table
-from nslab.session import Lab
 
 EX = ROOT / "nslab" / "labs" / "exercises"
 TASK = EX / "01-veth-to-namespace.lab"
@@ -116,7 +115,7 @@ def test_dry_run_needs_no_privileges():
     bad = "ns add a b\nveth a:eth0 b:eth0\na addr add eth9 10.0.0.1/24\nns add a\na addr add eth0 10.0.0.300/24\n"
     code = ("import json, os, sys\n"
             "from nslab.labfile import LabFileError, parse_text\n"
-            "from nslab.dryrun import dry_run\n"
+            "from nslab.lab import dry_run\n"
             "text = sys.stdin.read()\n"
             "try:\n    parse_text(text, 'bad.lab')\nexcept LabFileError as e:\n"
             "    print(json.dumps(['parse', str(e.errors[0].loc), e.errors[0].message]))\n"

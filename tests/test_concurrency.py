@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import nslab_cli
 from test_safety_crash import host_links, netns_names, popen_nslab, stable
 
-from nslab.session import Lab
+from nslab.lab import Lab
 
 # per-step growth allowed while the journal keeps each step (text, ops, inverse, iproute2 lines)
 PER_STEP_BYTES = 16_000

@@ -17,8 +17,8 @@ from dockerkit import docker, pid_of
 
 from nslab import containers
 from nslab.errors import CommandError
+from nslab.lab import Lab
 from nslab.results import Table
-from nslab.session import Lab
 
 # the fixtures this module uses
 docker_image, container = dockerkit.docker_image, dockerkit.container

@@ -7,7 +7,7 @@ import subprocess
 from conftest import ip_j
 
 from nslab import rtnl
-from nslab.session import Lab
+from nslab.lab import Lab
 
 
 def test_undo_rebuilds_a_veth_whose_other_end_stays(lab):

@@ -6,9 +6,9 @@ import pytest
 from conftest import ip_j, nslab_cli
 
 from nslab.errors import ParseError
+from nslab.lab import Lab
 from nslab.parser import parse_line
 from nslab.results import Message
-from nslab.session import Lab
 
 
 def test_short_options_take_attached_values():

@@ -22,10 +22,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from nslab import inventory
 from nslab.errors import ParseError
+from nslab.lab import Lab
 from nslab.lexer import quote
 from nslab.parser import parse_line
 from nslab.results import Output
-from nslab.session import Lab
 
 NAMES = ["n1", "n2", "n3"]
 IFACES = ["eth0", "eth1", "v0"]

@@ -17,9 +17,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from nslab.errors import CommandError
+from nslab.lab import Lab
 from nslab.render import Renderer
 from nslab.repl import Repl
-from nslab.session import Lab
 
 # -- 1. nested `source` keeps a step of its own ---------------------------------------------
 

@@ -12,7 +12,7 @@ from conftest import ip_j, nslab_cli
 from dockerkit import addrs, dexec, pid_of, ping, routes, state
 
 from nslab import ovs
-from nslab.session import Lab
+from nslab.lab import Lab
 
 # the fixtures this module uses
 docker_image, container = dockerkit.docker_image, dockerkit.container

@@ -15,8 +15,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
+from nslab.environment import Environment, history_path
 from nslab.render import Renderer
-from nslab.repl import Repl, _validator, history_path, logical, prompt_text
+from nslab.repl import Repl, _validator, logical, prompt_text
 
 
 @pytest.fixture
@@ -110,12 +111,10 @@ def test_history_is_kept_in_the_file(repl, tmp_path):
     assert "+ns add h1" in hist and "+ns ls" in hist
 
 
-def test_history_path_follows_xdg(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    assert history_path() == tmp_path / "nslab" / "history"
-    monkeypatch.delenv("XDG_STATE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert history_path() == tmp_path / ".local" / "state" / "nslab" / "history"
+def test_history_path_follows_xdg(tmp_path):
+    assert history_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "nslab" / "history"
+    assert history_path({"HOME": str(tmp_path)}) == tmp_path / ".local" / "state" / "nslab" / "history"
+    assert Environment.of({"XDG_STATE_HOME": str(tmp_path)}).history_path == tmp_path / "nslab" / "history"
 
 
 def test_toolbar_counts_the_lab_and_the_last_step(repl):

@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT, nslab_cli
 from test_repl_pty import Terminal
 
-from nslab import attach, isolate
+from nslab import environment, isolate
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -229,7 +229,7 @@ def test_a_record_whose_namespaces_differ_is_refused(tmp_path: Path, base: Path)
     try:
         term.wait_for(r"nslab>")
         term.type("veth nine0 nine1\r")
-        term.wait_for(r"nslab>")
+        term.wait_for(r"<->")  # the veth's answer: `nslab>` shows already in the echo of the typed line
         path = runtime / f"{term.proc.pid}.json"
         _wait("the record", path.exists)
         marker = base / "marker"
@@ -274,14 +274,14 @@ def test_the_repl_says_once_when_its_runtime_dir_is_not_trustworthy(tmp_path: Pa
 
 def test_runtime_dir_is_named_by_the_real_uid_inside_a_user_namespace():
     """A rootless REPL is uid 0 in its user namespace: its records go where the user's attach looks."""
-    code = ("import os\nfrom nslab import attach, sysns\nsysns.unshare(sysns.CLONE_NEWUSER)\n"
+    code = ("import os\nfrom nslab import environment, sysns\nsysns.unshare(sysns.CLONE_NEWUSER)\n"
             "open('/proc/self/uid_map', 'w').write(f'0 65534 1')\n"
-            "print(os.getuid(), attach.runtime_dir())\n")
+            "print(os.getuid(), environment.runtime_dir({}))\n")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     r = subprocess.run([*NOBODY, "/usr/bin/python3", "-c", code], capture_output=True, text=True, env=env, cwd="/")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", "/tmp/nslab-65534"]
-    assert attach.runtime_dir() == Path(os.environ.get("NSLAB_RUNTIME_DIR") or f"/tmp/nslab-{os.getuid()}")
+    assert environment.runtime_dir(os.environ) == Path(os.environ.get("NSLAB_RUNTIME_DIR") or f"/tmp/nslab-{os.getuid()}")
 
 
 @pytest.fixture(scope="module")

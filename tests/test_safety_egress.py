@@ -209,7 +209,7 @@ def test_the_check_costs_well_under_a_millisecond_per_probe(uplink: Uplink) -> N
     behind a lab bridge (its ports are read too), and a refused one."""
     script = """
 import json, time
-from nslab.session import Lab
+from nslab.lab import Lab
 from nslab import egress
 lab = Lab(host=True, name=NAME)
 for line in LINES:

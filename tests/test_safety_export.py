@@ -22,9 +22,9 @@ from test_repl_pty import Terminal
 
 from nslab.export import sh_text
 from nslab.journal import Step
+from nslab.lab import Lab
 from nslab.lexer import quote
 from nslab.ops import ip_lines
-from nslab.session import Lab
 
 # Interface names the kernel accepts (dev_valid_name: 1-15 bytes, not . or .., no '/', ':' or
 # whitespace) that a shell would run, expand, redirect or read as an option or keyword.

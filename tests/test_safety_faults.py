@@ -9,7 +9,7 @@ import pytest
 from conftest import ip_j
 from dockerkit import container, docker, docker_image  # noqa: F401 - fixtures
 
-from nslab.session import Lab
+from nslab.lab import Lab
 
 NETLINK_NOISE = ("NetlinkError", "Errno", "Traceback", "internal error")
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, ip_j, iputils_ping, nslab_cli
 
 from nslab import isolate
-from nslab.session import Lab
+from nslab.lab import Lab
 
 
 def ok(lab: Lab, line: str) -> None:

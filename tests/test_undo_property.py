@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from labworlds import OWN, bundled, lab_world
 
+from nslab.lab import Lab
 from nslab.labfile import parse_text
-from nslab.session import Lab
 
 CASES = [(p.stem, p.read_text()) for p in bundled()] + list(OWN.items())
 

@@ -111,7 +111,7 @@ def _chain(files: list[str]) -> str:
 
 
 def _load(ctx: Ctx, file: str) -> Any:
-    from ..cli import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
+    from ..bundled import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
 
     file = resolve_lab(file)
     real = os.path.realpath(file)
@@ -133,8 +133,6 @@ def source(ctx: Ctx, file: str) -> SourceFile:
 
 
 def check(ctx: Ctx, file: str) -> Iterator[Any]:
-    from .. import handlers
-
     lab_file, _ = _load(ctx, file)
     rows = []
     for cmd in lab_file.commands:
@@ -142,7 +140,7 @@ def check(ctx: Ctx, file: str) -> Iterator[Any]:
             continue
         sub = replace(ctx, ns=cmd.prefix or ctx.lab.context, cmd=cmd)
         try:
-            result = handlers.HANDLERS[cmd.form.handler](sub, **cmd.values)
+            result = ctx.lab.handlers[cmd.form.handler](sub, **cmd.values)
         except NslabError as e:
             result = ExpectResult(False, cmd.text.strip(), e.message)
         rows.append([cmd.loc.line, cmd.text.strip(), "pass" if result.ok else "FAIL", result.found])

@@ -38,7 +38,7 @@ def ns_ls(ctx: Ctx) -> Table:
     if ctx.lab is not None:  # the machine beyond the lab: its containers, and namespaces only processes hold
         from ..containers import container_rows
 
-        rows += container_rows(ctx.lab)
+        rows += container_rows(ctx.lab.docker_host)
         rows += _process_rows(ctx, rows)
     return Table("namespaces", ["name", "origin", "links"], rows, key="namespaces")
 

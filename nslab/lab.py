@@ -1,0 +1,34 @@
+"""The library's front door: nslab's session bound to nslab's commands.
+
+    from nslab import Lab
+    with Lab() as lab:
+        lab.run("ns add a b")
+
+The engine (nslab/session.py, nslab/dryrun.py) runs handlers it is given; this module,
+above both the engine and the commands, gives it nslab's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import dryrun
+from .handlers import HANDLERS
+from .session import Session
+
+
+class Lab(Session):
+    __doc__ = Session.__doc__
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(handlers=HANDLERS, **options)
+
+
+def dry_run(commands: Any) -> tuple[list[dryrun.Problem], int]:
+    """`--dry-run`'s judgement of commands: the real handlers over the lab model."""
+    return dryrun.dry_run(commands, HANDLERS)
+
+
+def dry_run_report(commands: list[Any], out: Callable[[Any], None]) -> int:
+    return dryrun.report(commands, out, HANDLERS)
