@@ -24,8 +24,8 @@ def count(kind: str, size: int) -> dict[str, Any]:
 
     isolate.enter()
     from bench import topo
+    from nslab.lab import Lab
     from nslab.nlmsg import RTM_NAMES
-    from nslab.session import Lab
 
     t = topo.BUILDERS[kind](size)
     lines = [line for line in topo.lab_text(t).splitlines() if line and not line.startswith("#")]
