@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-interact", action="store_true", help="skip the interaction figures")
     p.add_argument("--interact-only", action="store_true", help="only the interaction figures")
     p.add_argument("--profile", action="store_true", help="also profile `nslab run` of the 200-star (cProfile, top functions)")
+    p.add_argument("--requests", action="store_true", help="also count nslab's netlink requests per namespace (bench/requests.py)")
     p.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
     p.add_argument("--json", metavar="FILE", help="also write every raw measurement as JSON to FILE")
     p.add_argument("--keep", action="store_true", help="keep the generated labs and scripts (their directory is printed)")
@@ -85,8 +86,9 @@ class Runner:
     def __init__(self) -> None:
         self.current: subprocess.Popen[str] | None = None
 
-    def trial(self, tool: str, paths: dict[str, str], verify: list[str], nofile: int | None) -> dict[str, Any]:
-        spec = json.dumps({"tool": tool, "paths": paths, "verify": verify, "nofile": nofile})
+    def trial(self, tool: str, paths: dict[str, str], verify: list[str], nofile: int | None,
+              root: str | None = None) -> dict[str, Any]:
+        spec = json.dumps({"tool": tool, "paths": paths, "verify": verify, "nofile": nofile, "root": root})
         env = dict(os.environ, BENCH_IN_UNSHARE="1", PYTHONPATH=ROOT)
         env.pop("NSLAB_ISOLATED", None)
         argv = ["unshare", "-n", "-m", "--propagation", "private", "--", sys.executable, "-m", "bench.trial", spec]
@@ -387,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
             raw["interact"] = inter
             report.append(interact_table(inter))
         report.append("### Targets\n\n" + TARGETS)
+        if args.requests:
+            from bench import requests
+
+            counted = [requests.measure(k, MESH_FOR.get(n, n) if k == "mesh" else n) for k in args.kinds for n in args.sizes]
+            raw["requests"] = counted
+            report.append(requests.table(counted))
         if args.profile:
             prof = profile(workdir)
             raw["profile"] = prof

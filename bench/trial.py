@@ -32,11 +32,13 @@ def private_run_dir() -> None:
     os.makedirs("/run/nslab", exist_ok=True)
 
 
-def timed(argv: list[str], nofile: int | None = None, cwd: str | None = None) -> dict[str, Any]:
-    """Run argv as a whole process: wall seconds, peak RSS (KiB, the process and its children), rc, output tail."""
+def timed(argv: list[str], nofile: int | None = None, cwd: str | None = None, root: str | None = None) -> dict[str, Any]:
+    """Run argv as a whole process: wall seconds, peak RSS (KiB, the process and its children), rc, output tail.
+    `root`: the nslab checkout to run (bench/ab.py compares two), else this one."""
     env = dict(os.environ)
     env.pop("NSLAB_ISOLATED", None)
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    root = root or ROOT
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
 
     def limits() -> None:
         if nofile:
@@ -47,7 +49,7 @@ def timed(argv: list[str], nofile: int | None = None, cwd: str | None = None) ->
     with open(out_path, "w+b") as out:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=env, cwd=cwd or ROOT, preexec_fn=limits if nofile else None)
+                             env=env, cwd=cwd or root, preexec_fn=limits if nofile else None)
         killer = threading.Timer(TIMEOUT, os.kill, (p.pid, signal.SIGKILL))
         killer.start()
         _, status, usage = os.wait4(p.pid, 0)
@@ -102,7 +104,7 @@ def main() -> int:
     verify = spec.get("verify", [])
     res: dict[str, Any] = {"tool": tool}
     if tool == "nslab":
-        b = timed(nslab("run", paths["lab"]), nofile)
+        b = timed(nslab("run", paths["lab"]), nofile, root=spec.get("root"))
         b["steps"] = steps_seconds(b["tail"])
         res["build"] = b  # teardown is the process's exit: the kernel removes the private namespaces
     elif tool == "nslab-host":

@@ -9,13 +9,13 @@ netlink socket there and going back: about 0.5 ms and no fork, where
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import sysns
 from .errors import CommandError
-from .rtnl import RECV_SIZE, Rtnl, open_in
+from .rtnl import RECV_SIZE, Rtnl, Shared, open_in
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -32,13 +32,14 @@ class Netns:
     names the same namespace (its inode): a name made again outside nslab is not this one."""
 
     def __init__(self, name: str, fd: int, buf: bytearray | None = None, path: str | None = None,
-                 touched: Callable[["Netns"], None] | None = None) -> None:
+                 touched: Callable[["Netns"], None] | None = None, shared: Shared | None = None) -> None:
         self.name = name
         self._fd = fd
         self._ipr: Any = None
         self._nl: Rtnl | None = None
         self.ino = os.fstat(fd).st_ino  # the namespace's inode: a name made again outside nslab is another namespace
         self.buf = buf  # the lab's shared netlink receive buffer
+        self.shared = shared  # what the lab's sockets share: request counts, the step's cache (rtnl.Shared)
         self.path = path  # where to reopen it from (None: never released, like the lab's root)
         self._touched = touched
 
@@ -76,7 +77,7 @@ class Netns:
         """The fast rtnetlink socket the lab's ops use (nslab/rtnl.py)."""
         fd = self.fd  # reopens (and marks it used) first
         if self._nl is None:
-            self._nl = open_in(fd, self.buf)
+            self._nl = open_in(fd, self.buf, self.shared)
         return self._nl
 
     @property
@@ -124,7 +125,9 @@ class Namespaces:
         _raise_fd_limit()
         self.run_dir = run_dir
         self.buf = bytearray(RECV_SIZE)  # every socket of the lab receives into this one
-        self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf)}
+        self.shared = Shared()  # the sockets' request counts and the step's cache (rtnl.Shared)
+        self.shared.caching = True  # emptied as each step ends (Kernel.settle) and starts (new_step)
+        self._open: dict[str, Netns] = {HOST: Netns(HOST, root_fd, buf=self.buf, shared=self.shared)}
         # the named namespaces holding descriptors now, least recently used first
         self._lru: OrderedDict[str, None] = OrderedDict()
         self.max_open = _open_budget()
@@ -137,6 +140,29 @@ class Namespaces:
     @property
     def host(self) -> Netns:
         return self._open[HOST]
+
+    @property
+    def requests(self) -> Counter[int]:
+        """Netlink requests the lab's sockets sent, by message type (RTM_GETLINK...)."""
+        return self.shared.requests
+
+    def new_step(self) -> None:
+        """A step of the engine starts: nothing read before is kept, and a lookup made once is
+        answered again from memory until the lab's next write (rtnl.Shared).  Kernel.settle
+        calls it as a step ends; the session calls it as one starts (lookups made between
+        steps, by a plan or a face, are not reused then)."""
+        self.shared.writes += 1
+        self.shared.caching = True
+
+    def end_step(self) -> None:
+        """Every lookup goes to the kernel until the next new_step (settle's polling)."""
+        self.shared.caching = False
+        self.shared.writes += 1
+
+    def changed(self) -> None:
+        """Something the sockets did not send changed the lab (an op done by a program, a
+        namespace made or deleted): the step's cached lookups are forgotten."""
+        self.shared.writes += 1
 
     def path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
@@ -177,7 +203,7 @@ class Namespaces:
         return ns
 
     def _netns(self, name: str, fd: int) -> Netns:
-        return Netns(name, fd, buf=self.buf, path=self.path(name), touched=self._touch)
+        return Netns(name, fd, buf=self.buf, path=self.path(name), touched=self._touch, shared=self.shared)
 
     def _touch(self, ns: Netns) -> None:
         """Mark ns used; past the budget, release the least recently used others."""
@@ -247,7 +273,7 @@ class Namespaces:
             sysns.unshare(sysns.CLONE_NEWNET)
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
             ns = self._netns(name, sysns.current_netns_fd())
-            ns._nl = Rtnl(self.buf)  # opened while inside: it stays bound to the new namespace
+            ns._nl = Rtnl(self.buf, self.shared)  # opened while inside: it stays bound to the new namespace
         except BaseException as e:  # OSError, or Ctrl-C halfway: leave no half-made namespace
             sysns.setns(back)
             _unmount(path)
@@ -260,6 +286,7 @@ class Namespaces:
             os.close(back)
         self._open[name] = ns
         self._touch(ns)
+        self.changed()
         return ns
 
     def delete(self, name: str) -> None:
@@ -267,6 +294,7 @@ class Namespaces:
         if not os.path.exists(self.path(name)):
             raise CommandError(f"no namespace {name!r}")
         _unmount(self.path(name))
+        self.changed()  # its veths' other ends go with it
 
     def _forget(self, name: str) -> None:
         self._lru.pop(name, None)

@@ -1,10 +1,12 @@
 """rtnetlink messages as bytes: the constants, struct layouts, encoders and the decoders
-of the few replies the lab reads (links, addresses, routes). The socket is nslab/rtnl.py."""
+of the few replies the lab reads (links, addresses, routes); and what a lab's sockets
+share (their request counts and the step's cache switch).  The socket is nslab/rtnl.py."""
 
 from __future__ import annotations
 
 import socket
 import struct
+from collections import Counter
 from dataclasses import dataclass, field
 
 NETLINK_ROUTE = 0
@@ -12,7 +14,7 @@ NETLINK_EXT_ACK = 11
 NETLINK_GET_STRICT_CHK = 12
 SOL_NETLINK = 270
 
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x2, 0x4, 0x8
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -21,6 +23,9 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_GETNSID = 90
+RTM_NAMES = {16: "RTM_NEWLINK", 17: "RTM_DELLINK", 18: "RTM_GETLINK", 19: "RTM_SETLINK", 20: "RTM_NEWADDR",
+             21: "RTM_DELADDR", 22: "RTM_GETADDR", 24: "RTM_NEWROUTE", 25: "RTM_DELROUTE", 26: "RTM_GETROUTE",
+             90: "RTM_GETNSID"}  # for the request counts (Rtnl.requests)
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_LINK_NETNSID = 16, 18, 20, 28, 37
@@ -186,3 +191,32 @@ def decode_route(body: bytes) -> RouteMsg:
         gateway=_addr_text(family, a.get(RTA_GATEWAY)), oif=_u32(a.get(RTA_OIF)),
         table=_u32(a.get(RTA_TABLE)) or table, proto=proto, scope=scope, type=rtype,
     )
+
+
+def _extack(payload: bytes, flags: int) -> str:
+    """The kernel's extended error message (NLMSGERR_ATTR_MSG), when it sent one."""
+    if not flags & 0x200:  # NLM_F_ACK_TLVS
+        return ""
+    orig_len = NLHDR.unpack_from(payload, 4)[0]
+    offset = 4 + (orig_len if flags & 0x100 == 0 else NLHDR.size)  # NLM_F_CAPPED
+    return _str(attrs(payload, offset).get(1)) or ""
+
+
+class Shared:
+    """What the sockets of one lab share.
+
+    `requests`: the requests they sent, by message type (RTM_GETLINK...), so tests and the
+    bench count what a step costs.  The step's cache: while `caching` is on (from
+    Namespaces.new_step to end_step, one step of the engine), a socket answers a lookup it
+    has made already (a link by name or index, one interface's addresses) from its memory,
+    as long as the lab has sent no write since (`writes`, bumped by every change request,
+    every op and every namespace made or deleted).  A step's reads come before its writes,
+    so the handler's checks, the op's before-state and its undo share one read; a write
+    anywhere forgets everything, so what a write changed (here, a veth's peer, a moved
+    link) is read again.  A change made by another program during a step is not seen,
+    as it is not seen between a read and the write that follows it today."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[int] = Counter()
+        self.caching = False
+        self.writes = 0

@@ -62,12 +62,24 @@ class Kernel:
     def apply(self, op: Op, inverse: bool = True) -> list[Op]:
         kind = opkinds.kind(op)
         self.seen = {}
+        # the step's cached lookups (rtnl.Shared): an op of a program (ovs-vsctl, docker) changes
+        # the lab behind the sockets' back, so it reads uncached; any op may change what was read
+        # (a kernel inside a container, over container_ops._OneNs, has uncached sockets of its own)
+        shared, by_program = getattr(self.nss, "shared", None), not hasattr(self, "_" + op["op"])
+        caching = shared is not None and shared.caching
+        if shared is not None and by_program:
+            shared.caching = False
         try:
             identity.verify(self, op)  # an undo op acts only on the object the lab made
             undo = kind.apply(self, op, inverse)
         except OSError as e:  # the kernel's or the OS's refusal (NetlinkError is one), in its words;
             # anything else is a bug, and the session reports it as one
             raise apply_error(op, e) from None
+        finally:
+            if shared is not None:
+                shared.caching = caching
+                if by_program or op["op"] == "sysctl":  # not through the sockets (which forget by themselves)
+                    shared.writes += 1  # e.g. disable_ipv6 takes addresses away
         self._note_name(op, kind.names)
         if self.tag:  # host mode: objects outlive the process, so they are known by identity
             if inverse:
@@ -227,7 +239,9 @@ class Kernel:
         kept = self._held(ns, name) if inverse and (kw.get("up") is False or "mtu" in op) else None
         # a bridge takes a MAC from its ports when one joins or leaves: undo puts the old one back
         bridge = (op.get("master") or before.master) if "master" in op and inverse else None
-        bmac = inventory.find(self.nss, ns, bridge, with_addrs=False) if bridge else None
+        bmac = nl.link(bridge) if bridge else None
+        if bmac is not None and _keeps_mac(bmac, before, op):
+            bmac = None  # provably the same MAC after: no read afterwards
         nl.set_link(before.index, **kw)
         if not inverse:
             return []
@@ -241,7 +255,7 @@ class Kernel:
         elif kept:
             undo += self._lost(ns, after, kept)
         if bmac is not None:  # the kernel's choice of MAC is subtle (the first port, the lowest): compare
-            now = inventory.find(self.nss, ns, bridge, with_addrs=False)  # type: ignore[arg-type]
+            now = nl.link(bridge)
             if now is not None and now.mac != bmac.mac:
                 undo.append({"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac})
         return undo
@@ -343,7 +357,23 @@ class Kernel:
         """Wait for what the kernel finishes after a request returns (nslab/settle.py)."""
         from .settle import settle
 
-        settle(self, timeout)
+        self.nss.end_step()  # the step's writes are done; settle polls the kernel itself
+        try:
+            settle(self, timeout)
+        finally:
+            # the next step starts with nothing cached (the session may also say so: new_step)
+            self.nss.new_step()
+
+
+def _keeps_mac(bridge: Any, port: inventory.Link, op: Op) -> bool:
+    """A port joining this Linux bridge leaves the bridge's MAC as it is: a bridge that follows
+    its ports has the lowest of their MACs (br_stp_recalculate_bridge_id), so one not lower
+    changes nothing, and one given a MAC keeps it; but the first port gives its own.  A
+    bridge has carrier only while it has a live port (br_port_state_selection)."""
+    from .rtnl import IFF_LOWER_UP
+
+    return (bool(op.get("master")) and op["master"] == bridge.name and "mac" not in op and bridge.kind == "bridge"
+            and bool(bridge.flags & IFF_LOWER_UP) and port.mac >= bridge.mac)
 
 
 def _live_rename(nl: Any, index: int, name: str) -> bool:

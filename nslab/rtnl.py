@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocabulary for callers too
     IFA_ADDRESS,
@@ -28,31 +29,26 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
-    IFLA_LINK,
     IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
     IFLA_NET_NS_FD,
-    IFLA_OPERSTATE,
     NETLINK_EXT_ACK,
     NETLINK_GET_STRICT_CHK,
     NETLINK_ROUTE,
     NETNSA_FD,
     NETNSA_NSID,
-    NLA,
-    NLA_F_NESTED,
     NLHDR,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_ECHO,
     NLM_F_EXCL,
     NLM_F_MULTI,
-    NLM_F_REPLACE,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
-    OPERSTATES,
     RECV_SIZE,
     RT_SCOPE_LINK,
     RT_SCOPE_NOWHERE,
@@ -66,7 +62,6 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     RTA_PREFSRC,
     RTA_PRIORITY,
     RTA_SRC,
-    RTA_TABLE,
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELROUTE,
@@ -78,7 +73,6 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
-    RTM_SETLINK,
     RTMSG,
     RTN_UNICAST,
     RTPROT_BOOT,
@@ -87,10 +81,11 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     AddrMsg,
     LinkMsg,
     RouteMsg,
+    Shared,
     _addr_text,
+    _extack,
     _i32,
     _str,
-    _u32,
     attr,
     attr_mac,
     attr_str,
@@ -117,7 +112,7 @@ class NetlinkError(OSError):
 class Rtnl:
     """One NETLINK_ROUTE socket.  Open it inside a namespace: it stays bound there."""
 
-    def __init__(self, buf: bytearray | None = None) -> None:
+    def __init__(self, buf: bytearray | None = None, shared: "Shared | None" = None) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         for opt in (NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):  # error words; dumps filtered by the kernel
@@ -129,6 +124,10 @@ class Rtnl:
         self.seq = 0
         self._dumping: int | None = None  # the seq of a dump not yet read to its end
         self.dumps = 0  # dumps made on this socket: the tests count them to see what a command reads
+        self.shared = shared if shared is not None else Shared()  # one per lab: counts and the step's cache switch
+        # a step's link and address lookups, valid while the lab has made no write since (see Shared)
+        self._cache: dict[tuple[str, Any], Any] = {}
+        self._cache_at = -1  # the lab's write count when the cache was filled
         # the receive buffer: one a lab shares between its sockets (they are used one at a
         # time), not one each: 1000 namespaces would hold 64 MiB of buffers otherwise
         self._buf = buf if buf is not None else bytearray(RECV_SIZE)
@@ -142,14 +141,27 @@ class Rtnl:
     # -- transport -------------------------------------------------------
     def _send(self, kind: int, flags: int, body: bytes) -> int:
         self.seq += 1
+        self.shared.requests[kind] += 1
         self.sock.send(NLHDR.pack(NLHDR.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0) + body)
         return self.seq
 
-    def request(self, kind: int, body: bytes, flags: int = 0) -> None:
-        """Send a change and wait for its acknowledgement."""
+    def request(self, kind: int, body: bytes, flags: int = 0, alone: bool = False) -> list[bytes]:
+        """Send a change and wait for its acknowledgement; what the kernel echoed (NLM_F_ECHO).
+        `alone`: it makes one new object and changes nothing else (the caller keeps its cache)."""
+        if not alone:
+            self.shared.writes += 1  # it may change what any socket of the lab cached (a veth's peer, a move)
         seq = self._send(kind, flags | NLM_F_ACK, body)
-        for _ in self._replies(seq):
-            pass
+        return [payload for _, payload in self._replies(seq, to_ack=True)]
+
+    # -- the step's cache ------------------------------------------------
+    def _step_cache(self) -> dict[tuple[str, Any], Any] | None:
+        """The lookups this socket made since the lab's last write, while a step caches; else None."""
+        if not self.shared.caching:
+            return None
+        if self._cache_at != self.shared.writes:
+            self._cache.clear()
+            self._cache_at = self.shared.writes
+        return self._cache
 
     def get(self, kind: int, body: bytes) -> bytes | None:
         """Send a query for one object; its body, or None when the kernel has no such object."""
@@ -186,7 +198,8 @@ class Rtnl:
             self.sock.settimeout(None)
             self._dumping = None
 
-    def _replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
+    def _replies(self, seq: int, to_ack: bool = False) -> Iterator[tuple[int, bytes]]:
+        """The answers to `seq`: a dump's all, a get's one, or (to_ack) all up to the acknowledgement."""
         while True:
             # into one buffer kept for the socket: a fresh 1 MiB bytes per recv cost an mmap,
             # an mremap and a munmap each time
@@ -209,7 +222,7 @@ class Rtnl:
                         return
                     raise NetlinkError(code, _extack(payload, flags))
                 yield kind, payload
-                if not flags & NLM_F_MULTI:
+                if not flags & NLM_F_MULTI and not to_ack:
                     return
 
     # -- links -----------------------------------------------------------
@@ -217,19 +230,41 @@ class Rtnl:
         return [decode_link(p) for k, p in self.dump(RTM_GETLINK, ifinfo()) if k == RTM_NEWLINK]
 
     def link(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:
+        """One link by name or index (the kernel's answer, or this step's earlier one: see Shared)."""
+        cache = self._step_cache()
+        key = ("name", name) if name is not None else ("index", index)
+        if cache is not None and key in cache:
+            return cache[key]  # type: ignore[no-any-return]
         body = ifinfo(index or 0) + (attr_str(IFLA_IFNAME, name) if name is not None else b"")
         payload = self.get(RTM_GETLINK, body)
-        return decode_link(payload) if payload is not None else None
+        msg = decode_link(payload) if payload is not None else None
+        if cache is not None:
+            cache[key] = msg  # a miss too: until the next write, the link is still not there
+            if msg is not None:
+                cache[("name", msg.name)] = cache[("index", msg.index)] = msg
+        return msg
 
     def index(self, name: str) -> int | None:
-        """A link's index by name: the reply's header only, nothing decoded."""
+        """A link's index by name: the reply's header only, nothing decoded (outside a step)."""
+        if self.shared.caching:
+            msg = self.link(name)  # decoded whole: the step's later lookups of it are free
+            return msg.index if msg is not None else None
         payload = self.get(RTM_GETLINK, ifinfo() + attr_str(IFLA_IFNAME, name))
         return IFINFO.unpack_from(payload)[2] if payload is not None else None
 
     def add_link(self, name: str, kind: str, up: bool = False, data: bytes = b"", extra: bytes = b"") -> None:
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind), *([nested(IFLA_INFO_DATA, data)] if data else []))
         body = ifinfo(0, IFF_UP if up else 0, IFF_UP if up else 0) + attr_str(IFLA_IFNAME, name) + extra + info
-        self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
+        # a link with no peer and no master changes no other link: the step's other lookups stay;
+        # NLM_F_ECHO: the kernel answers with the link it made (older kernels ignore the flag)
+        alone = kind != "veth" and IFLA_MASTER not in attrs(extra)
+        if (cache := self._step_cache()) is not None:
+            cache.pop(("name", name), None)  # no longer missing, even if the kernel echoes nothing
+        echoed = self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, alone=alone)
+        if (cache := self._step_cache()) is not None:
+            for msg in (decode_link(p) for p in echoed):
+                if msg.name == name:  # a veth's echo is this end: the peer's went to its own namespace
+                    cache[("name", msg.name)] = cache[("index", msg.index)] = msg
 
     def add_veth(self, name: str, peer: str, peer_fd: int | None = None, mac: str | None = None,
                  peer_mac: str | None = None, mtu: int | None = None, master: int | None = None,
@@ -277,9 +312,15 @@ class Rtnl:
 
     # -- addresses -------------------------------------------------------
     def addrs(self, index: int = 0) -> list[AddrMsg]:
-        """Addresses of the namespace, or of one interface (filtered by the kernel under strict checking)."""
+        """Addresses of the namespace, or of one interface (filtered by the kernel under strict
+        checking; one interface's are kept for the rest of the step, see Shared)."""
+        if (cache := self._step_cache() if index else None) is not None and ("addrs", index) in cache:
+            return list(cache[("addrs", index)])
         found = [decode_addr(p) for k, p in self.dump(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, index)) if k == RTM_NEWADDR]
-        return [a for a in found if a.index == index] if index else found
+        found = [a for a in found if a.index == index] if index else found
+        if cache is not None:
+            cache[("addrs", index)] = list(found)
+        return found
 
     def addr(self, add: bool, index: int, address: str, prefixlen: int, broadcast: str | None = None) -> None:
         family, raw = ip_bytes(address)
@@ -351,18 +392,9 @@ class Rtnl:
         return value if value is not None and value >= 0 else None
 
 
-def _extack(payload: bytes, flags: int) -> str:
-    """The kernel's extended error message (NLMSGERR_ATTR_MSG), when it sent one."""
-    if not flags & 0x200:  # NLM_F_ACK_TLVS
-        return ""
-    orig_len = NLHDR.unpack_from(payload, 4)[0]
-    offset = 4 + (orig_len if flags & 0x100 == 0 else NLHDR.size)  # NLM_F_CAPPED
-    return _str(attrs(payload, offset).get(1)) or ""
-
-
-def open_in(fd: int, buf: bytearray | None = None) -> Rtnl:
+def open_in(fd: int, buf: bytearray | None = None, shared: Shared | None = None) -> Rtnl:
     from . import sysns
 
-    return sysns.call_in(fd, lambda: Rtnl(buf))
+    return sysns.call_in(fd, lambda: Rtnl(buf, shared))
 
 

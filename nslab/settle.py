@@ -12,7 +12,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from .nlmsg import IFF_LOWER_UP
+
 if TYPE_CHECKING:
+    from .nlmsg import LinkMsg
     from .ops import Kernel
 
 
@@ -34,20 +37,29 @@ def settle(kernel: "Kernel", timeout: float = 2.0) -> None:
 
 
 def _carrier(kernel: "Kernel", timeout: float) -> None:
-    watch = set(kernel.raised)
-    watch |= {kernel.pairs[x] for x in kernel.raised if x in kernel.pairs}
+    raised = set(kernel.raised)
     kernel.raised.clear()
+    # a veth has carrier on both ends or on neither (veth_open and veth_close set both): when
+    # the end brought up has none, its peer has none either and is not read (one request, not two)
+    watch: set[tuple[str, str]] = set()
+    for x in raised:
+        link = _link(kernel, *x)
+        peer = kernel.pairs.get(x)
+        if _pending(link):
+            watch.add(x)
+        if peer is not None and peer not in raised and (link is None or link.kind != "veth" or link.flags & IFF_LOWER_UP):
+            watch.add(peer)
     deadline = time.monotonic() + timeout
     while watch and time.monotonic() < deadline:
-        watch = {x for x in watch if _linkwatch_pending(kernel, *x)}
+        watch = {x for x in watch if _pending(_link(kernel, *x))}
         if watch:
             time.sleep(0.005)
 
 
-def _linkwatch_pending(kernel: "Kernel", ns: str, name: str) -> bool:
-    from .rtnl import IFF_LOWER_UP
+def _link(kernel: "Kernel", ns: str, name: str) -> "LinkMsg | None":
+    return kernel.nss.get(ns).nl.link(name) if kernel.nss.exists(ns) else None
 
-    if not kernel.nss.exists(ns):
-        return False
-    link = kernel.nss.get(ns).nl.link(name)
+
+def _pending(link: "LinkMsg | None") -> bool:
+    """The link has carrier and linkwatch has not yet made it operationally UP."""
     return link is not None and bool(link.flags & IFF_LOWER_UP) and link.operstate not in ("UP", "UNKNOWN")
