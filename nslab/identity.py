@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import opkinds
 from .errors import DriftedError, GoneError
 from .netns import HOST
 from .op_text import ep
@@ -24,9 +25,8 @@ if TYPE_CHECKING:
 
 Op = dict[str, Any]
 
-# undo ops that name an interface and may carry its index
-_ON_INTERFACE = ("link_del", "link_set", "addr_add", "addr_del", "route_add", "route_del")
-CREATES = ("ns_add", "veth", "bridge", "ctr_veth")
+# undo ops that name an interface and may carry its index (the op registry's flag)
+_ON_INTERFACE = opkinds.flagged("on_interface")
 
 
 def _target(op: Op) -> str | None:

@@ -40,6 +40,7 @@ class OpKind:
     attribute: bool = False  # changes an object in place: pointless before its namespace is deleted
     skippable: bool = False  # reset may skip it when a later namespace deletion makes it pointless
     names: str = ""  # "made" / "removed": puts a name into /run/netns or takes one away
+    on_interface: bool = False  # names an interface: host mode's undo carries its ifindex
 
 
 def _method(name: str) -> Apply:
@@ -65,17 +66,17 @@ _ALL = [
     OpKind("veth", ("ns", "name", "peer_ns", "peer"), _method("_veth"), model.veth, lines.veth, words.veth,
            creates=True, skippable=True),
     OpKind("bridge", _IF, _method("_bridge"), model.bridge, lines.bridge, words.bridge, creates=True, skippable=True),
-    OpKind("link_set", _IF, _method("_link_set"), model.link_set, lines.link_set, words.link_set, skippable=True),
+    OpKind("link_set", _IF, _method("_link_set"), model.link_set, lines.link_set, words.link_set, skippable=True, on_interface=True),
     OpKind("link_del", _IF, _method("_link_del"), model.link_del, lines.link_del, words.link_del,
-           removes=True, deletion=True, skippable=True),
+           removes=True, deletion=True, skippable=True, on_interface=True),
     OpKind("addr_add", ("ns", "name", "cidr"), _method("_addr_add"), model.addr_add, lines.addr_add, words.addr_add,
-           attribute=True, skippable=True),
+           attribute=True, skippable=True, on_interface=True),
     OpKind("addr_del", ("ns", "name", "cidr"), _method("_addr_del"), model.addr_del, lines.addr_del, words.addr_del,
-           removes=True, deletion=True, attribute=True, skippable=True),
+           removes=True, deletion=True, attribute=True, skippable=True, on_interface=True),
     OpKind("route_add", ("ns", "dst"), _method("_route_add"), model.route_add, lines.route_add, words.route_add,
-           attribute=True, skippable=True),
+           attribute=True, skippable=True, on_interface=True),
     OpKind("route_del", ("ns", "dst"), _method("_route_del"), model.route_del, lines.route_del, words.route_del,
-           removes=True, deletion=True, attribute=True, skippable=True),
+           removes=True, deletion=True, attribute=True, skippable=True, on_interface=True),
     OpKind("sysctl", ("ns", "key", "value"), _method("_sysctl"), model.sysctl, lines.sysctl, words.sysctl,
            attribute=True, skippable=True),
     OpKind("ns_link", ("ns", "pid"), ctr.apply_ns_link, model.ns_link, ctr.ns_link_lines, ctr.ns_link_words,

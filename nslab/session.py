@@ -212,6 +212,7 @@ class Session:
         )
         self.last = step
         t0 = time.perf_counter()
+        self.nss.new_step()  # nothing read before this step (a plan, a key awaited) is trusted in it
         tx = Tx(self.kernel, self.hostlog, step.n)
         failed: str | None = None
         unmet = False
