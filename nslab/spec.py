@@ -3,7 +3,8 @@
 A pattern such as ``route add DEST:dest via GW:ip [dev IF:ifname]`` is compiled
 once into items: literal words, typed arguments (``NAME:kind``, ``...`` for one
 or more), optional groups ``[...]`` and options ``-c N:count`` that may come in
-any order.  The parser, the completer and `help` all read these items.
+any order.  `help` reads these items; the parser, the completer and the highlighter read
+them through the one walk in grammar.py.
 """
 
 from __future__ import annotations

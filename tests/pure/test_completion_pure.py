@@ -6,6 +6,7 @@ import pytest
 
 from nslab import commands
 from nslab.completion import Iface, Inventory, complete, fits
+from nslab.lexer import current_line
 from nslab.spec import Arg, Group
 from nslab.suggestions import File, Flag, Keyword, Wanted
 
@@ -218,16 +219,12 @@ def test_an_open_quote_completes_the_quoted_word(tmp_path, monkeypatch):
     assert texts("'al") == ["'alpha'"]                        # a quoted prefix: a namespace, no command word
 
 
-def test_the_prompt_completes_the_logical_line_of_the_cursor():
-    from prompt_toolkit.document import Document
-
-    from nslab.completion import LabCompleter
-
-    completer = LabCompleter(lambda: ("host", INV))
-
+def test_completion_reads_the_logical_line_of_the_cursor():
+    # what the prompt's completer completes (LabCompleter: tests/test_completion.py)
     def shown(text: str) -> list[str]:
-        return [c.text for c in completer.get_completions(Document(text), None)]
+        return texts(current_line(text))
 
     assert shown("link \\\n  ve") == ["veth0"]                 # a continued line is the same command
     assert shown("ns add a\n") == shown("")                    # a fresh line starts a command
     assert "ns1" in shown("enter \\\n")
+    assert shown("ns add a \\\\\nen") == ["enter"]            # an even run of backslashes does not continue
