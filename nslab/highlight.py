@@ -1,55 +1,44 @@
 """A Pygments lexer for `.lab` files and REPL lines, registered as the `nslab` lexer.
 
 setup.cfg names it under the `pygments.lexers` entry point, so
-`pygmentize -l nslab file.lab` and rich's `Syntax` colour lab files too.  The
-words it calls keywords come from the command table, like everything else.
+`pygmentize -l nslab file.lab` and rich's `Syntax` colour lab files too.  It has no reading of its
+own: lines are joined by the lexer's joiner, split by its tokenizer, and each word is coloured by
+the grammar item that took it in the walk the parser makes (grammar.parts).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from pygments.lexer import Lexer
 from pygments.token import Comment, Generic, Keyword, Name, Number, String, Text, Whitespace
 
-from . import commands
-from .spec import Group, Lit
+from .grammar import Part, parts
+from .lexer import BLANKS, Logical, join_lines, scan
 
-_WORD = re.compile(r"""(?:[^\s'"\\]|\\.|'[^']*'?|"(?:[^"\\]|\\.)*"?)+|\\\n?""")
-_IP = re.compile(r"\A(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:]*:[0-9A-Fa-f]*)(?:/\d{1,3})?\Z")
-_NUM = re.compile(r"\A\d+(?:\.\d+)?\Z")
-
-
-def _literals() -> frozenset[str]:
-    words: set[str] = set()
-
-    def walk(items: Any) -> None:
-        for item in items:
-            if isinstance(item, Lit):
-                words.add(item.word)
-            elif isinstance(item, Group):
-                walk(item.items)
-
-    for spec in commands.TABLE:
-        for frm in spec.forms:
-            walk(frm.items[1:])
-    return frozenset(words)
+# each argument kind's colour: names of things, addresses and numbers, files, words
+KIND_TOKENS: dict[str, Any] = {
+    "ns": Name.Namespace, "newns": Name.Namespace,
+    "ep": Name.Variable, "vend": Name.Variable, "ifname": Name.Variable, "bridge": Name.Variable,
+    "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
+    "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number,
+    "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
+    "word": Name, "prog": Name,
+}
+PART_TOKENS: dict[str, Any] = {
+    "prefix": Name.Namespace, "program": Name.Builtin, "argv": Text, "command": Keyword,
+    "literal": Keyword.Pseudo, "flag": Name.Attribute,
+}
 
 
-def _logical(text: str) -> Iterator[str]:
-    """Lines, with `\\` continuations kept together so the next line is still the same command."""
-    buf = ""
-    for line in text.splitlines(keepends=True):
-        buf += line
-        body = line.rstrip("\n").rstrip()
-        odd = (len(body) - len(body.rstrip("\\"))) % 2 == 1
-        if not (odd and not body.lstrip().startswith("#")):
-            yield buf
-            buf = ""
-    if buf:
-        yield buf
+def token_of(part: Part | None) -> Any:
+    """The token type of a word the grammar item `part` took (Text: no item took it)."""
+    if part is None:
+        return Text
+    if part.what == "arg":
+        return KIND_TOKENS.get(part.kind, Name)
+    return PART_TOKENS[part.what]
 
 
 class NslabLexer(Lexer):
@@ -59,75 +48,51 @@ class NslabLexer(Lexer):
     mimetypes = ["text/x-nslab"]
 
     def get_tokens_unprocessed(self, text: str) -> Iterator[tuple[int, Any, str]]:  # type: ignore[override]
-        subwords = _literals()
-        pos = 0
-        for chunk in _logical(text):
-            yield from self._line(pos, chunk, subwords)
-            pos += len(chunk)
+        for line in join_lines(text):
+            yield from _line(text, line)
 
-    def _line(self, pos: int, line: str, subwords: frozenset[str]) -> Iterator[tuple[int, Any, str]]:
-        body = line.rstrip("\n")
-        stripped = body.lstrip()
-        if stripped.startswith("##"):
-            yield pos, Generic.Heading, body
-        elif stripped.startswith("#"):
-            yield pos, Comment.Single, body
+
+def _line(text: str, line: Logical) -> Iterator[tuple[int, Any, str]]:
+    body = line.text.strip(BLANKS)
+    end = len(text[line.start:line.end].rstrip("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")) + line.start
+    if body.startswith("#"):  # a comment line never continues: one physical line
+        yield line.start, Generic.Heading if body.startswith("##") else Comment.Single, text[line.start:end]
+    else:
+        read = scan(line.text)
+        words = read.tokens + ([read.open] if read.open is not None else [])
+        pos = line.start
+        for word, part in parts(words):
+            first = line.source_offset(word.col - 1)
+            last = line.source_offset(max(word.end, word.col) - 1) + 1
+            if first < pos:
+                continue  # (a glued option's halves share one word)
+            yield from _between(text, pos, first)
+            yield first, token_of(part), text[first:last]
+            pos = last
+        yield from _between(text, pos, end, rest=True)
+    if end < line.end:
+        yield end, Whitespace, text[end:line.end]
+
+
+def _between(text: str, i: int, j: int, rest: bool = False) -> Iterator[tuple[int, Any, str]]:
+    """What lies between words: blanks, `\\` continuations, and (after the last word) a comment or
+    whatever the tokenizer did not read (a NUL stops it)."""
+    while i < j:
+        k = i + 1
+        ch = text[i]
+        if ch.isspace():
+            while k < j and text[k].isspace():
+                k += 1
+            yield i, Whitespace, text[i:k]
+        elif ch == "\\":
+            while k < j and text[k] in "\r\n":
+                k += 1
+            yield i, String.Escape, text[i:k]
+        elif ch == "#" and rest:
+            yield i, Comment.Single, text[i:j]
+            return
         else:
-            yield from self._words(pos, body, subwords)
-        if line.endswith("\n"):
-            yield pos + len(body), Whitespace, "\n"
-
-    def _words(self, pos: int, body: str, subwords: frozenset[str]) -> Iterator[tuple[int, Any, str]]:
-        spans: list[tuple[int, str]] = []  # (offset, text); whitespace and comments as they come
-        i = 0
-        while i < len(body):
-            if body[i].isspace():
-                j = i
-                while j < len(body) and body[j].isspace():
-                    j += 1
-                spans.append((i, body[i:j]))
-                i = j
-            elif body[i] == "#":
-                spans.append((i, body[i:]))
-                break
-            else:
-                m = _WORD.match(body, i)
-                word = m.group(0) if m else body[i]
-                spans.append((i, word))
-                i += len(word)
-        words = [w for _, w in spans if not w.isspace() and not w.startswith("#")]
-        prefix = bool(words) and words[0] not in commands.BY_NAME and words[0] != "\\"
-        program = prefix and len(words) > 1 and words[1] not in commands.BY_NAME
-        n = 0
-        for off, text in spans:
-            if text.isspace():
-                yield pos + off, Whitespace, text
-            elif text.startswith("#"):
-                yield pos + off, Comment.Single, text
-            else:
-                yield pos + off, self._kind(text, n - int(prefix), subwords, program), text
-                n += 1
-
-    @staticmethod
-    def _kind(word: str, index: int, subwords: frozenset[str], program: bool) -> Any:
-        if word.startswith("\\"):
-            return String.Escape
-        if word[0] in "'\"":
-            return String
-        if index == -1:
-            return Name.Namespace
-        if index == 0:
-            if program:
-                return Name.Builtin
-            return Keyword if word in commands.BY_NAME else Name.Namespace
-        if program:
-            return Text
-        if word.startswith("-") and not _NUM.match(word[1:]):
-            return Name.Attribute
-        if word in subwords:
-            return Keyword.Pseudo
-        if _IP.match(word) or _NUM.match(word) or word == "default":
-            return Number
-        if ":" in word:
-            return Name.Variable
-        return Name
+            while k < j and not text[k].isspace():
+                k += 1
+            yield i, Text, text[i:k]
+        i = k

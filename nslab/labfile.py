@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import Loc, NslabError, ParseError
+from .lexer import BLANKS, join_lines
 from .parser import Command, parse_line
 
 
@@ -31,24 +32,8 @@ class LabFileError(NslabError):
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with `\\` continuations joined."""
-    out: list[tuple[int, str]] = []
-    buf: list[str] = []
-    first = 0
-    for n, raw in enumerate(text.splitlines(), 1):
-        if not buf:
-            first = n
-        stripped = raw.rstrip()
-        trailing = len(stripped) - len(stripped.rstrip("\\"))
-        if trailing % 2 == 1 and not stripped.lstrip().startswith("#"):
-            buf.append(stripped[:-1] + " ")
-            continue
-        buf.append(raw)
-        out.append((first, "".join(buf)))
-        buf = []
-    if buf:
-        out.append((first, "".join(buf)))
-    return out
+    """(first line number, text) with `\\` continuations joined (lexer.join_lines, the one joiner)."""
+    return [(line.number, line.text) for line in join_lines(text)]
 
 
 def parse_text(text: str, source: str) -> LabFile:
@@ -57,7 +42,9 @@ def parse_text(text: str, source: str) -> LabFile:
     narration: list[str] = []
     section: str | None = None
     for lineno, line in logical_lines(text):
-        stripped = line.strip()
+        # blank and comment lines as the lexer reads them, so a line parse_line refuses is refused here
+        # too (str.strip would drop a line of only U+00A0 that parse_line calls an unknown command)
+        stripped = line.strip(BLANKS)
         if not stripped:
             narration = []
             continue

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import commands
+from . import commands, grammar
 from .errors import Loc, ParseError
-from .kinds import check_ns
-from .lexer import LexError, Token, tokenize
-from .spec import Arg, CommandSpec, Form, Group, Lit, split_options
+from .lexer import BLANKS, LexError, Token, join_lines, tokenize
+from .spec import Arg, CommandSpec, Form, Lit
 
 
 @dataclass
@@ -41,69 +40,38 @@ class _Miss:
     message: str
 
 
-def _match(items: tuple[Any, ...], toks: list[Token], i: int, miss: list[_Miss]) -> Iterator[tuple[dict[str, Any], int]]:
-    if not items:
-        yield {}, i
-        return
-    head, tail = items[0], items[1:]
-    if isinstance(head, Lit):
-        if i < len(toks) and toks[i].text == head.word:
-            yield from _match(tail, toks, i + 1, miss)
-        else:
-            got = f"got {toks[i].text!r}" if i < len(toks) else "the line ended"
-            miss.append(_Miss(i, f"expected '{head.word}', {got}"))
-        return
-    if isinstance(head, Group):
-        for vals, j in _match(head.items + tail, toks, i, miss):
-            yield vals, j
-        yield from _match(tail, toks, i, miss)
-        return
-    assert isinstance(head, Arg)
-    if head.rest:
-        yield {head.key: [t.text for t in toks[i:]]}, len(toks)
-        return
-    if i >= len(toks):
-        miss.append(_Miss(i, f"expected {head.name} ({head.kind.describe}), the line ended"))
-        return
-    values = []
-    j = i
-    while j < len(toks):
-        try:
-            values.append(_check(head, toks[j].text))
-        except ValueError as e:
-            miss.append(_Miss(j, str(e)))
-            if j == i:
-                return
-            break
-        j += 1
-        if not head.repeat:
-            break
-        # a repeated argument may stop early so a following item can match
-        for vals, k in _match(tail, toks, j, miss):
-            if k == len(toks):
-                yield {head.key: list(values), **vals}, k
-                return
-    for vals, k in _match(tail, toks, j, miss):
-        yield {head.key: list(values) if head.repeat else values[0], **vals}, k
+def _ended(item: Any) -> str | None:
+    """What a form asked for where the line ended (a repeat's next or a rest argument ask for nothing)."""
+    if isinstance(item, Lit):
+        return f"expected '{item.word}', the line ended"
+    if isinstance(item, Arg) and not item.rest:
+        return f"expected {item.name} ({item.kind.describe}), the line ended"
+    return None
 
 
-def _check(arg: Arg, word: str) -> Any:
-    value = arg.kind.check(word)
-    if arg.kind.name == "newns" and word in commands.WORDS:
-        # `ns add ping` would make `ping ...` lines mean two things
-        raise ValueError(f"{word!r} is a command word and cannot name a namespace")
-    return value
+def _values(stop: grammar.Stop) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for took in stop.took():
+        arg = took.item
+        if isinstance(arg, Arg):
+            if arg.repeat or arg.rest:
+                values.setdefault(arg.key, []).append(took.value)
+            else:
+                values[arg.key] = took.value
+    for item in stop.pending:
+        if isinstance(item, Arg) and item.rest:
+            values.setdefault(item.key, [])  # `exec` with no words: an empty argv
+    return values
 
 
-def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) -> tuple[dict[str, Any], list[Token]] | None:
-    rest, taken, pending = split_options(frm, toks)
-    if pending is not None:
-        opt, i = pending
+def _take_options(fw: grammar.FormWalk, miss: list[_Miss], offset: int) -> dict[str, Any] | None:
+    if fw.waiting is not None:
+        opt, _, i = fw.waiting
         assert opt.arg is not None
         miss.append(_Miss(offset + i + 1, f"{opt.flag} needs {opt.arg.name} ({opt.arg.kind.describe})"))
         return None
     found: dict[str, Any] = {}
-    for opt, value, i in taken:
+    for opt, _, value, i in fw.taken:
         key = opt.flag.lstrip("-")
         if value is None or opt.arg is None:
             found[key] = True
@@ -113,7 +81,7 @@ def _take_options(frm: Form, toks: list[Token], miss: list[_Miss], offset: int) 
         except ValueError as e:
             miss.append(_Miss(offset + i + 1, f"{opt.flag}: {e}"))
             return None
-    return found, rest
+    return found
 
 
 def _merge(misses: list[_Miss]) -> _Miss:
@@ -185,43 +153,44 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
         col = toks[index].col if index < len(toks) else len(text.rstrip()) + 1
         return ParseError(message, Loc(loc.source, loc.line, col), text)
 
-    prefix = None
-    start = 0
+    head = grammar.line_head(toks)
     first = toks[0].text
-    if first not in commands.BY_NAME:
-        try:
-            check_ns(first)
-        except ValueError:
-            raise fail(0, f"unknown command {first!r}{suggest(first)}") from None
-        if len(toks) == 1:
-            raise fail(0, f"unknown command {first!r}{suggest(first)}")
-        prefix, start = first, 1
-        if first == "ip" and toks[1].text in IPROUTE2_OBJECTS:
-            raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
-                          f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
-        if toks[1].text not in commands.BY_NAME:
-            _fits_execve(toks[1:], 1, fail)
-            spec = commands.BY_NAME["exec"]
-            return Command(spec, spec.forms[0], {"argv": [t.text for t in toks[1:]]}, text, prefix, loc)
-    spec = commands.BY_NAME[toks[start].text]
+    if head is None or (head.spec is None and not head.program):
+        raise fail(0, f"unknown command {first!r}{suggest(first)}")
+    prefix = head.prefix.text if head.prefix is not None else None
+    if prefix == "ip" and toks[1].text in IPROUTE2_OBJECTS:
+        raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
+                      f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
+    if head.spec is None:  # `NS PROG ARGS`
+        _fits_execve(toks[1:], 1, fail)
+        spec = commands.BY_NAME["exec"]
+        return Command(spec, spec.forms[0], {"argv": [t.text for t in toks[1:]]}, text, prefix, loc)
+    spec, start = head.spec, head.start
     body = toks[start:]
     misses: list[_Miss] = []
     for frm in spec.forms:
-        taken = _take_options(frm, body, misses, start)
-        if taken is None:
+        fw = grammar.form_walk(frm, body)
+        opts = _take_options(fw, misses, start)
+        if opts is None:
             continue
-        opts, rest = taken
         # options removed: map indexes back to the original tokens for carets (by column, which
-        # is unique per word: `body.index` per word made a long line quadratic)
+        # is unique per word: `body.index` per word made a long line quadratic); the second half
+        # of a glued `-c1` left among the words (`-I -c1`: -I took `-c`) is at its word's col + 2
         position = {t.col: k for k, t in enumerate(body)}
-        index_of = [position[t.col] for t in rest]
+        index_of = [position[t.col] if t.col in position else position[t.col - 2] for t in fw.words]
         local: list[_Miss] = []
-        for vals, j in _match(frm.items, rest, 0, local):
-            if j == len(rest):
+        for stop in fw.stops():
+            if stop.error is not None:
+                local.append(_Miss(stop.at, stop.error))
+            elif stop.at < len(fw.words):
+                local.append(_Miss(stop.at, f"unexpected {fw.words[stop.at].text!r}"))
+            elif grammar.complete(stop.pending):
+                vals = _values(stop)
                 if spec.name == "exec" and vals.get("argv"):
                     _fits_execve(toks[len(toks) - len(vals["argv"]):], len(toks) - len(vals["argv"]), fail)
                 return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
-            local.append(_Miss(j, f"unexpected {rest[j].text!r}"))
+            else:
+                local += [_Miss(stop.at, m) for m in map(_ended, grammar.firsts(stop.pending)) if m]
         for m in local:
             idx = index_of[m.index] if m.index < len(index_of) else len(body)
             misses.append(_Miss(start + idx, m.message))
@@ -230,7 +199,7 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
 
 
 def parse_line(text: str, loc: Loc | None = None) -> Command | None:
-    """Parse one logical line; None for a blank or comment line."""
+    """Parse one logical line; None for a blank or comment line.  A .lab file's lines come here too."""
     loc = loc or Loc()
     text = one_line(text, loc)
     try:
@@ -241,7 +210,7 @@ def parse_line(text: str, loc: Loc | None = None) -> Command | None:
 
 
 def one_line(text: str, loc: Loc) -> str:
-    """The one logical line in `text`, `\\` continuations joined as a .lab file joins them.
+    """The one logical line in `text`, `\\` continuations joined by the joiner a .lab file uses.
 
     Text holding more lines (a bracketed paste, `lab.run("a\\nb")`) is refused whole, in the
     REPL and the API alike: one line is one step, a step's text must stay one line in `save`
@@ -249,19 +218,14 @@ def one_line(text: str, loc: Loc) -> str:
     half-made.  Line breaks are what a .lab file splits on (str.splitlines), so a saved lab
     reads back as the same steps.
     """
-    parts = text.splitlines()
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    from .labfile import logical_lines
-
-    lines = [(n, line) for n, line in logical_lines(text) if line.strip()]
+    lines = [line for line in join_lines(text) if line.text.strip(BLANKS)]
     if len(lines) <= 1:
-        return lines[0][1] if lines else ""
-    (_, first), (n, second) = lines[0], lines[1]
-    shown = second.strip()
+        return lines[0].text if lines else ""
+    first, second = lines[0].text, lines[1]
+    shown = second.text.strip(BLANKS)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise ParseError(
-        f"a line break after col {len(first)} makes this {len(lines)} lines (line {n}: {shown!r}); "
+        f"a line break after col {len(first)} makes this {len(lines)} lines (line {second.number}: {shown!r}); "
         "one line is one step, so nothing ran: "
         "enter them one at a time, or put them in a .lab file and `source` it",
         Loc(loc.source, loc.line, len(first) + 1), first)

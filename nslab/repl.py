@@ -18,8 +18,11 @@ from . import attach, isolate
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
 from .environment import Environment
 from .errors import Loc, ParseError
+from .lexer import continues as _continues
+from .lexer import join_continued as logical  # a typed line's `\\` continuations, joined as a .lab file's
 from .netns import HOST
 from .results import Interactive
+from .suggestions import literal_words
 
 LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
@@ -43,16 +46,6 @@ def prompt_text(lab: Any, attached: bool = False) -> str:
     mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
     ctx = "" if lab.context == HOST else f"({lab.context})"
     return f"nslab{mark}{ctx}> "
-
-
-def logical(text: str) -> str:
-    """A typed line with its `\\` continuations joined, as a .lab file joins them."""
-    return text.replace("\\\r\n", " ").replace("\\\n", " ")
-
-
-def _continues(text: str) -> bool:
-    body = text.rstrip(" \t")
-    return (len(body) - len(body.rstrip("\\"))) % 2 == 1
 
 
 def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
@@ -335,7 +328,7 @@ def _still_typing(text: str, col: int) -> bool:
     f = fits(text)
     if not f.word or col < f.start:
         return False
-    return any(w.what in ("word", "option") and w.word.startswith(f.word) and w.word != f.word for w in f.wants)
+    return any(w.startswith(f.word) and w != f.word for w in literal_words(f))
 
 
 def _style() -> Any:

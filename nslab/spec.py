@@ -3,7 +3,8 @@
 A pattern such as ``route add DEST:dest via GW:ip [dev IF:ifname]`` is compiled
 once into items: literal words, typed arguments (``NAME:kind``, ``...`` for one
 or more), optional groups ``[...]`` and options ``-c N:count`` that may come in
-any order.  The parser, the completer and `help` all read these items.
+any order.  `help` reads these items; the parser, the completer and the highlighter read
+them through the one walk in grammar.py.
 """
 
 from __future__ import annotations
@@ -120,13 +121,14 @@ def form(pattern: str, handler: str, text: str, ip: str = "") -> Form:
     return Form(pattern, handler, text, ip, items, options)
 
 
-Taken = tuple[Option, "Token | None", int]  # an option, its value word, its position
+Taken = tuple[Option, "Token", "Token | None", int]  # an option, its flag word, its value word, its position
 
 
-def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[Taken], tuple[Option, int] | None]:
+def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[Taken], tuple[Option, "Token", int] | None]:
     """A form's options (anywhere after the command word; `-c1` is `-c 1`) apart from its other
-    words: (the other words, each option with its value word and position, an option at the end
-    still waiting for its value).  The parser checks the values; the completer offers them."""
+    words: (the other words, each option with its flag and value words and position, an option at
+    the end still waiting for its value).  The grammar walk reads them for the parser, the
+    completer and the highlighter."""
     from .lexer import Token
 
     flags = {o.flag: o for o in frm.options}
@@ -134,7 +136,7 @@ def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[T
     for t in toks:
         opt = flags.get(t.text[:2])
         if opt is not None and opt.arg is not None and len(t.text) > 2 and not t.text.startswith("--"):
-            words += [Token(t.text[:2], t.col), Token(t.text[2:], t.col + 2)]
+            words += [Token(t.text[:2], t.col, t.col + 1), Token(t.text[2:], t.col + 2, t.end)]
         else:
             words.append(t)
     rest: list[Token] = []
@@ -146,11 +148,11 @@ def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[T
             rest.append(words[i])
             i += 1
         elif opt.arg is None:
-            taken.append((opt, None, i))
+            taken.append((opt, words[i], None, i))
             i += 1
         elif i + 1 >= len(words):
-            return rest, taken, (opt, i)
+            return rest, taken, (opt, words[i], i)
         else:
-            taken.append((opt, words[i + 1], i))
+            taken.append((opt, words[i], words[i + 1], i))
             i += 2
     return rest, taken, None

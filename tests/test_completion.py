@@ -60,3 +60,13 @@ def test_bridge_ports_leave_out_the_bridge_and_its_ports(lab):
     offered = {c.text for c in complete("bridge br0 add ", "host", read_inventory(lab))}
     assert {"v1", "v2", "v3"} <= offered
     assert "br0" not in offered and "v0" not in offered
+
+
+def test_the_prompt_completes_the_logical_line_of_the_cursor(lab):
+    assert lab.run("veth v0 v1").ok
+    inv = read_inventory(lab)
+    completer = LabCompleter(lambda: ("host", inv))
+    assert set(completions(completer, "link \\\n  v")) == {"v0", "v1"}  # a `\` continued line is one command
+    assert "enter" in completions(completer, "link v0 up\nen")       # a new line is a new command
+    c = next(iter(completer.get_completions(Document("source 'no such fi"), None)), None)
+    assert c is None  # inside an open quote: the quoted file, never a command word

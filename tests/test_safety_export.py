@@ -113,7 +113,7 @@ def check_round_trip(name: str, where) -> None:
     assert gone == empty_world()
     # every expect (one in a namespace first checks that the namespace is there, under its own name)
     checks = [line for line in build.read_text().splitlines() if line.startswith("check ")]
-    firsts = [a for a, b in zip(checks, checks[1:]) if " test -e /run/netns/" in a
+    firsts = [a for a, b in zip(checks, checks[1:], strict=False) if " test -e /run/netns/" in a
               and b.startswith(a.split(" test -e /run/netns/")[0] + " ")]
     assert len(checks) - len(firsts) == 7
     for path in (build, teardown):  # plain text: no control character reaches a terminal that shows it

@@ -6,16 +6,20 @@ import pytest
 
 from nslab import commands
 from nslab.completion import Iface, Inventory, complete, fits
+from nslab.lexer import current_line
 from nslab.spec import Arg, Group
+from nslab.suggestions import File, Flag, Keyword, Wanted
 
 
 def kinds_of(text: str, context: str = "host") -> set[str]:
-    return {w.kind for w in fits(text, context).wants if w.what == "arg"}
+    return {w.kind for w in fits(text, context).wants if isinstance(w, Wanted)}
 
 
 
 def words_of(text: str, what: str = "word") -> set[str]:
-    return {w.word for w in fits(text).wants if w.what == what}
+    if what == "option":
+        return {w.flag for w in fits(text).wants if isinstance(w, Flag)}
+    return {w.word for w in fits(text).wants if isinstance(w, Keyword)}
 
 
 
@@ -88,7 +92,7 @@ def test_every_kind_in_the_table_is_reached_by_some_line():
 def test_options_come_first_after_a_dash_and_not_twice():
     f = fits("ping -")
     assert f.word == "-"
-    assert {w.word for w in f.wants if w.what == "option"} == {"-c", "-i", "-W", "-I"}
+    assert {w.flag for w in f.wants if isinstance(w, Flag)} == {"-c", "-i", "-W", "-I"}
     assert "-c" not in words_of("ping -c 3 ", "option")
     assert "--ip" in words_of("history ", "option")
     assert "--teardown" in words_of("export sh ", "option")
@@ -112,8 +116,16 @@ def test_open_quote_does_not_break_completion():
     f = fits(text)
     assert (f.start, f.word) == (len("source 'my "), "fi")
     assert text[f.start:] == f.word
-    # A known bug (reported, nslab/completion.py _split): text[:cut] still holds the open quote, so its
-    # tokenize fails and the word is taken as a first word (commands are offered).  Right: a file, or nothing.
+    # inside the quote it completes the argument the quote stands for (a file), never a command word
+    assert f.wants and all(isinstance(w, File) for w in f.wants), f.wants
+    assert f.value == "my fi" and f.quote == "'"
+
+
+
+@pytest.mark.parametrize("text", ["'", "'ns", "expect 'n", "ns add 'x", 'link "et', "ping -'"])
+def test_inside_an_open_quote_no_command_word_or_flag_is_offered(text):
+    wants = fits(text).wants
+    assert not [w for w in wants if isinstance(w, (Keyword, Flag))], wants
 
 
 
@@ -192,3 +204,27 @@ def test_files_after_source(tmp_path, monkeypatch):
     assert texts("save n") == ["notes.txt"]
     assert texts(f"export sh {tmp_path}/o") == [f"{tmp_path}/one.lab"]
 
+
+
+
+def test_an_open_quote_completes_the_quoted_word(tmp_path, monkeypatch):
+    (tmp_path / "my file.lab").write_text("")
+    (tmp_path / "my dir").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert texts("source 'my fi") == ["file.lab'"]           # the rest of the word, and the closing quote
+    assert texts("source 'my") == ["'my dir/", "'my file.lab'"]
+    assert texts('source "my f') == ['file.lab"']
+    assert texts("source my\\ f") == ["my\\ file.lab"]       # escaped as the word is
+    assert texts("link 've") == ["'veth0'"]
+    assert texts("'al") == ["'alpha'"]                        # a quoted prefix: a namespace, no command word
+
+
+def test_completion_reads_the_logical_line_of_the_cursor():
+    # what the prompt's completer completes (LabCompleter: tests/test_completion.py)
+    def shown(text: str) -> list[str]:
+        return texts(current_line(text))
+
+    assert shown("link \\\n  ve") == ["veth0"]                 # a continued line is the same command
+    assert shown("ns add a\n") == shown("")                    # a fresh line starts a command
+    assert "ns1" in shown("enter \\\n")
+    assert shown("ns add a \\\\\nen") == ["enter"]            # an even run of backslashes does not continue

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nslab.errors import Loc, NslabError, ParseError
 from nslab.labfile import LabFileError, logical_lines, parse_text
-from nslab.lexer import LexError, tokenize
+from nslab.lexer import LexError, join_lines, tokenize
 from nslab.parser import Command, parse_line
 
 
@@ -23,9 +23,9 @@ def one_line(message: str) -> bool:
 
 
 def blank(text: str) -> bool:
-    """No words on the line, as the lexer reads it (only white space, as str.strip sees it, or a comment)."""
+    """No words on the line, as the lexer reads it with its `\\` continuations joined (only blanks or a comment)."""
     try:
-        return tokenize(text.strip()) == []
+        return all(tokenize(line.text) == [] for line in join_lines(text))
     except LexError:
         return False
 
@@ -50,9 +50,6 @@ def bad_lines(body: str) -> list[int]:
     """The logical lines of body that parse_line refuses: what parse_text must list."""
     bad = []
     for number, text in logical_lines(body):
-        if not text.strip():
-            # a .lab file skips a line str.strip() empties; parse_line refuses one of only '\xa0' (reported)
-            continue
         try:
             parse_line(text, Loc("fuzz.lab", number, 1))
         except ParseError:
@@ -61,7 +58,8 @@ def bad_lines(body: str) -> list[int]:
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.one_of(lines, st.sampled_from(["## section", "# narration", "", "ns add a \\", "\\"])), max_size=12))
+@given(st.lists(st.one_of(lines, st.sampled_from(["## section", "# narration", "", "ns add a \\", "\\", "\xa0", " \u3000 "])),
+                max_size=12))
 def test_lab_files_parse_or_list_their_errors(body: list[str]) -> None:
     text = "\n".join(body)
     want_bad = bad_lines(text)
@@ -82,3 +80,43 @@ def test_a_nul_in_a_name_is_named() -> None:
     with pytest.raises(NslabError) as info:
         parse_line("ns add 'a\x00b'")
     assert "NUL" in info.value.message
+
+
+def reading(text: str):
+    """What the .lab reader makes of `text`, and what parse_line does, in comparable terms."""
+    def command(cmd):
+        return None if cmd is None else (cmd.form.handler, repr(cmd.values), cmd.text, cmd.prefix, cmd.loc)
+
+    def error(e: ParseError):
+        return ("error", e.message, e.loc, e.text)
+
+    try:
+        by_file = [command(c) for c in parse_text(text, "one.lab").commands]
+    except LabFileError as e:
+        by_file = [error(x) for x in e.errors]
+    try:
+        by_line = command(parse_line(text, Loc("one.lab", 1, 1)))
+    except ParseError as e:
+        by_line = error(e)
+    return by_file, [by_line] if by_line is not None else []
+
+
+single_lines = st.one_of(lines, st.sampled_from(["\xa0", "\u3000", "\x1f", " \xa0 # c", "ns add a \\", "\\", "# n \\",
+                                                 "## s", "ns add a\xa0b"])).filter(lambda t: len(t.splitlines()) <= 1)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(single_lines, st.tuples(single_lines, single_lines).map(lambda ab: ab[0] + " \\\n" + ab[1])
+                .filter(lambda t: len(join_lines(t)) == 1)))  # a comment line does not continue
+def test_the_lab_reader_and_parse_line_agree_on_one_line(text: str) -> None:
+    """One path: a line reads the same from a .lab file as through parse_line (the REPL, the API,
+    stdin), continuations joined the same way; a line of only U+00A0 is not blank in one and a
+    command in the other."""
+    by_file, by_line = reading(text)
+    assert by_file == by_line, text
+
+
+@pytest.mark.parametrize("text", ["\xa0", " \u3000 ", "\x1f"])
+def test_a_line_of_unicode_space_is_refused_by_both(text: str) -> None:
+    by_file, by_line = reading(text)
+    assert by_file == by_line and by_line[0][0] == "error" and "unknown command" in by_line[0][1]
