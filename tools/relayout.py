@@ -60,7 +60,7 @@ MAP: dict[str, str] = {
     # lang
     "lexer": "lang.lexer", "kinds": "lang.kinds", "spec": "lang.spec", "commands": "lang.commands",
     "parser": "lang.parser", "labfile": "lang.labfile", "patternwalk": "lang.patternwalk",
-    "grammar": "lang.grammar", "bundled": "lang.bundled",
+    "grammar": "lang.grammar", "bundled": "lang.bundled", "suggestions": "lang.suggestions",
     # kernel client and lab state
     "rtnl": "kernel.rtnl", "nlmsg": "kernel.nlmsg", "netns": "kernel.netns", "sysns": "kernel.sysns",
     "procns": "kernel.procns", "isolate": "kernel.isolate", "inventory": "kernel.inventory",
