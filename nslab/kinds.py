@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# the language's name for the lab's host namespace (the root one of an isolated lab)
+HOST = "host"
+
 NS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 MAC_RE = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}\Z")
 IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ is 16 with the closing NUL

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import sysns
 from .errors import CommandError
+from .kinds import HOST  # noqa: F401  (the lab's host namespace: importers find it here)
 from .rtnl import RECV_SIZE, Rtnl, Shared, open_in
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
 
-HOST = "host"
 
 
 class Netns:

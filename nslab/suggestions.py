@@ -14,8 +14,8 @@ from typing import Any
 
 from . import commands
 from .grammar import More, Took, firsts, form_walk, line_head
+from .kinds import HOST
 from .lexer import Token, scan
-from .netns import HOST
 from .spec import Arg, CommandSpec, Form, Lit
 
 
