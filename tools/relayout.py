@@ -38,14 +38,16 @@ PACKAGES: dict[str, tuple[str, str]] = {  # subpackage: (what it holds, what it 
               "every layer below; nothing imports a face"),
     "handlers": ("The commands: one handler per form of the command table, returning data.",
                  "engine, ops, services, kernel, lang, base"),
-    "engine": ("The engine: the session, transactions, host safety (host log, lock, guard, egress, clean), "
-               "undo and reset, replay, export, the dry run.", "ops, services, kernel, lang, base"),
-    "ops": ("Ops: each kernel change as data (apply, inverse, iproute2 lines, words), container and OVS ops, "
-            "snapshots, identity, and the journal that records them.", "services, kernel, lang, base"),
+    "engine": ("The engine: the session (it runs the handlers it is given), the handlers' context and their "
+               "view of the lab (kernel and model backends), transactions, host safety (host log, lock, guard, "
+               "egress, clean), undo and reset, replay, export, the dry run.", "ops, services, kernel, lang, base"),
+    "ops": ("Ops: the op registry (each kind declared once: fields, kernel apply, model effect, iproute2 lines, "
+            "words, flags), the kernel and container/OVS implementations, the model effects on the lab state, "
+            "snapshots, identity, and the journal that records ops.", "services, kernel, lang, base"),
     "services": ("Docker and Open vSwitch: the services outside the kernel that nslab drives.",
                  "kernel, lang, base; docker and ovs do not import each other"),
-    "kernel": ("The kernel client and the lab state: rtnetlink, namespaces, isolation, what the lab holds, "
-               "ping.", "lang, base"),
+    "kernel": ("The kernel client and the lab state: rtnetlink, namespaces, isolation, what the lab holds "
+               "(inventory, and the pure LabState value with its one reader), ping.", "lang, base"),
     "lang": ("The language: lexer, argument kinds, the command table and its spec, the grammar walker, "
              "the parser and .lab files.", "base"),
     "base": ("What every layer shares: errors a user sees, the result records handlers return, and the "
