@@ -48,8 +48,8 @@ def one_line_lab(workdir: str, rounds: int) -> list[float]:
 def imports(rounds: int) -> dict[str, list[float]]:
     """Interpreter start-up plus one import, each a whole process."""
     out: dict[str, list[float]] = {}
-    for label, code in [("python3 -c pass", "pass"), ("import nslab.cli", "import nslab.cli"),
-                        ("import nslab.session", "import nslab.session"), ("import pyroute2", "import pyroute2"),
+    for label, code in [("python3 -c pass", "pass"), ("import nslab.faces.cli", "import nslab.faces.cli"),
+                        ("import nslab.engine.session", "import nslab.engine.session"), ("import pyroute2", "import pyroute2"),
                         ("import prompt_toolkit", "import prompt_toolkit"), ("import rich.console", "import rich.console")]:
         out[label] = [wall([sys.executable, "-c", code]) for _ in range(rounds)]
     return out
@@ -140,9 +140,9 @@ def ping_overhead(rounds: int) -> dict[str, Any]:
 def completion(rounds: int, lab_file: str) -> dict[str, Any] | str:
     """Completion latency with 1,000 interfaces: the lab is a 1000-star (1,000 veths + br0 in host)."""
     try:
-        from nslab import completion as comp
+        from nslab.faces import completion as comp
     except ImportError:
-        return "nslab/completion.py is not there: not measured"
+        return "nslab/faces/completion.py is not there: not measured"
     from prompt_toolkit.document import Document
 
     from nslab import Lab

@@ -17,10 +17,10 @@ import tempfile
 import time
 from typing import Any
 
-from nslab.hostlog import HostLog
-from nslab.journal import Journal, Step
+from nslab.engine.hostlog import HostLog
 from nslab.lab import Lab
-from nslab.labfile import parse_text
+from nslab.lang.labfile import parse_text
+from nslab.ops.journal import Journal, Step
 
 from .topo import lab_text, star
 

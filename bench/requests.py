@@ -20,12 +20,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def count(kind: str, size: int) -> dict[str, Any]:
     """Build the topology in this process (isolated first) and count what its steps sent."""
-    from nslab import isolate
+    from nslab.kernel import isolate
 
     isolate.enter()
     from bench import topo
+    from nslab.kernel.nlmsg import RTM_NAMES
     from nslab.lab import Lab
-    from nslab.nlmsg import RTM_NAMES
 
     t = topo.BUILDERS[kind](size)
     lines = [line for line in topo.lab_text(t).splitlines() if line and not line.startswith("#")]

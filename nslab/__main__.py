@@ -1,3 +1,3 @@
-from .cli import entry
+from .faces.cli import entry
 
 entry()

@@ -4,7 +4,7 @@
     with Lab() as lab:
         lab.run("ns add a b")
 
-The engine (nslab/session.py, nslab/dryrun.py) runs handlers it is given; this module,
+The engine (nslab/engine/session.py, nslab/engine/dryrun.py) runs handlers it is given; this module,
 above both the engine and the commands, gives it nslab's own.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import dryrun
+from .engine import dryrun
+from .engine.session import Session
 from .handlers import HANDLERS
-from .session import Session
 
 
 class Lab(Session):

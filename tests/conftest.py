@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from nslab import isolate
+from nslab.kernel import isolate
 
 if TYPE_CHECKING:
     from nslab.lab import Lab

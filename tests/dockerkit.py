@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nslab import containers, image
+from nslab.services import docker as containers
+from nslab.services import image
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _seq = itertools.count(1)

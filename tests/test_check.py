@@ -10,9 +10,9 @@ import subprocess
 
 from conftest import ROOT, nslab_cli
 
+from nslab.base.results import Table
 from nslab.lab import Lab, dry_run
-from nslab.labfile import parse_text
-from nslab.results import Table
+from nslab.lang.labfile import parse_text
 
 EX = ROOT / "nslab" / "labs" / "exercises"
 TASK = EX / "01-veth-to-namespace.lab"
@@ -114,7 +114,7 @@ def test_dry_run_needs_no_privileges():
     """As uid 65534 with no capabilities, the same namespace before and after: nothing unshared."""
     bad = "ns add a b\nveth a:eth0 b:eth0\na addr add eth9 10.0.0.1/24\nns add a\na addr add eth0 10.0.0.300/24\n"
     code = ("import json, os, sys\n"
-            "from nslab.labfile import LabFileError, parse_text\n"
+            "from nslab.lang.labfile import LabFileError, parse_text\n"
             "from nslab.lab import dry_run\n"
             "text = sys.stdin.read()\n"
             "try:\n    parse_text(text, 'bad.lab')\nexcept LabFileError as e:\n"

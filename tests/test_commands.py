@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from conftest import ip_j, iputils_ping, ns_path
 
-from nslab.results import ContextChanged, Exited, ExpectResult, Failure, Message, Output, PingReply, PingSummary, Table, Tree
+from nslab.base.results import ContextChanged, Exited, ExpectResult, Failure, Message, Output, PingReply, PingSummary, Table, Tree
 
 
 def ok(lab, *lines: str):

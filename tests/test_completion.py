@@ -7,7 +7,7 @@ import time
 
 from prompt_toolkit.document import Document
 
-from nslab.completion import LabCompleter, read_inventory
+from nslab.faces.completion import LabCompleter, read_inventory
 
 
 def completions(completer, text: str) -> dict[str, str]:
@@ -53,7 +53,7 @@ def test_completion_is_fast_with_a_thousand_interfaces(lab):
 
 
 def test_bridge_ports_leave_out_the_bridge_and_its_ports(lab):
-    from nslab.completion import complete, read_inventory
+    from nslab.faces.completion import complete, read_inventory
 
     for line in ["veth v0 v1", "veth v2 v3", "bridge br0 add v0"]:
         assert lab.run(line).ok

@@ -15,10 +15,10 @@ import pytest
 from conftest import nslab_cli
 from dockerkit import docker, pid_of
 
-from nslab import containers
-from nslab.errors import CommandError
+from nslab.base.errors import CommandError
+from nslab.base.results import Table
 from nslab.lab import Lab
-from nslab.results import Table
+from nslab.services import docker as containers
 
 # the fixtures this module uses
 docker_image, container = dockerkit.docker_image, dockerkit.container

@@ -6,7 +6,7 @@ import subprocess
 
 from conftest import ip_j
 
-from nslab import rtnl
+from nslab.kernel import rtnl
 from nslab.lab import Lab
 
 

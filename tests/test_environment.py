@@ -15,8 +15,8 @@ from conftest import _empty_run_netns
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from nslab import cli
-from nslab.environment import Environment
+from nslab.base.environment import Environment
+from nslab.faces import cli
 
 ANSI = re.compile(r"\x1b\[")
 STEPS = "# three namespaces\nns add e1\nns add e2\nns add e3\n"

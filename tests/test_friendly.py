@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import ip_j, nslab_cli
 
-from nslab.errors import ParseError
+from nslab.base.errors import ParseError
+from nslab.base.results import Message
 from nslab.lab import Lab
-from nslab.parser import parse_line
-from nslab.results import Message
+from nslab.lang.parser import parse_line
 
 
 def test_short_options_take_attached_values():
@@ -79,7 +79,7 @@ def test_a_port_taken_from_another_bridge_says_so(lab):
 def test_ns_ls_shows_namespaces_only_processes_hold(lab):
     import subprocess
 
-    from nslab.results import Table
+    from nslab.base.results import Table
 
     proc = subprocess.Popen(["unshare", "-n", "sleep", "30"])
     try:

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from nslab import inventory
-from nslab.errors import ParseError
+from nslab.base.errors import ParseError
+from nslab.base.results import Output
+from nslab.kernel import inventory
 from nslab.lab import Lab
-from nslab.lexer import quote
-from nslab.parser import parse_line
-from nslab.results import Output
+from nslab.lang.lexer import quote
+from nslab.lang.parser import parse_line
 
 NAMES = ["n1", "n2", "n3"]
 IFACES = ["eth0", "eth1", "v0"]

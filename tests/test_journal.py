@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from conftest import ip_j, nslab_cli
 
-from nslab.labfile import parse_text
-from nslab.results import Changes, Message, Table
-from nslab.stepper import ip_preview, replay
+from nslab.base.results import Changes, Message, Table
+from nslab.engine.stepper import ip_preview, replay
+from nslab.lang.labfile import parse_text
 
 LAB = """# Two namespaces
 ## Namespaces

@@ -11,7 +11,7 @@ import pytest
 from conftest import LABS, ip_j, iputils_ping, nslab_cli
 
 from nslab.lab import Lab
-from nslab.labfile import parse_file
+from nslab.lang.labfile import parse_file
 
 # the tutorial's first five labs (the later ones need a Docker engine and are tested with it)
 TUTORIAL = [LABS / f"{stem}.lab" for stem in (

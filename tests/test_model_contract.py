@@ -17,12 +17,12 @@ from conftest import ip_j
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nslab.dryrun import NOT_JUDGED, ModelLab
-from nslab.errors import CommandError
+from nslab.base.errors import CommandError
+from nslab.engine.dryrun import NOT_JUDGED, ModelLab
 from nslab.handlers import HANDLERS
+from nslab.kernel.netns import HOST
 from nslab.lab import Lab, dry_run
-from nslab.labfile import parse_file, parse_text
-from nslab.netns import HOST
+from nslab.lang.labfile import parse_file, parse_text
 
 LABS = Path(__file__).resolve().parent.parent / "nslab" / "labs"
 # labs 06-08 start containers: the model takes a container's inside on trust, so only the lab's

@@ -16,10 +16,10 @@ from labworlds import bundled, lab_world, script_world
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from nslab.errors import CommandError
+from nslab.base.errors import CommandError
+from nslab.faces.render import Renderer
+from nslab.faces.repl import Repl
 from nslab.lab import Lab
-from nslab.render import Renderer
-from nslab.repl import Repl
 
 # -- 1. nested `source` keeps a step of its own ---------------------------------------------
 
@@ -167,7 +167,7 @@ def test_expect_reach_agrees_with_the_script_when_lo_has_an_address(lab: Lab, tm
 
 def bash_first_ipv4(lab: Lab, ns: str) -> str:
     """The exported script's own function, run by bash in the lab's host namespace."""
-    from nslab.export import CHECK_FUNCS
+    from nslab.engine.export import CHECK_FUNCS
 
     arg = "" if ns == "host" else ns
     return subprocess.run(["nsenter", f"--net={lab.host_ns_path}", "bash", "-c", CHECK_FUNCS + f"first_ipv4 {arg}"],
@@ -203,7 +203,7 @@ def expect_steps(lab: Lab) -> list:
 
 @pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
 def test_bundled_labs_expects_pass_in_nslab_and_in_the_script(path: Path, lab: Lab, tmp_path: Path) -> None:
-    from nslab.export import expect_lines
+    from nslab.engine.export import expect_lines
 
     outs = lab.run_file(str(path))
     assert all(o.ok for o in outs), [(o.step.text, o.error) for o in outs if not o.ok]
@@ -221,7 +221,7 @@ def test_bundled_labs_expects_pass_in_nslab_and_in_the_script(path: Path, lab: L
 # -- 4. only kernel and OS errors are command errors; a bug is an internal error ------------
 
 def test_a_bug_in_an_op_is_an_internal_error_and_the_step_is_undone(monkeypatch, capsys) -> None:
-    from nslab.ops import Kernel
+    from nslab.ops.apply import Kernel
 
     real = Kernel._ns_add
     calls = []

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, nslab_cli
 
-from nslab import isolate
+from nslab.kernel import isolate
 
 
 def ipj(*args: str) -> list[dict]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import nslab_cli
 
-from nslab.errors import ParseError
-from nslab.parser import parse_line
+from nslab.base.errors import ParseError
+from nslab.lang.parser import parse_line
 
 
 def err(line: str) -> ParseError:

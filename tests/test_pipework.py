@@ -11,8 +11,8 @@ import pytest
 from conftest import ip_j, nslab_cli
 from dockerkit import addrs, dexec, pid_of, ping, routes, state
 
-from nslab import ovs
 from nslab.lab import Lab
+from nslab.services import ovs
 
 # the fixtures this module uses
 docker_image, container = dockerkit.docker_image, dockerkit.container

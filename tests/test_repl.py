@@ -15,9 +15,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
-from nslab.environment import Environment, history_path
-from nslab.render import Renderer
-from nslab.repl import Repl, _validator, logical, prompt_text
+from nslab.base.environment import Environment, history_path
+from nslab.faces.render import Renderer
+from nslab.faces.repl import Repl, _validator, logical, prompt_text
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_the_lexer_is_registered_for_pygmentize(tmp_path):
     r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**env, "PYTHONPATH": str(src)},
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["NslabLexer", str(src / "nslab" / "highlight.py")]
+    assert r.stdout.split() == ["NslabLexer", str(src / "nslab" / "faces" / "highlight.py")]
 
 
 def test_nothing_heavy_is_imported_before_the_first_prompt():
@@ -209,13 +209,13 @@ def test_nothing_heavy_is_imported_before_the_first_prompt():
     from conftest import ROOT
     code = (
         "import sys\n"
-        "from nslab import isolate; isolate.enter()\n"
-        "import nslab.cli, nslab.repl\n"
+        "from nslab.kernel import isolate; isolate.enter()\n"
+        "import nslab.faces.cli, nslab.faces.repl\n"
         "from prompt_toolkit.input import create_pipe_input\n"
         "from prompt_toolkit.output import DummyOutput\n"
         "with create_pipe_input() as i:\n"
-        "    r = nslab.repl.Repl(lambda: None, lambda: None, pt_input=i, pt_output=DummyOutput())\n"
-        "    print(sorted(m for m in ('pyroute2', 'docker', 'rich', 'nslab.session') if m in sys.modules))\n"
+        "    r = nslab.faces.repl.Repl(lambda: None, lambda: None, pt_input=i, pt_output=DummyOutput())\n"
+        "    print(sorted(m for m in ('pyroute2', 'docker', 'rich', 'nslab.engine.session') if m in sys.modules))\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "NSLAB_ISOLATED"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)

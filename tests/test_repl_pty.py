@@ -15,7 +15,7 @@ import time
 import pytest
 from conftest import ROOT
 
-from nslab import isolate
+from nslab.kernel import isolate
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
 

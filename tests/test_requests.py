@@ -10,8 +10,8 @@ import pytest
 from conftest import ip_j
 
 from bench import topo
+from nslab.kernel.nlmsg import RTM_NAMES
 from nslab.lab import Lab
-from nslab.nlmsg import RTM_NAMES
 
 # measured on this kernel: main sent 20.1 per namespace (13 RTM_GETLINK, 3 RTM_NEWLINK,
 # 3 RTM_GETADDR, 1 RTM_NEWADDR); now about 13.2: 4 writes, 3 RTM_GETLINK and 2 RTM_GETADDR for

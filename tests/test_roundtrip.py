@@ -13,7 +13,7 @@ from dockerkit import docker, docker_image  # noqa: F401 - the session's image f
 from labworlds import LABS, OWN, bundled, lab_world, script_world
 
 from nslab.lab import Lab
-from nslab.labfile import parse_text
+from nslab.lang.labfile import parse_text
 
 CASES = [(p.stem, p.read_text()) for p in bundled()] + list(OWN.items())
 ENDS_EMPTY = {"01-netns-basics", "02-veth-host"}  # they end with `ns del`: their round trips are of an emptied lab

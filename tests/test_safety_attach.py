@@ -22,7 +22,8 @@ import pytest
 from conftest import ROOT, nslab_cli
 from test_repl_pty import Terminal
 
-from nslab import environment, isolate
+from nslab.base import environment
+from nslab.kernel import isolate
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -274,7 +275,7 @@ def test_the_repl_says_once_when_its_runtime_dir_is_not_trustworthy(tmp_path: Pa
 
 def test_runtime_dir_is_named_by_the_real_uid_inside_a_user_namespace():
     """A rootless REPL is uid 0 in its user namespace: its records go where the user's attach looks."""
-    code = ("import os\nfrom nslab import environment, sysns\nsysns.unshare(sysns.CLONE_NEWUSER)\n"
+    code = ("import os\nfrom nslab.base import environment; from nslab.kernel import sysns\nsysns.unshare(sysns.CLONE_NEWUSER)\n"
             "open('/proc/self/uid_map', 'w').write(f'0 65534 1')\n"
             "print(os.getuid(), environment.runtime_dir({}))\n")
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, nslab_cli
 
-from nslab import isolate
+from nslab.kernel import isolate
 
 STAR = 400
 # the kill points of the last runs, for docs/safety.md's figures

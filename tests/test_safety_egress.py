@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import LABS, ROOT
 
-from nslab import isolate
+from nslab.kernel import isolate
 
 GW, ME = "192.0.2.1", "192.0.2.2"
 # destinations the host reaches through eth0 now, looked up (never sent to) before and after
@@ -210,7 +210,7 @@ def test_the_check_costs_well_under_a_millisecond_per_probe(uplink: Uplink) -> N
     script = """
 import json, time
 from nslab.lab import Lab
-from nslab import egress
+from nslab.engine import egress
 lab = Lab(host=True, name=NAME)
 for line in LINES:
     assert lab.run(line).ok, line

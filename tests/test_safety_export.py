@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from labworlds import lab_world, script_world
 from test_repl_pty import Terminal
 
-from nslab.export import sh_text
-from nslab.journal import Step
+from nslab.engine.export import sh_text
 from nslab.lab import Lab
-from nslab.lexer import quote
-from nslab.ops import ip_lines
+from nslab.lang.lexer import quote
+from nslab.ops.apply import ip_lines
+from nslab.ops.journal import Step
 
 # Interface names the kernel accepts (dev_valid_name: 1-15 bytes, not . or .., no '/', ':' or
 # whitespace) that a shell would run, expand, redirect or read as an option or keyword.

@@ -15,9 +15,9 @@ from conftest import nslab_cli
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from nslab.faces.render import Renderer
+from nslab.faces.repl import Repl
 from nslab.lab import Lab
-from nslab.render import Renderer
-from nslab.repl import Repl
 
 
 @pytest.mark.parametrize("line, mode", [("save {}", 0o644), ("export sh {}", 0o755),

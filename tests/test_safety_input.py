@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import ip_j, nslab_cli
 
-from nslab.parser import parse_line
+from nslab.lang.parser import parse_line
 
-MAX_LAB_BYTES = 16 << 20  # the stated limit (nslab.labfile.MAX_LAB_BYTES)
+MAX_LAB_BYTES = 16 << 20  # the stated limit (nslab.lang.labfile.MAX_LAB_BYTES)
 
 
 def assert_clear(res, *words: str) -> None:
@@ -130,9 +130,9 @@ def test_repl_validator_highlighter_and_completion_are_linear() -> None:
     from prompt_toolkit.document import Document
     from prompt_toolkit.validation import ValidationError
 
-    from nslab.completion import fits
-    from nslab.highlight import NslabLexer
-    from nslab.repl import _validator
+    from nslab.faces.completion import fits
+    from nslab.faces.highlight import NslabLexer
+    from nslab.faces.repl import _validator
 
     validator = _validator()
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, nslab_cli
 
-from nslab import isolate
-from nslab.hostlog import HostLog
-from nslab.journal import Journal
-from nslab.lablock import LabBusyError, LabLock
+from nslab.engine.hostlog import HostLog
+from nslab.engine.lablock import LabBusyError, LabLock
+from nslab.kernel import isolate
+from nslab.ops.journal import Journal
 
 STATE = Path("/run/nslab")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, ip_j, iputils_ping, nslab_cli
 
-from nslab import isolate
+from nslab.kernel import isolate
 from nslab.lab import Lab
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from labworlds import OWN, bundled, lab_world
 
 from nslab.lab import Lab
-from nslab.labfile import parse_text
+from nslab.lang.labfile import parse_text
 
 CASES = [(p.stem, p.read_text()) for p in bundled()] + list(OWN.items())
 

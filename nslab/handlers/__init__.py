@@ -1,11 +1,15 @@
-"""Handler functions by the names the command table gives them."""
+"""Handler functions by the names the command table gives them.
+
+The commands: one handler per form of the command table, returning data.
+May import: engine, ops, services, kernel, lang, base.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from ..commands import TABLE
+from ..lang.commands import TABLE
 from . import build, containers, expect, journal_cmds, look
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}

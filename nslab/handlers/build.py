@@ -6,13 +6,13 @@ import ipaddress
 import re
 from typing import Any
 
-from .. import inventory
-from ..context import Ctx
-from ..errors import CommandError
-from ..kinds import Endpoint
-from ..netns import HOST
-from ..ops import ep as show_ep
-from ..results import Message
+from ..base.errors import CommandError
+from ..base.results import Message
+from ..engine.context import Ctx
+from ..kernel import inventory
+from ..kernel.netns import HOST
+from ..lang.kinds import Endpoint
+from ..ops.apply import ep as show_ep
 
 
 def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
@@ -39,7 +39,7 @@ def found(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link]:
 
 
 def _guard_ns_name(ctx: Ctx, name: str) -> None:
-    from ..commands import WORDS
+    from ..lang.commands import WORDS
 
     if name in WORDS:
         raise CommandError(f"{name!r} is a command word and cannot name a namespace")

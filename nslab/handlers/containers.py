@@ -15,13 +15,15 @@ import ipaddress
 import os
 from typing import Any
 
-from .. import container_ops, containers, inventory
-from ..container_ops import in_ctr
-from ..context import Ctx
-from ..errors import CommandError
-from ..netns import HOST
-from ..ops import ep as show_ep
-from ..results import Message
+from ..base.errors import CommandError
+from ..base.results import Message
+from ..engine.context import Ctx
+from ..kernel import inventory
+from ..kernel.netns import HOST
+from ..ops import container_ops
+from ..ops.apply import ep as show_ep
+from ..ops.container_ops import in_ctr
+from ..services import docker as containers
 from .build import _guard_ns_name
 
 IFNAME_MAX = 15
@@ -41,7 +43,7 @@ def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
     # a dry run asks no Docker: the model takes the namespace on trust
     c, pid = (None, 0) if ctx.dry else _target(target)
     name = name or (c.name if c else (target if ctx.dry else str(pid)))
-    from ..kinds import check_ns
+    from ..lang.kinds import check_ns
 
     try:
         check_ns(name)
@@ -60,7 +62,7 @@ def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
 
 def _ovs_known(ctx: Ctx) -> Any:
     """The lab's OVS when one is there already (never starts one just to look)."""
-    from .. import ovs
+    from ..services import ovs
 
     if ctx.lab is None:  # a dry run: no Open vSwitch to ask
         return None

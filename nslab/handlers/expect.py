@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import inventory
-from ..context import Ctx
-from ..errors import CommandError
-from ..kinds import Endpoint
-from ..netns import HOST
-from ..ops import ep as show_ep
-from ..results import ExpectResult, PingReply
+from ..base.errors import CommandError
+from ..base.results import ExpectResult, PingReply
+from ..engine.context import Ctx
+from ..kernel import inventory
+from ..kernel.netns import HOST
+from ..lang.kinds import Endpoint
+from ..ops.apply import ep as show_ep
 from .look import resolve_target
 
 
 def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None, str]:
     """(replied, what was found); replied is None when the probe was refused: nothing was sent."""
-    from ..ping import ping
+    from ..kernel.ping import ping
 
     try:
         addr = resolve_target(ctx, target)

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from .. import commands
-from ..context import Ctx
-from ..errors import CommandError, NslabError
-from ..export import lab_text, sh_text
-from ..labfile import LabFileError, parse_file
-from ..netns import HOST
-from ..results import ExpectResult, Failure, Message, SourceFile, Table
+from ..base.errors import CommandError, NslabError
+from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
+from ..engine.context import Ctx
+from ..engine.export import lab_text, sh_text
+from ..kernel.netns import HOST
+from ..lang import commands
+from ..lang.labfile import LabFileError, parse_file
 
 
 def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
@@ -111,7 +111,7 @@ def _chain(files: list[str]) -> str:
 
 
 def _load(ctx: Ctx, file: str) -> Any:
-    from ..bundled import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
+    from ..lang.bundled import resolve_lab  # a bundled lab or exercise by name, as `nslab run` finds it
 
     file = resolve_lab(file)
     real = os.path.realpath(file)
@@ -157,7 +157,7 @@ def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's
         return Table("commands (help CMD for one)", ["group", "command", "what"], rows, key="help")
     spec = commands.BY_NAME.get(cmd)
     if spec is None:
-        from ..parser import suggest
+        from ..lang.parser import suggest
 
         return Failure(f"no command {cmd!r}{suggest(cmd)}")
     rows = [[f.usage, f.help, f.ip] for f in spec.forms]

@@ -8,11 +8,11 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
-from .. import sysns, targets
-from ..context import Ctx
-from ..errors import CommandError
-from ..netns import HOST
-from ..results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, ProgramStarted, Table, Tree
+from ..base.errors import CommandError
+from ..base.results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, ProgramStarted, Table, Tree
+from ..engine.context import Ctx
+from ..kernel import sysns, targets
+from ..kernel.netns import HOST
 
 
 def _names(ctx: Ctx, ns: str | None) -> list[str]:
@@ -25,7 +25,7 @@ def _names(ctx: Ctx, ns: str | None) -> list[str]:
 def ns_ls(ctx: Ctx) -> Table:
     rows: list[list[Any]] = []
     made = ctx.guard.made_namespaces() if ctx.host_mode else None
-    from ..container_ops import link_row
+    from ..ops.container_ops import link_row
 
     for name in ctx.view.names():
         # `ns link`: another process's namespace, maybe stopped
@@ -36,7 +36,7 @@ def ns_ls(ctx: Ctx) -> Table:
         origin = "lab" if made is None or name in made else "host"
         rows.append([name, origin, len(ctx.view.links(name, with_addrs=False))])
     if ctx.lab is not None:  # the machine beyond the lab: its containers, and namespaces only processes hold
-        from ..containers import container_rows
+        from ..services.docker import container_rows
 
         rows += container_rows(ctx.lab.docker_host)
         rows += _process_rows(ctx, rows)
@@ -48,8 +48,8 @@ def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
     import os
     import re
 
-    from ..isolate import OUTER
-    from ..procns import inode_of_pid, other_namespaces
+    from ..kernel.isolate import OUTER
+    from ..kernel.procns import inode_of_pid, other_namespaces
 
     nss = ctx.lab.nss
     known = {os.fstat(nss.host.fd).st_ino}
@@ -207,7 +207,7 @@ def resolve_target(ctx: Ctx, target: str) -> str:
 
 
 def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: str | None = None) -> Iterator[Any]:  # noqa: E741,N803
-    from ..ping import ping as icmp
+    from ..kernel.ping import ping as icmp
 
     addr = resolve_target(ctx, target)
     if I is not None and not ctx.view.has(ctx.ns, I):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from nslab import commands
-from nslab.completion import Iface, Inventory, complete, fits
-from nslab.lexer import current_line
-from nslab.spec import Arg, Group
-from nslab.suggestions import File, Flag, Keyword, Wanted
+from nslab.faces.completion import Iface, Inventory, complete, fits
+from nslab.lang import commands
+from nslab.lang.lexer import current_line
+from nslab.lang.spec import Arg, Group
+from nslab.lang.suggestions import File, Flag, Keyword, Wanted
 
 
 def kinds_of(text: str, context: str = "host") -> set[str]:

@@ -12,10 +12,10 @@ from fuzzwords import lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nslab.errors import Loc, NslabError, ParseError
-from nslab.labfile import LabFileError, logical_lines, parse_text
-from nslab.lexer import LexError, join_lines, tokenize
-from nslab.parser import Command, parse_line
+from nslab.base.errors import Loc, NslabError, ParseError
+from nslab.lang.labfile import LabFileError, logical_lines, parse_text
+from nslab.lang.lexer import LexError, join_lines, tokenize
+from nslab.lang.parser import Command, parse_line
 
 
 def one_line(message: str) -> bool:

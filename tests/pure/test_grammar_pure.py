@@ -1,4 +1,4 @@
-"""One grammar walk (nslab/grammar.py): for every form of the command table, the parser, the completer
+"""One grammar walk (nslab/lang/grammar.py): for every form of the command table, the parser, the completer
 and the highlighter agree word by word (pure: no kernel, no root).
 
 Lines are made from each form's own pattern (sample words by kind, optional parts in and out,
@@ -18,18 +18,18 @@ import pytest
 from pygments.token import Comment, Keyword, Name, String, Text
 from test_parser_pure import FORMS
 
-from nslab import commands
-from nslab.completion import Iface, Inventory, complete, fits
-from nslab.errors import ParseError
-from nslab.grammar import Part, parts
-from nslab.highlight import KIND_TOKENS, NslabLexer, token_of
-from nslab.kinds import KINDS
-from nslab.labfile import logical_lines
-from nslab.lexer import continues, join_continued, join_lines, scan, tokenize
-from nslab.parser import parse_line
-from nslab.spec import Arg, Form, Group, Lit
-from nslab.suggestions import Flag, Wanted
-from nslab.suggestions import Keyword as KeywordWant
+from nslab.base.errors import ParseError
+from nslab.faces.completion import Iface, Inventory, complete, fits
+from nslab.faces.highlight import KIND_TOKENS, NslabLexer, token_of
+from nslab.lang import commands
+from nslab.lang.grammar import Part, parts
+from nslab.lang.kinds import KINDS
+from nslab.lang.labfile import logical_lines
+from nslab.lang.lexer import continues, join_continued, join_lines, scan, tokenize
+from nslab.lang.parser import parse_line
+from nslab.lang.spec import Arg, Form, Group, Lit
+from nslab.lang.suggestions import Flag, Wanted
+from nslab.lang.suggestions import Keyword as KeywordWant
 
 SAMPLE = {"ns": "ns1", "newns": "ns9", "ep": "eth0", "vend": "ns1", "ifname": "eth0", "bridge": "br0",
           "cidr": "10.0.0.1/24", "ip": "10.0.0.1", "dest": "default", "target": "10.0.0.1", "count": "3",

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pygments.token import Keyword, Name, Number
 
-from nslab.completion import Inventory, complete, fits
-from nslab.highlight import NslabLexer
+from nslab.faces.completion import Inventory, complete, fits
+from nslab.faces.highlight import NslabLexer
 
 
 def test_the_pygments_lexer_colours_lab_lines():

@@ -7,11 +7,11 @@ import textwrap
 
 import pytest
 
-from nslab import commands
-from nslab.errors import ParseError
-from nslab.kinds import Endpoint
-from nslab.labfile import LabFileError, logical_lines, parse_text
-from nslab.parser import parse_line
+from nslab.base.errors import ParseError
+from nslab.lang import commands
+from nslab.lang.kinds import Endpoint
+from nslab.lang.labfile import LabFileError, logical_lines, parse_text
+from nslab.lang.parser import parse_line
 
 
 def plain(value):
@@ -246,7 +246,7 @@ def test_every_error_has_caret_and_says_what_was_expected(line, col, words):
 
 
 def test_error_location_carries_source_and_line():
-    from nslab.errors import Loc
+    from nslab.base.errors import Loc
 
     e = None
     with pytest.raises(ParseError) as info:
@@ -321,7 +321,7 @@ def test_labfile_reports_every_error_with_file_line_col():
 
 
 def test_every_form_of_the_command_table_has_a_parser_case():
-    """The table is the language: a form added to nslab/commands.py without a case in FORMS fails here,
+    """The table is the language: a form added to nslab/lang/commands.py without a case in FORMS fails here,
     and so does a case whose line no longer reaches the form its handler names."""
     reached = {parse_line(line).form for line, _, _ in FORMS}
     missing = [(spec.name, frm.pattern) for spec in commands.TABLE for frm in spec.forms if frm not in reached]

@@ -1,0 +1,128 @@
+"""`nslab run --dry-run`: every line resolved by the real handlers against the lab model,
+without touching the kernel and without privileges.
+
+The handlers read a `ModelView` of a `LabState` (nslab/engine/view.py, nslab/kernel/labstate.py) and
+their ops change it through each op kind's model effect (nslab/ops/model.py), which raises
+what the kernel would refuse with the kernel's errno: the messages are the real run's,
+written once.  A line that fails leaves the model as it was, like a real failed step, and
+the dry run goes on to report every problem.  Probes and programs are resolved (their
+namespace, interface and target) but not run; goals (`expect`) and journal commands are
+not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..base.errors import CommandError
+from ..base.results import ContextChanged, SourceFile
+from ..kernel.labstate import LabState
+from ..kernel.netns import HOST
+from ..ops import opkinds
+from ..ops.apply import apply_error
+from .context import Ctx
+from .guard import ModelGuard
+from .session import no_context
+from .view import ModelView
+
+Op = dict[str, Any]
+NOT_JUDGED = {"history", "save", "export", "undo", "reset", "help", "check", "expect", "shell"}
+
+
+@dataclass
+class Problem:
+    where: str  # FILE:LINE
+    line: str
+    message: str
+    note: bool = False  # a line the model cannot judge: said, not counted as a problem
+
+
+class ModelLab:
+    """The dry run's session: a lab state, its context, and the ops of the line being judged."""
+
+    def __init__(self, handlers: Mapping[str, Callable[..., Any]]) -> None:
+        self.handlers = handlers
+        self.state = LabState.fresh()
+        self.view = ModelView(self.state)
+        self.context = HOST
+        self.guard = ModelGuard()
+        self.sources: list[str] = []  # files being sourced, to refuse a loop as the real run does
+
+    def _source(self, event: SourceFile) -> None:
+        self.sources.append(event.path)
+        try:
+            for sub in event.commands:
+                if sub.name not in NOT_JUDGED:
+                    try:
+                        self.run(sub)
+                    except CommandError as e:  # the real run's message: the sourced line that stopped it
+                        raise CommandError(f"{sub.loc.source}:{sub.loc.line}: {e.message}") from None
+        finally:
+            self.sources.remove(event.path)
+
+    def apply(self, op: Op) -> None:
+        try:
+            opkinds.kind(op).model(self.state, op)
+        except OSError as e:  # a refusal the model knows the kernel makes: worded as the kernel's
+            raise apply_error(op, e) from None
+
+    def run(self, cmd: Any) -> None:
+        """One line; raises its error, with the model as it was before the line."""
+        before = self.state.copy()
+        ns = cmd.prefix or self.context
+        try:
+            if not self.view.exists(ns):
+                raise CommandError(no_context(ns))
+            ctx = Ctx(self.view, self.guard, ns, cmd, self.apply, dry=True, sources=list(self.sources))
+            for event in _events(self.handlers[cmd.form.handler](ctx, **cmd.values)):
+                if isinstance(event, ContextChanged):
+                    self.context = event.context
+                elif isinstance(event, SourceFile):
+                    self._source(event)
+            if self.context not in self.state.nss:
+                self.context = HOST  # its namespace was deleted
+        except CommandError:
+            self.state.__dict__.update(before.__dict__)  # the view holds this very object
+            raise
+
+
+def _events(produced: Any) -> Iterable[Any]:
+    if produced is None:
+        return ()
+    if isinstance(produced, (list, tuple)):
+        return produced
+    return produced if hasattr(produced, "__next__") else (produced,)
+
+
+def dry_run(commands: Iterable[Any], handlers: Mapping[str, Callable[..., Any]]) -> tuple[list[Problem], int]:
+    """Resolve every command; (problems found, commands looked at).  Nothing touches the kernel."""
+    lab = ModelLab(handlers)
+    problems: list[Problem] = []
+    n = 0
+    for cmd in commands:
+        n += 1
+        if cmd.name in NOT_JUDGED:
+            continue
+        try:
+            lab.run(cmd)
+        except CommandError as e:
+            problems.append(Problem(f"{cmd.loc.source}:{cmd.loc.line}", cmd.text.strip(), e.message))
+    return problems, n
+
+
+def report(commands: list[Any], out: Callable[[Any], None], handlers: Mapping[str, Callable[..., Any]]) -> int:
+    """`nslab run --dry-run`: each problem as FILE:LINE with its line; exit 1 when a real run would trip."""
+    from ..base.results import Failure, Message
+
+    problems, n = dry_run(commands, handlers)
+    real = [p for p in problems if not p.note]
+    for p in problems:
+        if p.note:
+            out(Message(f"{p.where}: {p.message}", "dim"))
+        else:
+            out(Failure(p.message, p.where, p.line))
+    verdict = "a real run would stop at the first of them" if real else "a real run should get through"
+    out(Message(f"dry run: {n} lines resolved, {len(real)} problem(s); {verdict}", "error" if real else "ok"))
+    return 1 if real else 0

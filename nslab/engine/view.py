@@ -1,0 +1,112 @@
+"""How handlers read the lab: one view, two backends.
+
+`KernelView` reads the live lab over netlink (single-object lookups, as before);
+`ModelView` reads a `LabState` (nslab/kernel/labstate.py) that the ops' model effects change.
+The handlers are written once against this view, so `--dry-run` is the real handlers
+over the model and says what the real run would say.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ..base.errors import CommandError
+from ..kernel import inventory
+from ..kernel.inventory import Link, Route
+from ..kernel.netns import HOST
+
+if TYPE_CHECKING:
+    from ..kernel.labstate import LabState
+    from ..kernel.netns import Namespaces
+
+
+class View(Protocol):
+    def exists(self, ns: str) -> bool: ...
+    def require(self, ns: str) -> None: ...  # raises "no namespace" when it does not exist
+    def names(self) -> list[str]: ...  # the named namespaces (not the lab's host)
+    def has(self, ns: str, name: str) -> bool: ...
+    def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None: ...
+    def links(self, ns: str, with_addrs: bool = True) -> list[Link]: ...
+    def routes(self, ns: str) -> list[Route]: ...
+    def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
+    def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
+    def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
+
+
+class KernelView:
+    def __init__(self, nss: "Namespaces") -> None:
+        self.nss = nss
+
+    def exists(self, ns: str) -> bool:
+        return self.nss.exists(ns)
+
+    def require(self, ns: str) -> None:
+        self.nss.get(ns)
+
+    def names(self) -> list[str]:
+        return self.nss.names()
+
+    def has(self, ns: str, name: str) -> bool:
+        return self.nss.get(ns).nl.index(name) is not None
+
+    def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
+        return inventory.find(self.nss, ns, name, with_addrs=with_addrs)
+
+    def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
+        return inventory.links(self.nss.get(ns), with_addrs=with_addrs)
+
+    def routes(self, ns: str) -> list[Route]:
+        return inventory.routes(self.nss.get(ns))
+
+    def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
+        return inventory.lab_links(self.nss, names, peers)
+
+    def is_link(self, ns: str) -> bool:
+        from ..ops.container_ops import is_link
+
+        return is_link(self.nss, ns)
+
+    def fd(self, ns: str) -> int:
+        return self.nss.get(ns).fd
+
+
+class ModelView:
+    def __init__(self, state: "LabState") -> None:
+        self.state = state
+
+    def exists(self, ns: str) -> bool:
+        return ns in self.state.nss
+
+    def require(self, ns: str) -> None:
+        if ns not in self.state.nss:
+            raise CommandError(f"no namespace {ns!r}")
+
+    def names(self) -> list[str]:
+        return sorted(n for n in self.state.nss if n != HOST)
+
+    def has(self, ns: str, name: str) -> bool:
+        return self.link(ns, name) is not None
+
+    def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
+        self.require(ns)
+        where = self.state.nss[ns]
+        if name not in where.links and where.opaque:
+            return self.state.new_link(ns, name, "device")  # inside a container: taken on trust
+        return where.links.get(name)
+
+    def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
+        self.require(ns)
+        return list(self.state.nss[ns].links.values())
+
+    def routes(self, ns: str) -> list[Route]:
+        self.require(ns)
+        return list(self.state.nss[ns].routes)
+
+    def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
+        return {n: self.links(n) for n in (names if names is not None else [HOST, *self.names()])}
+
+    def is_link(self, ns: str) -> bool:
+        return ns in self.state.nss and self.state.nss[ns].opaque
+
+    def fd(self, ns: str) -> int:
+        raise CommandError("a dry run touches no namespace")

@@ -1,0 +1,186 @@
+"""The only place that prints: events from handlers become text (rich) or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from ..base import results as r
+from ..base.environment import Environment
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
+
+
+def visible(text: str, keep: str = "") -> str:
+    """TEXT with control characters written as `\\x1b`: a line echoed back from a .lab or a
+    prompt must not clear the screen, set the window title or ring the bell."""
+    table = {c: v for c, v in _CONTROL.items() if chr(c) not in keep}
+    return text.translate(table)
+
+
+def visible_lines(text: str) -> str:
+    """`visible`, keeping line breaks (a message or a table cell of several lines)."""
+    return visible(text, keep="\n")
+
+
+def visible_caret(line: str, caret: str) -> str:
+    """The caret under the same characters of `visible(line)`: each escaped one is wider."""
+    lead = len(caret) - len(caret.lstrip(" "))
+    marks = len(caret.strip())
+    return " " * len(visible(line[:lead])) + "^" * max(len(visible(line[lead:lead + marks])), marks)
+
+
+class Renderer:
+    """Writes to ENV's stdout (or FILE); colour and width come from ENV unless given.  Without
+    an ENV (a library caller, a test) it takes the process's."""
+
+    def __init__(self, file: TextIO | None = None, quiet: bool = False, json_mode: bool = False,
+                 show_changes: bool = False, color: bool | None = None, env: Environment | None = None) -> None:
+        if env is None:
+            env = Environment.of(stdout=file) if file is not None else Environment.from_process()
+        self.file = file or env.stdout
+        # --json: stdout holds only JSON documents, so everything else goes to stderr
+        to_stderr = json_mode and file is None
+        self.text_file = env.stderr if to_stderr else self.file
+        if color is None:
+            color = env.stderr_color if to_stderr else (env.color and self.file is env.stdout)
+        self.color = color
+        self.width = env.output_width
+        self.environ = env.environ  # rich reads NO_COLOR, FORCE_COLOR, TERM: from this one, not os.environ
+        self._console: Any = None
+        self.quiet = quiet
+        self.json_mode = json_mode
+        self.show_changes = show_changes
+
+    def __call__(self, event: Any) -> None:
+        self.render(event)
+
+    @property
+    def console(self) -> Any:
+        """rich's Console, made on first use: plain lines need no rich (0.03 s of start-up)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.text_file, no_color=not self.color, highlight=False, width=self.width,
+                                    force_terminal=self.color, soft_wrap=True, _environ=dict(self.environ))
+        return self._console
+
+    def line(self, text: str, style: str = "") -> None:
+        if not self.color and self._console is None:
+            self.text_file.write(text + "\n")
+            self.text_file.flush()
+            return
+        self.console.print(text, style=style or None, markup=False)
+
+    def render(self, event: Any) -> None:
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in type(event).__name__)
+        fn = getattr(self, "on" + snake, None)
+        if fn is not None:
+            fn(event)
+
+    # -- events ----------------------------------------------------------
+    def on_message(self, e: r.Message) -> None:
+        if self.quiet and e.style != "error":
+            return
+        style = {"ok": "green", "warn": "yellow", "error": "bold red", "dim": "dim"}.get(e.style, "")
+        self.line(("warning: " if e.style == "warn" else "") + visible_lines(e.text), style)
+
+    def on_failure(self, e: r.Failure) -> None:
+        where = f"{visible(e.where)}: " if e.where else ""
+        self.line(f"error: {where}{visible_lines(e.message)}", "bold red")
+        if e.line and e.caret:
+            self.line(f"  {visible(e.line)}")
+            self.line(f"  {visible_caret(e.line, e.caret)}", "red")
+        elif e.line and e.where:
+            self.line(f"  {visible(e.line)}", "dim")
+
+    def on_expect_result(self, e: r.ExpectResult) -> None:
+        if e.ok:
+            if not self.quiet:
+                self.line(f"✓ {visible(e.wanted)}", "green")
+        else:
+            self.line(f"✗ expected {visible(e.wanted)}; found: {visible_lines(e.found)}", "bold red")
+
+    def on_changes(self, e: r.Changes) -> None:
+        if self.show_changes and not self.quiet:
+            for line in e.lines:
+                self.line(f"  {line}", "dim")
+
+    def on_output(self, e: r.Output) -> None:
+        if not self.quiet:
+            self.line(e.line)
+
+    def on_ping_reply(self, e: r.PingReply) -> None:
+        if self.quiet:
+            return
+        if e.ms is None:
+            self.line(f"no answer from {e.target}: icmp_seq={e.seq}", "yellow")
+        else:
+            ttl = f" ttl={e.ttl}" if e.ttl is not None else ""
+            self.line(f"{e.size} bytes from {e.target}: icmp_seq={e.seq}{ttl} time={e.ms:.3f} ms")
+
+    def on_ping_summary(self, e: r.PingSummary) -> None:
+        if self.quiet:
+            return
+        self.line(f"--- {e.target} ping statistics ---")
+        self.line(f"{e.sent} packets transmitted, {e.received} received, {e.loss:.0f}% packet loss")
+        if e.rtts:
+            avg = sum(e.rtts) / len(e.rtts)
+            self.line(f"rtt min/avg/max = {min(e.rtts):.3f}/{avg:.3f}/{max(e.rtts):.3f} ms")
+
+    def on_context_changed(self, e: r.ContextChanged) -> None:
+        if not self.quiet:
+            self.line(f"context: {e.context}", "cyan")
+
+    def on_table(self, e: r.Table) -> None:
+        if self.quiet:
+            return
+        if self.json_mode:
+            rows = [dict(zip(e.columns, row, strict=False)) for row in e.rows]
+            self.file.write(json.dumps({e.key or e.title: rows}, indent=2) + "\n")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(e.title, style="bold"), title_justify="left", header_style="bold")
+        for col in e.columns:
+            table.add_column(col)
+        for row in e.rows:
+            # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
+            table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])
+        self.console.print(table, soft_wrap=False)  # the title too wraps at the width
+
+    def on_tree(self, e: r.Tree) -> None:
+        if self.quiet:
+            return
+        if self.json_mode:
+            self.file.write(json.dumps({"namespaces": e.namespaces}, indent=2) + "\n")
+            return
+        from rich.markup import escape
+        from rich.tree import Tree
+
+        root = Tree("[bold]lab[/]")
+        for ns in e.namespaces:
+            node = root.add(f"[bold cyan]{escape(ns['ns'])}[/]")
+            for link in ns["links"]:
+                state = "[green]UP[/]" if link["up"] else "[red]DOWN[/]"
+                bits = [f"{escape(link['name'])}", f"[dim]{link['kind']}[/]", state]
+                if link["peer"]:
+                    bits.append(f"<-> {escape(link['peer'])}")
+                if link["master"]:
+                    bits.append(f"on [magenta]{escape(link['master'])}[/]")
+                bits += [escape(a) for a in link["addrs"]]
+                node.add(" ".join(bits))
+            static = [rt for rt in ns["routes"] if not rt["kernel"]]
+            if static:
+                rnode = node.add("[dim]routes[/]")
+                for rt in static:
+                    rnode.add(escape(rt["dst"] + (f" via {rt['via']}" if rt["via"] else "")
+                                     + (f" dev {rt['dev']}" if rt["dev"] else "")))
+        self.console.print(root)
+
+    def on_exited(self, e: r.Exited) -> None:
+        pass
+
+    def on_interactive(self, e: r.Interactive) -> None:
+        pass

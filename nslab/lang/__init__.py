@@ -1,0 +1,4 @@
+"""The language: lexer, argument kinds, the command table and its spec, the grammar walker, the parser and .lab files.
+
+May import: base.
+"""

@@ -1,0 +1,314 @@
+"""Each op kind's effect on the lab state (nslab/kernel/labstate.py): what the kernel does, side
+effects included, and what it refuses, with the kernel's own errno.
+
+The dry run applies these instead of netlink, so its messages are the real run's: an
+errno raised here is worded by the same code that words the kernel's (`ops.apply_error`).
+The side effects are the measured ones (tests/test_model_contract.py compares the state
+after every step with `ip -j`): a link taken down or set below IPv6's minimum MTU loses its
+IPv6 addresses and the routes through it; lo gets 127.0.0.1/8 and ::1 when it first comes
+up; a deleted veth takes its other end along; a moved link arrives down and bare.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from typing import Any
+
+from ..base.errors import CommandError, GoneError
+from ..kernel.inventory import Link, Route
+from ..kernel.labstate import ETH_MTU, LabState, NsState
+from ..kernel.netns import HOST
+from .op_text import ep
+
+Op = dict[str, Any]
+IPV6_MIN_MTU = 1280
+ETH_MIN_MTU, ETH_MAX_MTU = 68, 65535
+RTPROT_BOOT = 3
+
+
+def refuse(code: int) -> OSError:
+    import os
+
+    return OSError(code, os.strerror(code))
+
+
+# -- lookups, as the Kernel's ------------------------------------------------------
+def ns_of(state: LabState, ns: str) -> NsState:
+    found = state.nss.get(ns)
+    if found is None:
+        raise CommandError(f"no namespace {ns!r}")
+    return found
+
+
+def link_of(state: LabState, ns: str, name: str) -> Link:
+    where = ns_of(state, ns)
+    link = where.links.get(name)
+    if link is None and where.opaque:  # inside a container: whatever it holds is taken on trust
+        link = state.new_link(ns, name, "device")
+    if link is None:
+        raise GoneError(f"no interface {ep(ns, name)}")
+    return link
+
+
+def _free(state: LabState, ns: str, name: str) -> None:
+    if name in ns_of(state, ns).links:
+        raise refuse(errno.EEXIST)
+
+
+def _gw_dev(where: NsState, gw: str, dev: str | None = None) -> str | None:
+    """The up link (dev, when given) with an address on the gateway's subnet: where the kernel
+    sends a route through that gateway; None when there is none."""
+    addr = ipaddress.ip_address(gw)
+    for link in where.links.values():
+        if not link.up or (dev is not None and link.name != dev):
+            continue
+        if any(addr in ipaddress.ip_interface(c).network for c in link.addrs):
+            return link.name
+    return dev if addr.is_link_local and dev is not None else None  # fe80:: via a named link: on-link
+
+
+def _gw_ok(where: NsState, gw: str | None, dev: str | None = None) -> bool:
+    return gw is None or _gw_dev(where, gw, dev) is not None
+
+
+def _prune_routes(where: NsState) -> None:
+    """Routes whose device went, went down, or whose gateway is no longer reachable go, as the kernel's."""
+    def keeps(r: Route) -> bool:
+        dev = where.links.get(r.dev) if r.dev else None
+        if r.dev and (dev is None or not dev.up):
+            return False
+        if r.family == 10 and dev is not None and dev.mtu < IPV6_MIN_MTU:
+            return False
+        return _gw_ok(where, r.gw, r.dev)
+    where.routes = [r for r in where.routes if keeps(r)]
+
+
+def _drop_ipv6(link: Link) -> None:
+    link.addrs = [a for a in link.addrs if ":" not in a]
+
+
+def _drop(state: LabState, ns: str, name: str) -> None:
+    """An interface goes: a veth's other end too, ports lose their master, routes through it go."""
+    where = state.nss.get(ns)
+    link = where.links.pop(name, None) if where is not None else None
+    if where is None or link is None:
+        return
+    for other in where.links.values():
+        if other.master == name:
+            other.master = None
+    _prune_routes(where)
+    if link.peer is not None:
+        _drop(state, *link.peer)
+
+
+# -- the effects ---------------------------------------------------------------------
+def ns_add(state: LabState, op: Op) -> None:
+    if op["ns"] in state.nss:
+        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+    state.add_ns(op["ns"])
+
+
+def ns_del(state: LabState, op: Op) -> None:
+    if op["ns"] == HOST:
+        raise CommandError("the host namespace cannot be deleted")
+    where = ns_of(state, op["ns"])
+    for name in list(where.links):
+        _drop(state, op["ns"], name)
+    del state.nss[op["ns"]]
+
+
+def ns_link(state: LabState, op: Op) -> None:
+    if op["ns"] in state.nss:
+        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+    state.add_ns(op["ns"], opaque=True)
+
+
+def ns_unlink(state: LabState, op: Op) -> None:
+    ns_of(state, op["ns"])
+    del state.nss[op["ns"]]
+
+
+def veth(state: LabState, op: Op) -> None:
+    ns, pns = op["ns"], op["peer_ns"]
+    ns_of(state, ns), ns_of(state, pns)
+    master = link_of(state, ns, op["master"]).name if op.get("master") else None
+    _free(state, ns, op["name"])
+    _free(state, pns, op["peer"])
+    mtu = op.get("mtu") or ETH_MTU
+    a = state.new_link(ns, op["name"], "veth", mtu, op.get("mac") or "")
+    b = state.new_link(pns, op["peer"], "veth", mtu, op.get("peer_mac") or "")
+    a.peer, b.peer, a.master = (pns, b.name), (ns, a.name), master
+    a.up = bool(op.get("up"))
+
+
+def bridge(state: LabState, op: Op) -> None:
+    _free(state, op["ns"], op["name"])
+    link = state.new_link(op["ns"], op["name"], "bridge", op.get("mtu") or ETH_MTU, op.get("mac") or "")
+    link.up = bool(op.get("up", True))
+
+
+def link_del(state: LabState, op: Op) -> None:
+    link = link_of(state, op["ns"], op["name"])
+    _drop(state, op["ns"], link.name)
+
+
+def link_set(state: LabState, op: Op) -> None:
+    ns = op["ns"]
+    link = link_of(state, ns, op["name"])
+    where = state.nss[ns]
+    if "netns" in op:
+        return _move(state, op, link)
+    if "master" in op:
+        link.master = link_of(state, ns, op["master"]).name if op["master"] else None
+    if "mtu" in op:
+        if not ETH_MIN_MTU <= op["mtu"] <= ETH_MAX_MTU:
+            raise refuse(errno.EINVAL)
+        link.mtu = op["mtu"]
+        if link.mtu < IPV6_MIN_MTU:  # the kernel takes IPv6 off a link that cannot carry it
+            _drop_ipv6(link)
+    if "mac" in op:
+        link.mac = op["mac"]
+    if "rename" in op:
+        _rename(state, ns, link, op["rename"])
+    if "up" in op:
+        if op["up"] and not link.up and link.kind == "loopback":
+            link.addrs += [a for a in ("127.0.0.1/8", "::1/128") if a not in link.addrs]
+        if not op["up"]:
+            _drop_ipv6(link)
+        link.up = bool(op["up"])
+    _prune_routes(where)
+
+
+def _rename(state: LabState, ns: str, link: Link, new: str) -> None:
+    where = state.nss[ns]
+    _free(state, ns, new)
+    old = link.name
+    del where.links[old]
+    link.name = new
+    where.links[new] = link
+    for other in where.links.values():
+        if other.master == old:
+            other.master = new
+    for r in where.routes:
+        if r.dev == old:
+            r.dev = new
+    _repoint_peer(state, link, (ns, old), (ns, new))
+
+
+def _repoint_peer(state: LabState, link: Link, was: tuple[str, str], now: tuple[str, str]) -> None:
+    if link.peer is None:
+        return
+    other = state.nss.get(link.peer[0])
+    peer = other.links.get(link.peer[1]) if other is not None else None
+    if peer is not None and peer.peer == was:
+        peer.peer = now
+
+
+def _move(state: LabState, op: Op, link: Link) -> None:
+    src, target = op["ns"], op["netns"]
+    if target == src:
+        raise CommandError(f"{ep(src, link.name)} is already in {src}")
+    there = ns_of(state, target)
+    if link.name in there.links:
+        raise CommandError(f"{ep(target, link.name)} exists: File exists")
+    if link.kind in ("bridge", "loopback"):  # NETIF_F_NETNS_LOCAL
+        raise refuse(errno.EINVAL)
+    where = state.nss[src]
+    del where.links[link.name]
+    for other in where.links.values():
+        if other.master == link.name:
+            other.master = None
+    _prune_routes(where)
+    link.ns, link.up, link.master, link.addrs = target, False, None, []  # the kernel resets them
+    there.links[link.name] = link
+    _repoint_peer(state, link, (src, link.name), (target, link.name))
+
+
+def addr_add(state: LabState, op: Op) -> None:
+    link = link_of(state, op["ns"], op["name"])
+    if state.nss[op["ns"]].opaque:
+        return
+    cidr = str(ipaddress.ip_interface(op["cidr"]))
+    if ":" in cidr and link.mtu < IPV6_MIN_MTU:
+        raise refuse(errno.EINVAL)
+    if cidr in link.addrs:
+        raise refuse(errno.EEXIST)
+    link.addrs.append(cidr)
+
+
+def addr_del(state: LabState, op: Op) -> None:
+    link = link_of(state, op["ns"], op["name"])
+    if state.nss[op["ns"]].opaque:
+        return
+    cidr = ipaddress.ip_interface(op["cidr"])
+    if str(cidr) not in link.addrs:
+        raise refuse(errno.EADDRNOTAVAIL)
+    same = [a for a in link.addrs if ipaddress.ip_interface(a).network == cidr.network]
+    # IPv4: a primary address takes its subnet's secondaries along (promote_secondaries is off)
+    gone = set(same) if cidr.version == 4 and same and same[0] == str(cidr) else {str(cidr)}
+    link.addrs = [a for a in link.addrs if a not in gone]
+    _prune_routes(state.nss[op["ns"]])
+
+
+def _family(op: Op) -> int:
+    if op["dst"] == "default":
+        return 10 if op.get("gw") and ":" in op["gw"] else 2
+    return 10 if ipaddress.ip_network(op["dst"], strict=False).version == 6 else 2
+
+
+def route_add(state: LabState, op: Op) -> None:
+    where = ns_of(state, op["ns"])
+    if where.opaque:
+        return
+    dev = link_of(state, op["ns"], op["dev"]) if op.get("dev") else None
+    family = _family(op)
+    if dev is not None and family == 10 and dev.mtu < IPV6_MIN_MTU:
+        raise refuse(errno.ENODEV)
+    gw = ipaddress.ip_address(op["gw"]) if op.get("gw") else None
+    via = _gw_dev(where, op["gw"], dev.name if dev else None) if gw is not None else None
+    mine = gw is not None and any(ipaddress.ip_interface(c).ip == gw for x in where.links.values() for c in x.addrs)
+    if gw is not None and gw.version == 6 and mine and via is not None:
+        raise refuse(errno.EINVAL)  # "Gateway can not be a local address"
+    if gw is not None and via is None:
+        # measured: IPv6 says no route to host; IPv4 says the network is down when the gateway is
+        # an address of a link that is down (its local route points there), else unreachable
+        raise refuse(errno.EHOSTUNREACH if gw.version == 6 else errno.ENETDOWN if mine else errno.ENETUNREACH)
+    if dev is not None and not op.get("gw") and not dev.up:
+        raise refuse(errno.ENETDOWN)
+    dst = op["dst"] if op["dst"] == "default" else str(ipaddress.ip_network(op["dst"], strict=False))
+    if any(r.dst == dst and r.family == family for r in where.routes):
+        raise refuse(errno.EEXIST)
+    where.routes.append(Route(op["ns"], dst, op.get("gw"), dev.name if dev else via, RTPROT_BOOT, family))
+
+
+def route_del(state: LabState, op: Op) -> None:
+    where = ns_of(state, op["ns"])
+    found = [r for r in where.routes if r.dst == op["dst"]]
+    if op.get("gw"):
+        found = [r for r in found if r.gw == op["gw"]] or found
+    if not found:
+        raise CommandError(f"no route to {op['dst']} in {op['ns']}")
+    where.routes.remove(found[0])
+
+
+def sysctl(state: LabState, op: Op) -> None:
+    ns_of(state, op["ns"]).sysctls[op["key"]] = str(op["value"])
+
+
+def ctr_veth(state: LabState, op: Op) -> None:
+    _free(state, op["ns"], op["name"])
+    state.new_link(op["ns"], op["name"], "veth", op.get("mtu") or ETH_MTU)
+
+
+def ovs_br_add(state: LabState, op: Op) -> None:
+    _free(state, HOST, op["name"])
+    state.new_link(HOST, op["name"], "openvswitch")
+
+
+def ovs_br_del(state: LabState, op: Op) -> None:
+    link_del(state, {"ns": HOST, "name": op["name"]})
+
+
+def unknown_inside(state: LabState, op: Op) -> None:
+    """Ops inside a container, OVS ports: what they change is not part of the model."""

@@ -1,0 +1,65 @@
+"""After a step: wait for what the kernel finishes after a request returns.
+
+Veth ends whose namespace was deleted go a little later; and a link that has
+carrier (IFF_LOWER_UP) turns operationally UP only when the kernel's linkwatch
+runs, which for a veth whose index equals its peer's, or a bridge, may be up to a
+second later. Until then its queue drops packets, so a ping right after `link up`
+would lose its first echo.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ..kernel.nlmsg import IFF_LOWER_UP
+
+if TYPE_CHECKING:
+    from ..kernel.nlmsg import LinkMsg
+    from .apply import Kernel
+
+
+def settle(kernel: "Kernel", timeout: float = 2.0) -> None:
+    _carrier(kernel, 1.5)
+    deadline = time.monotonic() + timeout
+    pending = set(kernel.gone)
+    kernel.gone.clear()
+    while pending and time.monotonic() < deadline:
+        left: set[tuple[str, str]] = set()
+        for ns in {ns for ns, _ in pending}:
+            if not kernel.nss.exists(ns):
+                continue
+            names = {link.name for link in kernel.nss.get(ns).nl.links()}  # one dump, not a lookup each
+            left |= {(n, name) for n, name in pending if n == ns and name in names}
+        pending = left
+        if pending:
+            time.sleep(0.002)
+
+
+def _carrier(kernel: "Kernel", timeout: float) -> None:
+    raised = set(kernel.raised)
+    kernel.raised.clear()
+    # a veth has carrier on both ends or on neither (veth_open and veth_close set both): when
+    # the end brought up has none, its peer has none either and is not read (one request, not two)
+    watch: set[tuple[str, str]] = set()
+    for x in raised:
+        link = _link(kernel, *x)
+        peer = kernel.pairs.get(x)
+        if _pending(link):
+            watch.add(x)
+        if peer is not None and peer not in raised and (link is None or link.kind != "veth" or link.flags & IFF_LOWER_UP):
+            watch.add(peer)
+    deadline = time.monotonic() + timeout
+    while watch and time.monotonic() < deadline:
+        watch = {x for x in watch if _pending(_link(kernel, *x))}
+        if watch:
+            time.sleep(0.005)
+
+
+def _link(kernel: "Kernel", ns: str, name: str) -> "LinkMsg | None":
+    return kernel.nss.get(ns).nl.link(name) if kernel.nss.exists(ns) else None
+
+
+def _pending(link: "LinkMsg | None") -> bool:
+    """The link has carrier and linkwatch has not yet made it operationally UP."""
+    return link is not None and bool(link.flags & IFF_LOWER_UP) and link.operstate not in ("UP", "UNKNOWN")
