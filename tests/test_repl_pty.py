@@ -149,3 +149,22 @@ def test_first_prompt_comes_quickly(term):
     assert took < 1.0, took
     term.type("exit!\r")
     assert term.proc.wait(timeout=15) == 0
+
+
+def test_shell_opens_the_persons_shell_inside_the_namespace(term):
+    """`shell NS` runs the environment's $SHELL (here /bin/sh) on the terminal, inside NS: the shell
+    itself reports its namespace (the oracle: `ip -br link`, not nslab) and nslab's prompt returns."""
+    term.wait_for(r"nslab>")
+    term.type("ns add inner\r")
+    term.wait_for(r"added inner")
+    term.type("veth inner:probe0 outer0\r")
+    term.wait_for(r"nslab>")
+    term.type("shell inner\r")
+    time.sleep(0.5)
+    term.type("echo ns=$NSLAB_NS shell=$0; ip -br link show probe0\r")
+    term.wait_for(r"ns=inner shell=/bin/sh")
+    term.wait_for(r"probe0@")
+    term.type("exit\r")
+    term.wait_for(r"nslab>")
+    term.type("exit!\r")
+    assert term.proc.wait(timeout=15) == 0

@@ -86,7 +86,7 @@ class ContextChanged:
 class Interactive:
     """A request the face must carry out on the terminal (a shell)."""
 
-    argv: list[str]
+    argv: list[str]  # empty: the person's own shell (the environment's $SHELL)
     ns: str
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import CommandError
-from ..base.results import ContextChanged, SourceFile
+from ..base.results import ContextChanged, Failure, Message, SourceFile
 from ..kernel.labstate import LabState
 from ..kernel.netns import HOST
 from ..ops import opkinds
@@ -36,7 +36,6 @@ class Problem:
     where: str  # FILE:LINE
     line: str
     message: str
-    note: bool = False  # a line the model cannot judge: said, not counted as a problem
 
 
 class ModelLab:
@@ -114,15 +113,9 @@ def dry_run(commands: Iterable[Any], handlers: Mapping[str, Callable[..., Any]])
 
 def report(commands: list[Any], out: Callable[[Any], None], handlers: Mapping[str, Callable[..., Any]]) -> int:
     """`nslab run --dry-run`: each problem as FILE:LINE with its line; exit 1 when a real run would trip."""
-    from ..base.results import Failure, Message
-
     problems, n = dry_run(commands, handlers)
-    real = [p for p in problems if not p.note]
     for p in problems:
-        if p.note:
-            out(Message(f"{p.where}: {p.message}", "dim"))
-        else:
-            out(Failure(p.message, p.where, p.line))
-    verdict = "a real run would stop at the first of them" if real else "a real run should get through"
-    out(Message(f"dry run: {n} lines resolved, {len(real)} problem(s); {verdict}", "error" if real else "ok"))
-    return 1 if real else 0
+        out(Failure(p.message, p.where, p.line))
+    verdict = "a real run would stop at the first of them" if problems else "a real run should get through"
+    out(Message(f"dry run: {n} lines resolved, {len(problems)} problem(s); {verdict}", "error" if problems else "ok"))
+    return 1 if problems else 0

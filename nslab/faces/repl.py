@@ -54,7 +54,7 @@ def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
     from ..kernel import sysns
 
     fd = lab.nss.get(event.ns).fd
-    argv, rc = attach.shell_argv(event.argv[0], event.ns)
+    argv, rc = attach.shell_argv(event.argv[0] if event.argv else environment.shell, event.ns)
     env = dict(environment.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
 
     def child() -> None:

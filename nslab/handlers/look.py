@@ -45,7 +45,6 @@ def ns_ls(ctx: Ctx) -> Table:
 
 def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
     """Namespaces only processes hold (no name in /run/netns): `ns link PID` names one."""
-    import os
     import re
 
     from ..kernel.isolate import OUTER
@@ -142,7 +141,7 @@ def leave(ctx: Ctx) -> ContextChanged:
 def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
     target = ns or ctx.ns
     ctx.view.require(target)
-    return Interactive([os.environ.get("SHELL") or "/bin/sh"], target)
+    return Interactive([], target)  # the person's own shell: the face knows which
 
 
 def run_in(ctx: Ctx, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[str]:
