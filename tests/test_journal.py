@@ -129,3 +129,12 @@ def test_source_in_the_repl_steps_when_the_face_reads_keys(lab, tmp_path):
     out = lab.run(f"source {path}")
     assert out.ok, out.error
     assert ip_j(lab, "ns1", "-4", "addr", "show", "dev", "eth0")[0]["addr_info"][0]["local"] == "10.0.0.1"
+
+
+def test_an_undo_that_removes_the_context_namespace_returns_to_host(lab):
+    """Before, the context kept naming a namespace the undo had deleted: every next line failed."""
+    assert lab.run("ns add a").ok and lab.run("enter a").ok and lab.context == "a"
+    assert lab.run("undo 2").ok
+    assert lab.context == "host" and not lab.nss.exists("a")
+    out = lab.run("link ls")
+    assert out.ok, out.error

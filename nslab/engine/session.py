@@ -17,7 +17,6 @@ from ..base.results import Changes, ContextChanged, ExpectResult, Failure, Progr
 from ..kernel import isolate, sysns
 from ..kernel.netns import HOST, Namespaces
 from ..lang.parser import Command, parse_line
-from ..ops import opkinds
 from ..ops.apply import Kernel, Op, describe, ip_lines
 from ..ops.journal import Journal, Step
 from . import egress
@@ -239,8 +238,6 @@ class Session:
                     self.context = event.context
                 yield event
             self.kernel.settle()
-            if any(opkinds.kind(op).names == "removed" for op in tx.ops) and not self.nss.exists(self.context):
-                self.context = HOST  # the context namespace was deleted
         except NslabError as e:
             failed = e.message
         except KeyboardInterrupt:
@@ -257,6 +254,8 @@ class Session:
         except Exception as e:  # a bug must not lose the lab: report it as a failed step
             failed = internal_error(e)
         self.last = step  # a nested `source` ran steps of its own; this one is the caller's
+        if self.context != HOST and not self.nss.exists(self.context):
+            self.context = HOST  # its namespace went (`ns del`, an undo, a program): back to host
         if failed is not None:
             problems = tx.rollback()
             if problems:
