@@ -46,11 +46,16 @@ def kernel_picture(lab: Lab, names: list[str]) -> dict[str, Any]:
                            if _addr_ok(f"{a['local']}/{a['prefixlen']}"))
             links[x["ifname"]] = (kind, "UP" in x["flags"], x.get("master"), addrs,
                                   x["mtu"] if kind == "veth" else None)
-        routes = sorted((r["dst"], r.get("gateway"), r.get("dev"))
+        routes = sorted((_prefixed(r["dst"]), r.get("gateway"), r.get("dev"))
                         for six in ("-4", "-6") for r in ip_j(lab, ns, six, "route", "show")
                         if r.get("protocol") != "kernel" and not (r["dst"].startswith("fe80:") or r["dst"] == "multicast"))
         out[ns] = (links, routes)
     return out
+
+
+def _prefixed(dst: str) -> str:
+    """`ip -j` writes a host route without its /32 (or /128); nslab's listing keeps it."""
+    return dst if dst == "default" or "/" in dst else f"{dst}/{128 if ':' in dst else 32}"
 
 
 def model_picture(model: ModelLab) -> dict[str, Any]:
@@ -106,6 +111,23 @@ DEFECTS = {
     "lo first up": "ns add a\na link lo up\na link lo down\na addr del lo 127.0.0.1/8\na addr del lo ::1/128\n",
     "secondary goes with primary": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na addr add eth0 10.0.0.2/24\n"
                                    "a addr del eth0 10.0.0.1/24\na addr del eth0 10.0.0.2/24\n",
+    # found by an adversarial review; each line up to the last is accepted by the kernel
+    "0.0.0.0/0 is the default": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na link eth0 up\n"
+                                "a route add 0.0.0.0/0 via 10.0.0.2\nundo\na route add 0.0.0.0/0 via 10.0.0.2\n"
+                                "a route del 0.0.0.0/0\na route add ::/0 dev eth0\na route del default\n"
+                                "a route add 0.0.0.0/0 via 10.0.0.2\na route add default via 10.0.0.2\n",
+    "down when down keeps ipv6": "ns add a\nveth a:eth0 x0\na addr add eth0 fd00::1/64\na link eth0 down\n"
+                                 "a addr del eth0 fd00::1/64\na addr del eth0 fd00::1/64\n",
+    "the kernel's prefix route": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na link eth0 up\n"
+                                 "a route add 10.0.0.0/24 dev eth0\n",
+    "one prefix per ipv6 address": "ns add a\nveth a:eth0 x0\na addr add eth0 fd00::1/64\na addr add eth0 fd00::1/48\n",
+    "gateway through a dev route": "ns add a\nveth a:eth0 x0\na link eth0 up\na route add 10.0.0.2/32 dev eth0\n"
+                                   "a route add default via 10.0.0.2\na route add default via 10.0.0.2\n",
+    "routes stay while ipv4 does": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na addr add eth0 10.1.0.1/24\n"
+                                   "a link eth0 up\na route add 10.9.0.0/24 via 10.0.0.2\na addr del eth0 10.0.0.1/24\n"
+                                   "a route del 10.9.0.0/24\na route del 10.9.0.0/24\n",
+    "undo in a dry run": "ns add a\nundo\nns add a\nns add a\n",
+    "lo is no bridge port": "ns add a\na bridge br0 add lo\n",
     "route needs its gateway": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na link eth0 up\n"
                                "a route add default via 10.0.0.254\na addr del eth0 10.0.0.1/24\na route del default\n",
 }
@@ -122,7 +144,8 @@ def test_side_effects_the_model_used_to_miss(name: str) -> None:
 
 NAMES = st.sampled_from(["a", "b", "c"])
 IFS = st.sampled_from(["eth0", "eth1", "v0"])
-NETS = st.sampled_from(["10.0.0.1/24", "10.0.0.2/24", "10.1.0.1/24", "fd00::1/64", "fd00::2/64"])
+NETS = st.sampled_from(["10.0.0.1/24", "10.0.0.2/24", "10.1.0.1/24", "10.0.0.1/32", "fd00::1/64", "fd00::2/64",
+                        "fd00::1/48"])
 LINE = st.one_of(
     st.builds("ns add {}".format, NAMES),
     st.builds("ns del {}".format, NAMES),
@@ -134,8 +157,15 @@ LINE = st.one_of(
     st.builds("{} addr del {} {}".format, NAMES, IFS, NETS),
     st.builds("{} route add {} via {}".format, NAMES, st.sampled_from(["default", "10.9.0.0/24"]),
               st.sampled_from(["10.0.0.2", "10.1.0.9"])),
-    st.builds("{} route add 10.8.0.0/24 dev {}".format, NAMES, IFS),
-    st.builds("{} route del {}".format, NAMES, st.sampled_from(["default", "10.9.0.0/24", "10.8.0.0/24"])),
+    st.builds("{} route add {} dev {}".format, NAMES, st.sampled_from(["10.8.0.0/24", "10.0.0.2/32", "::/0", "10.0.0.0/24"]),
+              IFS),
+    st.builds("{} route add 0.0.0.0/0 via {}".format, NAMES, st.sampled_from(["10.0.0.2", "10.8.0.1"])),
+    st.builds("{} route add {} via fe80::1 dev {}".format, NAMES, st.sampled_from(["fd00:9::/64", "::/0"]), IFS),
+    st.builds("{} route del {}".format, NAMES,
+              st.sampled_from(["default", "10.9.0.0/24", "10.8.0.0/24", "0.0.0.0/0", "::/0", "10.0.0.2/32"])),
+    st.builds("{} link {} mac {}".format, NAMES, IFS, st.sampled_from(["02:00:00:00:00:01", "00:00:00:00:00:00"])),
+    st.builds("{} bridge br1 add {}".format, NAMES, st.sampled_from(["br0", "lo", "eth1"])),
+    st.sampled_from(["undo", "undo 2", "enter a", "leave"]),
     st.builds("{} bridge br0 add {}".format, NAMES, IFS),
     st.builds("{} link del {}".format, NAMES, IFS),
 )

@@ -28,7 +28,7 @@ from .session import no_context
 from .view import ModelView
 
 Op = dict[str, Any]
-NOT_JUDGED = {"history", "save", "export", "undo", "reset", "help", "check", "expect", "shell"}
+NOT_JUDGED = {"history", "save", "export", "help", "expect"}
 
 
 @dataclass
@@ -48,6 +48,8 @@ class ModelLab:
         self.context = HOST
         self.guard = ModelGuard()
         self.sources: list[str] = []  # files being sourced, to refuse a loop as the real run does
+        self.before: list[LabState] = []  # the state before each line that changed it: what undo goes back to
+        self.applied = 0
 
     def _source(self, event: SourceFile) -> None:
         self.sources.append(event.path)
@@ -62,18 +64,23 @@ class ModelLab:
             self.sources.remove(event.path)
 
     def apply(self, op: Op) -> None:
+        self.applied += 1
         try:
             opkinds.kind(op).model(self.state, op)
         except OSError as e:  # a refusal the model knows the kernel makes: worded as the kernel's
             raise apply_error(op, e) from None
 
     def run(self, cmd: Any) -> None:
-        """One line; raises its error, with the model as it was before the line."""
-        before = self.state.copy()
+        """One line; raises its error, with the model as it was before the line (a `source` keeps
+        what its lines did up to the one that failed, as the real run does)."""
+        before, applied = self.state.copy(), self.applied
         ns = cmd.prefix or self.context
         try:
             if not self.view.exists(ns):
                 raise CommandError(no_context(ns))
+            if cmd.name in ("undo", "reset"):  # the steps undone, newest first: their states before
+                self._undo(len(self.before) if cmd.name == "reset" else cmd.values.get("n", 1))
+                return
             ctx = Ctx(self.view, self.guard, ns, cmd, self.apply, dry=True, sources=list(self.sources))
             for event in _events(self.handlers[cmd.form.handler](ctx, **cmd.values)):
                 if isinstance(event, ContextChanged):
@@ -82,9 +89,20 @@ class ModelLab:
                     self._source(event)
             if self.context not in self.state.nss:
                 self.context = HOST  # its namespace was deleted
+            if self.applied != applied and cmd.name != "source":
+                self.before.append(before)
         except CommandError:
-            self.state.__dict__.update(before.__dict__)  # the view holds this very object
+            if cmd.name != "source":
+                self.state.__dict__.update(before.__dict__)  # the view holds this very object
             raise
+
+    def _undo(self, n: int) -> None:
+        if n > 0 and self.before:
+            back = self.before[-min(n, len(self.before))]
+            del self.before[-min(n, len(self.before)):]
+            self.state.__dict__.update(back.copy().__dict__)
+        if self.context not in self.state.nss:
+            self.context = HOST
 
 
 def _events(produced: Any) -> Iterable[Any]:

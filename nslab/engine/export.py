@@ -13,6 +13,7 @@ from typing import Any
 
 from ..kernel import targets
 from ..kernel.netns import HOST
+from ..lang.lexer import quote as quote_word
 from ..lang.lexer import tokenize
 from ..ops import opkinds
 from ..ops.journal import Op, Step
@@ -21,7 +22,10 @@ from ..ops.shell_words import command, comment_text, ip_words, quote
 
 
 def _with_context(step: Step) -> str:
-    """The step's text, with its context written out when the REPL had `enter`ed one."""
+    """The step's text, with its context written out when the REPL had `enter`ed one.  A program
+    is written where it ran (`exec a ping ...` typed in b ran in a: `b exec a ...` would not)."""
+    if step.command == "exec" and step.program and step.program_ns and step.program_ns != step.context:
+        return " ".join([quote_word(step.program_ns), "exec", *(quote_word(w) for w in step.program)])
     if step.context == HOST:
         return step.text
     first = tokenize(step.text)[0].text if step.text else ""

@@ -134,13 +134,22 @@ def source(ctx: Ctx, file: str) -> SourceFile:
 
 def check(ctx: Ctx, file: str) -> Iterator[Any]:
     lab_file, _ = _load(ctx, file)
+    if ctx.dry:  # a dry run sends no probe: the file is there and reads
+        return
     rows = []
+    here = ctx.lab.context  # the file's `enter`/`leave` lines move it, as they would in a run
     for cmd in lab_file.commands:
+        if cmd.name in ("enter", "leave"):
+            here = cmd.values["ns"] if cmd.name == "enter" else HOST
         if cmd.name != "expect":
             continue
-        sub = replace(ctx, ns=cmd.prefix or ctx.lab.context, cmd=cmd)
+        ns = cmd.prefix or here
+        sub = replace(ctx, ns=ns, cmd=cmd)
         try:
-            result = ctx.lab.handlers[cmd.form.handler](sub, **cmd.values)
+            if not ctx.view.exists(ns):  # as a run finds it: a goal in a missing namespace is unmet
+                result = ExpectResult(False, cmd.text.strip(), f"no namespace {ns}")
+            else:
+                result = ctx.lab.handlers[cmd.form.handler](sub, **cmd.values)
         except NslabError as e:
             result = ExpectResult(False, cmd.text.strip(), e.message)
         rows.append([cmd.loc.line, cmd.text.strip(), "pass" if result.ok else "FAIL", result.found])

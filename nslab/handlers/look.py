@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -170,7 +171,9 @@ def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the comman
     if not argv:
         raise CommandError("exec needs a program to run")
     ctx.view.require(ns)
-    if ctx.dry:
+    if ctx.dry:  # resolved, not run: the program must be there to run
+        if shutil.which(argv[0]) is None:
+            raise CommandError(f"no program {argv[0]!r} (not found on PATH)")
         return
     yield ProgramStarted(ns, list(argv))  # what ran where: `save` and `export sh` keep it
     proc = run_in(ctx, ns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

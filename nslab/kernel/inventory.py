@@ -44,6 +44,23 @@ class Link:
         return f"{self.ns}:{self.name}"
 
 
+def route_family(dst: str, gw: str | None = None) -> int:
+    """A route's address family, from how it is written: `default` takes its gateway's."""
+    if dst == "default":
+        return 10 if gw and ":" in gw else 2
+    return 10 if ":" in dst else 2
+
+
+def same_dest(route: "Route", dst: str, gw: str | None = None) -> bool:
+    """Whether a route the kernel lists is the one a line names: 0.0.0.0/0 and ::/0 are listed as
+    `default` (of their own family)."""
+    if dst in ("0.0.0.0/0", "::/0"):
+        return route.dst == "default" and route.family == route_family(dst)
+    if dst == "default":
+        return route.dst == "default" and (gw is None or route.family == route_family(dst, gw))
+    return route.dst == dst
+
+
 @dataclass
 class Route:
     ns: str

@@ -1,14 +1,13 @@
-"""The kernel backend of the ops: `Kernel.apply` performs an op over netlink and returns
-the ops that undo it.
-
-Every change nslab makes is an op (a JSON object: nslab/ops/opkinds.py declares each kind
-once, with its fields, its iproute2 lines, its words, its effect on the lab model and its
-flags).  The journal stores ops and their inverses, so undo, atomic rollback, `export sh`
-and host-mode cleanup all share that one registry.
-"""
+"""The kernel backend of the ops: `Kernel.apply` performs an op over netlink and returns the
+ops that undo it.  Every change nslab makes is an op (a JSON object: nslab/ops/opkinds.py
+declares each kind once, with its fields, its iproute2 lines, its words, its effect on the
+lab model and its flags).  The journal stores ops and their inverses, so undo, atomic
+rollback, `export sh` and host-mode cleanup all share that one registry."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import os
 from collections.abc import Callable
@@ -243,7 +242,15 @@ class Kernel:
         bmac = nl.link(bridge) if bridge else None
         if bmac is not None and _keeps_mac(bmac, before, op):
             bmac = None  # provably the same MAC after: no read afterwards
-        nl.set_link(before.index, **kw)
+        try:
+            nl.set_link(before.index, **kw)
+        except OSError:  # the kernel sets flags before a master: a refused `master X up` left it up
+            with contextlib.suppress(OSError):
+                if "up" in kw and kw["up"] != before.up:
+                    nl.set_link(before.index, up=before.up)
+                    if lo_first_up:  # and the 127.0.0.1/8 lo got coming up
+                        self._addr({"ns": ns, "name": name, "cidr": "127.0.0.1/8"}, False)
+            raise
         if not inverse:
             return []
         undo: list[Op] = [back]
@@ -327,13 +334,16 @@ class Kernel:
         return [{"op": "route_del", "ns": op["ns"], "dst": op["dst"], "gw": op.get("gw"), "dev": op.get("dev")}]
 
     def _route_del(self, op: Op, inverse: bool) -> list[Op]:
-        found = [r for r in inventory.routes(self.nss.get(op["ns"])) if r.dst == op["dst"] and not r.kernel_made]
+        found = [r for r in inventory.routes(self.nss.get(op["ns"]))
+                 if inventory.same_dest(r, op["dst"], op.get("gw")) and not r.kernel_made]
         if op.get("gw"):
             found = [r for r in found if r.gw == op["gw"]] or found
         if not found:
             raise CommandError(f"no route to {op['dst']} in {op['ns']}")
         r = found[0]
-        full = {"op": "route_add", "ns": op["ns"], "dst": r.dst, "gw": r.gw, "dev": r.dev}
+        # an IPv6 default without a gateway is written ::/0, or the family it is re-made in is lost
+        dst = "::/0" if r.dst == "default" and r.family == 10 and not r.gw else r.dst
+        full = {"op": "route_add", "ns": op["ns"], "dst": dst, "gw": r.gw, "dev": r.dev}
         self._route(full, False)
         return [full]
 
@@ -379,14 +389,10 @@ def _keeps_mac(bridge: Any, port: inventory.Link, op: Op) -> bool:
 
 def _live_rename(nl: Any, index: int, name: str) -> bool:
     """Rename an up link in place (kernels since 6.x); False when the kernel wants it down first."""
-    import errno
-
-    from ..kernel.rtnl import NetlinkError
-
     try:
         nl.set_link(index, name=name)
         return True
-    except NetlinkError as e:
-        if e.code == errno.EBUSY:
+    except OSError as e:  # NetlinkError is one
+        if e.errno == errno.EBUSY or getattr(e, "code", None) == errno.EBUSY:
             return False
         raise

@@ -16,7 +16,7 @@ import ipaddress
 from typing import Any
 
 from ..base.errors import CommandError, GoneError
-from ..kernel.inventory import Link, Route
+from ..kernel.inventory import Link, Route, same_dest
 from ..kernel.labstate import ETH_MTU, LabState, NsState
 from ..kernel.netns import HOST
 from .op_text import ep
@@ -65,22 +65,26 @@ def _gw_dev(where: NsState, gw: str, dev: str | None = None) -> str | None:
             continue
         if any(addr in ipaddress.ip_interface(c).network for c in link.addrs):
             return link.name
-    return dev if addr.is_link_local and dev is not None else None  # fe80:: via a named link: on-link
+    for r in where.routes:  # a gateway on a static route out of an up link (10.0.0.2/32 dev eth0)
+        out = where.links.get(r.dev) if r.dev else None
+        if (out is not None and out.up and r.gw is None and (dev is None or out.name == dev)
+                and r.dst != "default" and addr in ipaddress.ip_network(r.dst)):
+            return out.name
+    up = dev is not None and dev in where.links and where.links[dev].up
+    return dev if addr.is_link_local and up else None  # fe80:: via a named link that is up: on-link
 
 
-def _gw_ok(where: NsState, gw: str | None, dev: str | None = None) -> bool:
-    return gw is None or _gw_dev(where, gw, dev) is not None
-
-
-def _prune_routes(where: NsState) -> None:
-    """Routes whose device went, went down, or whose gateway is no longer reachable go, as the kernel's."""
+def _prune_routes(where: NsState, lost_ipv4: str | None = None) -> None:
+    """Routes out of a link that went or went down go, as do IPv6 routes out of a link that cannot
+    carry IPv6; a link's last IPv4 address takes its IPv4 routes along (measured: the kernel keeps
+    a route whose gateway left the subnet while the link still has IPv4, and IPv6 routes stay)."""
     def keeps(r: Route) -> bool:
         dev = where.links.get(r.dev) if r.dev else None
         if r.dev and (dev is None or not dev.up):
             return False
         if r.family == 10 and dev is not None and dev.mtu < IPV6_MIN_MTU:
             return False
-        return _gw_ok(where, r.gw, r.dev)
+        return not (r.family == 2 and lost_ipv4 is not None and r.dev == lost_ipv4)
     where.routes = [r for r in where.routes if keeps(r)]
 
 
@@ -159,8 +163,15 @@ def link_set(state: LabState, op: Op) -> None:
     where = state.nss[ns]
     if "netns" in op:
         return _move(state, op, link)
-    if "master" in op:
-        link.master = link_of(state, ns, op["master"]).name if op["master"] else None
+    if "master" in op and op["master"]:
+        master = link_of(state, ns, op["master"])
+        if link.kind == "bridge" and master.kind == "bridge":
+            raise refuse(errno.ELOOP)  # a bridge cannot be another's port
+        if link.kind == "loopback":
+            raise refuse(errno.EINVAL)
+        link.master = master.name
+    elif "master" in op:
+        link.master = None
     if "mtu" in op:
         if not ETH_MIN_MTU <= op["mtu"] <= ETH_MAX_MTU:
             raise refuse(errno.EINVAL)
@@ -168,13 +179,16 @@ def link_set(state: LabState, op: Op) -> None:
         if link.mtu < IPV6_MIN_MTU:  # the kernel takes IPv6 off a link that cannot carry it
             _drop_ipv6(link)
     if "mac" in op:
+        first = int(op["mac"].split(":")[0], 16)
+        if first & 1 or op["mac"].replace(":", "").strip("0") == "":  # multicast or all zeros
+            raise refuse(errno.EADDRNOTAVAIL)
         link.mac = op["mac"]
     if "rename" in op:
         _rename(state, ns, link, op["rename"])
     if "up" in op:
         if op["up"] and not link.up and link.kind == "loopback":
             link.addrs += [a for a in ("127.0.0.1/8", "::1/128") if a not in link.addrs]
-        if not op["up"]:
+        if not op["up"] and link.up:  # a link already down loses nothing
             _drop_ipv6(link)
         link.up = bool(op["up"])
     _prune_routes(where)
@@ -232,8 +246,9 @@ def addr_add(state: LabState, op: Op) -> None:
     cidr = str(ipaddress.ip_interface(op["cidr"]))
     if ":" in cidr and link.mtu < IPV6_MIN_MTU:
         raise refuse(errno.EINVAL)
-    if cidr in link.addrs:
-        raise refuse(errno.EEXIST)
+    ip = ipaddress.ip_interface(cidr).ip
+    if cidr in link.addrs or (ip.version == 6 and any(ipaddress.ip_interface(a).ip == ip for a in link.addrs)):
+        raise refuse(errno.EEXIST)  # IPv6 keeps one prefix per address, IPv4 one entry per prefix
     link.addrs.append(cidr)
 
 
@@ -248,7 +263,8 @@ def addr_del(state: LabState, op: Op) -> None:
     # IPv4: a primary address takes its subnet's secondaries along (promote_secondaries is off)
     gone = set(same) if cidr.version == 4 and same and same[0] == str(cidr) else {str(cidr)}
     link.addrs = [a for a in link.addrs if a not in gone]
-    _prune_routes(state.nss[op["ns"]])
+    last_ipv4 = cidr.version == 4 and not any(":" not in a for a in link.addrs)
+    _prune_routes(state.nss[op["ns"]], lost_ipv4=link.name if last_ipv4 else None)
 
 
 def _family(op: Op) -> int:
@@ -270,21 +286,30 @@ def route_add(state: LabState, op: Op) -> None:
     mine = gw is not None and any(ipaddress.ip_interface(c).ip == gw for x in where.links.values() for c in x.addrs)
     if gw is not None and gw.version == 6 and mine and via is not None:
         raise refuse(errno.EINVAL)  # "Gateway can not be a local address"
+    if gw is not None and via is None and gw.is_link_local and dev is not None:
+        raise refuse(errno.ENETDOWN)  # fe80:: out of a link that is down
     if gw is not None and via is None:
         # measured: IPv6 says no route to host; IPv4 says the network is down when the gateway is
         # an address of a link that is down (its local route points there), else unreachable
         raise refuse(errno.EHOSTUNREACH if gw.version == 6 else errno.ENETDOWN if mine else errno.ENETUNREACH)
     if dev is not None and not op.get("gw") and not dev.up:
         raise refuse(errno.ENETDOWN)
-    dst = op["dst"] if op["dst"] == "default" else str(ipaddress.ip_network(op["dst"], strict=False))
-    if any(r.dst == dst and r.family == family for r in where.routes):
+    net = None if op["dst"] == "default" else ipaddress.ip_network(op["dst"], strict=False)
+    dst = "default" if net is None or net.prefixlen == 0 else str(net)  # as the kernel lists it
+    if any(r.dst == dst and r.family == family for r in where.routes) or (family == 2 and _prefix_route(where, dst)):
         raise refuse(errno.EEXIST)
     where.routes.append(Route(op["ns"], dst, op.get("gw"), dev.name if dev else via, RTPROT_BOOT, family))
 
 
+def _prefix_route(where: NsState, dst: str) -> bool:
+    """The kernel's own route to an up link's IPv4 subnet (metric 0, as a static IPv4 route's)."""
+    return any(link.up and str(ipaddress.ip_interface(a).network) == dst
+               for link in where.links.values() for a in link.addrs if ":" not in a)
+
+
 def route_del(state: LabState, op: Op) -> None:
     where = ns_of(state, op["ns"])
-    found = [r for r in where.routes if r.dst == op["dst"]]
+    found = [r for r in where.routes if same_dest(r, op["dst"], op.get("gw"))]
     if op.get("gw"):
         found = [r for r in found if r.gw == op["gw"]] or found
     if not found:
