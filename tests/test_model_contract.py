@@ -128,6 +128,8 @@ DEFECTS = {
                                    "a route del 10.9.0.0/24\na route del 10.9.0.0/24\n",
     "undo in a dry run": "ns add a\nundo\nns add a\nns add a\n",
     "lo is no bridge port": "ns add a\na bridge br0 add lo\n",
+    "sysctls of the namespace's own interfaces": "ns add a\nveth a:eth0 x0\na sysctl net.ipv4.conf.eth0.forwarding 1\n"
+                                                 "a link eth0 name wan\na sysctl net.ipv4.conf.eth0.forwarding 1\n",
     "route needs its gateway": "ns add a\nveth a:eth0 x0\na addr add eth0 10.0.0.1/24\na link eth0 up\n"
                                "a route add default via 10.0.0.254\na addr del eth0 10.0.0.1/24\na route del default\n",
 }
@@ -166,6 +168,7 @@ LINE = st.one_of(
     st.builds("{} link {} mac {}".format, NAMES, IFS, st.sampled_from(["02:00:00:00:00:01", "00:00:00:00:00:00"])),
     st.builds("{} bridge br1 add {}".format, NAMES, st.sampled_from(["br0", "lo", "eth1"])),
     st.sampled_from(["undo", "undo 2", "enter a", "leave"]),
+    st.builds("{} sysctl net.ipv4.conf.{}.forwarding 1".format, NAMES, IFS),
     st.builds("{} bridge br0 add {}".format, NAMES, IFS),
     st.builds("{} link del {}".format, NAMES, IFS),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 from typing import Any
 
 from ..base.errors import CommandError, GoneError
@@ -28,8 +29,6 @@ RTPROT_BOOT = 3
 
 
 def refuse(code: int) -> OSError:
-    import os
-
     return OSError(code, os.strerror(code))
 
 
@@ -318,7 +317,21 @@ def route_del(state: LabState, op: Op) -> None:
 
 
 def sysctl(state: LabState, op: Op) -> None:
-    ns_of(state, op["ns"]).sysctls[op["key"]] = str(op["value"])
+    where = ns_of(state, op["ns"])
+    if not where.opaque and not _sysctl_known(where, op["key"]):
+        raise CommandError(f"no sysctl {op['key']}")  # as the kernel's backend says it
+    where.sysctls[op["key"]] = str(op["value"])
+
+
+def _sysctl_known(where: NsState, key: str) -> bool:
+    """Whether a fresh namespace has the key: this machine's /proc/sys lists the same ones, but a
+    per-interface key (net.ipv4.conf.IF.x) exists for the namespace's own interfaces."""
+    parts = key.split(".")
+    if len(parts) > 4 and parts[2] in ("conf", "neigh") and parts[3] not in ("all", "default"):
+        if parts[3] not in where.links:
+            return False
+        parts[3] = "default"
+    return os.path.exists("/proc/sys/" + "/".join(parts))
 
 
 def ctr_veth(state: LabState, op: Op) -> None:
