@@ -42,6 +42,8 @@ def verdicts(lines: str, expect: str, tmp_path) -> tuple[bool, bool]:
         met = step.outcome == "ok"
         step.outcome = "ok"  # export writes checks only for met expects: ask it for this one's anyway
         assert lab.run(f"export sh {script}").ok
+    # the expect ran last: its checks end the script (the verdict compared is that very check's)
+    assert script.read_text().splitlines()[-1].startswith(("check ", "check_not ")), script.read_text()
     try:
         script_world(str(script))
         passed = True
@@ -54,7 +56,9 @@ def verdicts(lines: str, expect: str, tmp_path) -> tuple[bool, bool]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(LINE, max_size=8), EXPECTS, st.booleans())
 def test_expect_and_the_exported_check_agree(tmp_path, lines, expect, wired):
-    text = WIRED + (REACHABLE if wired else "") + "".join(line + "\n" for line in lines)
+    # (no undo: export sh leaves out the checks of expects after an undo, which the rebuilt lab
+    # may not hold in the same way)
+    text = WIRED + (REACHABLE if wired else "") + "".join(line + "\n" for line in lines if not line.startswith("undo"))
     met, passed = verdicts(text, expect, tmp_path)
     assert met == passed, (expect, text)
 
