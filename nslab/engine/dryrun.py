@@ -24,7 +24,7 @@ from ..ops import opkinds
 from ..ops.apply import apply_error
 from .context import Ctx
 from .guard import ModelGuard
-from .session import no_context
+from .session import events, no_context
 from .view import ModelView
 
 Op = dict[str, Any]
@@ -82,7 +82,7 @@ class ModelLab:
                 self._undo(len(self.before) if cmd.name == "reset" else cmd.values.get("n", 1))
                 return
             ctx = Ctx(self.view, self.guard, ns, cmd, self.apply, dry=True, sources=list(self.sources))
-            for event in _events(self.handlers[cmd.form.handler](ctx, **cmd.values)):
+            for event in events(self.handlers[cmd.form.handler](ctx, **cmd.values)):
                 if isinstance(event, ContextChanged):
                     self.context = event.context
                 elif isinstance(event, SourceFile):
@@ -97,20 +97,13 @@ class ModelLab:
             raise
 
     def _undo(self, n: int) -> None:
-        if n > 0 and self.before:
-            back = self.before[-min(n, len(self.before))]
-            del self.before[-min(n, len(self.before)):]
-            self.state.__dict__.update(back.copy().__dict__)
+        k = min(n, len(self.before))
+        if k > 0:
+            back = self.before[-k]
+            del self.before[-k:]
+            self.state.__dict__.update(back.__dict__)  # nothing else holds that snapshot
         if self.context not in self.state.nss:
             self.context = HOST
-
-
-def _events(produced: Any) -> Iterable[Any]:
-    if produced is None:
-        return ()
-    if isinstance(produced, (list, tuple)):
-        return produced
-    return produced if hasattr(produced, "__next__") else (produced,)
 
 
 def dry_run(commands: Iterable[Any], handlers: Mapping[str, Callable[..., Any]]) -> tuple[list[Problem], int]:

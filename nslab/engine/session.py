@@ -17,6 +17,7 @@ from ..base.results import Changes, ContextChanged, ExpectResult, Failure, Progr
 from ..kernel import isolate, sysns
 from ..kernel.netns import HOST, Namespaces
 from ..lang.parser import Command, parse_line
+from ..ops import opkinds
 from ..ops.apply import Kernel, Op, describe, ip_lines
 from ..ops.journal import Journal, Step
 from . import egress
@@ -151,7 +152,7 @@ class Session:
     def ctx(self, ns: str, cmd: Command, tx: Tx) -> Ctx:
         """The handler's view of this lab for one command (nslab/engine/context.py)."""
         def apply(op: Op) -> None:
-            if op["op"] in ("addr_add", "route_add"):  # host mode: never take the host's traffic
+            if opkinds.kind(op).routes_traffic:  # host mode: never take the host's traffic (egress.py)
                 egress.apply_route_change(self, op, tx.apply)
             else:
                 tx.apply(op)
@@ -188,19 +189,15 @@ class Session:
         if not self.nss.exists(ctx_ns):
             raise CommandError(no_context(ctx_ns))
         tx = PlanTx(self.kernel)
-        context = self.context
-        try:
-            for _ in _events(self.handlers[cmd.form.handler](self.ctx(ctx_ns, cmd, tx), **cmd.values)):
-                pass  # nothing the events ask for is done: a plan changes nothing
-        finally:
-            self.context = context  # `ns del` of the context would move it
+        for _ in events(self.handlers[cmd.form.handler](self.ctx(ctx_ns, cmd, tx), **cmd.values)):
+            pass  # nothing the events ask for is done (a context change either): a plan changes nothing
         return tx.ops
 
     def execute(self, cmd: Command) -> Outcome:
-        events = list(self.stream(cmd))
+        happened = list(self.stream(cmd))
         step = self.last
         ok = step is not None and step.outcome == "ok"
-        return Outcome(ok, events, step)
+        return Outcome(ok, happened, step)
 
     def stream(self, cmd: Command) -> Iterator[Any]:
         """Run a command, yielding its events as they happen (ping replies, program output)."""
@@ -225,7 +222,7 @@ class Session:
                 produced = ExpectResult(False, f"{cmd.text.split('expect', 1)[-1].strip()} in {ctx_ns}", f"no namespace {ctx_ns}")
             else:
                 raise CommandError(no_context(ctx_ns))
-            for event in _events(produced):
+            for event in events(produced):
                 if isinstance(event, ExpectResult) and not event.ok:
                     unmet = True
                 if isinstance(event, ProgramStarted):
@@ -324,7 +321,8 @@ class Session:
         return undo(self, n, save)
 
 
-def _events(produced: Any) -> Iterable[Any]:
+def events(produced: Any) -> Iterable[Any]:
+    """What a handler returned, as a sequence of events (None, one, a list or a generator)."""
     if produced is None:
         return ()
     if isinstance(produced, (list, tuple)):

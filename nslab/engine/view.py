@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ..base.errors import CommandError
+from ..base.errors import CommandError, GoneError
 from ..kernel import inventory
 from ..kernel.inventory import Link, Route
 from ..kernel.netns import HOST
+from ..ops.model import link_of
 
 if TYPE_CHECKING:
     from ..kernel.labstate import LabState
@@ -88,11 +89,10 @@ class ModelView:
         return self.link(ns, name) is not None
 
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
-        self.require(ns)
-        where = self.state.nss[ns]
-        if name not in where.links and where.opaque:
-            return self.state.new_link(ns, name, "device")  # inside a container: taken on trust
-        return where.links.get(name)
+        try:
+            return link_of(self.state, ns, name)  # as the ops' effects find it (a container's: on trust)
+        except GoneError:
+            return None
 
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         self.require(ns)

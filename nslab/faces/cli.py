@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,22 +107,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         print(f"nslab: --lab: {e}", file=env.stderr)
         return EXIT_USAGE
     try:
-        if args.cmd == "image":
-            return cmd_image(args, env)
-        if args.cmd == "labs":
-            return cmd_labs(args, env)
-        if args.cmd == "run":
-            return cmd_run(args, env)
-        if args.cmd == "check":
-            args.host = True
-            return cmd_check(args, env)
-        if args.cmd == "reset":
-            return cmd_reset(args, env)
-        if args.cmd == "clean":
-            return cmd_clean(args, env)
-        if args.cmd == "attach":
-            return cmd_attach(args, env)
-        return cmd_repl(args, env)
+        return SUBCOMMANDS.get(args.cmd, cmd_repl)(args, env)
     except KeyboardInterrupt:
         return 130
     except NslabError as e:
@@ -300,6 +286,7 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None, env: Envir
 
 
 def cmd_check(args: Any, env: Environment) -> int:
+    args.host = True  # it grades a host lab another process built
     from ..base.results import ExpectResult
 
     out = renderer(args, env)
@@ -396,3 +383,10 @@ def _quote(word: str) -> str:
     from ..lang.lexer import quote
 
     return quote(word)
+
+
+# `nslab SUBCOMMAND`: each one's runner (no subcommand: the REPL)
+SUBCOMMANDS: dict[str, Callable[[Any, Environment], int]] = {
+    "image": cmd_image, "labs": cmd_labs, "run": cmd_run, "check": cmd_check, "reset": cmd_reset,
+    "clean": cmd_clean, "attach": cmd_attach,
+}

@@ -100,6 +100,13 @@ def _bridge_type(ctx: Ctx, ns: str, bridge: str) -> tuple[str, bool]:
                        "ovs* (Open vSwitch)")
 
 
+def _make_bridge(ctx: Ctx, ns: str, bridge: str, kind: str) -> Message:
+    """The bridge pipework makes when it is missing: Linux for br*, Open vSwitch for ovs*."""
+    ctx.apply({"op": "bridge", "ns": ns, "name": bridge} if kind == "linux"
+              else {"op": "ovs_br_add", "ns": ns, "name": bridge})
+    return Message(f"{'Open vSwitch ' if kind == 'ovs' else ''}bridge {show_ep(ns, bridge)} created", "ok")
+
+
 def _split(addr: str, mac: str | None) -> tuple[str, str | None, str | None, int | None]:
     cidr, _, gw = addr.partition("@")
     m, _, vlan = (mac or "").partition("@")
@@ -123,10 +130,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     if kind == "linux" and vlan is not None:
         raise CommandError("VLAN configuration is unsupported for a Linux bridge (as in pipework); use an ovs* bridge")
     if ctx.dry:  # the container's side is Docker's: the model makes the bridge, as pipework does
-        if not exists:
-            ctx.apply({"op": "bridge", "ns": ns, "name": bridge} if kind == "linux"
-                      else {"op": "ovs_br_add", "ns": ns, "name": bridge})
-        return []
+        return [] if exists else [_make_bridge(ctx, ns, bridge, kind)]
     c = containers.find(container)
     pid, start = c.pid, containers.start_time(c.pid)
     # before anything is made: the container must not be the machine itself, the bridge must be the lab's
@@ -146,11 +150,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     if ctx.view.has(ns, local):
         raise CommandError(f"{show_ep(ns, local)} exists: File exists (name the host end with -l)")
 
-    out = []
-    if not exists:
-        ctx.apply({"op": "bridge", "ns": ns, "name": bridge} if kind == "linux"
-                  else {"op": "ovs_br_add", "ns": ns, "name": bridge})
-        out.append(Message(f"{'Open vSwitch ' if kind == 'ovs' else ''}bridge {show_ep(ns, bridge)} created", "ok"))
+    out = [] if exists else [_make_bridge(ctx, ns, bridge, kind)]
     br = ctx.view.link(ns, bridge)
     mtu = br.mtu if br is not None else 1500  # pipework: MTU=$(ip link show $IFNAME | awk '{print $5}')
     base = {"container": c.name, "pid": pid, "start": start}

@@ -1,24 +1,19 @@
 """The lab as a pure value: namespaces holding interfaces (with their addresses) and
 static routes, plus the sysctls the lab set.
 
-One reader makes it from the kernel (`read`); each op kind's model effect changes it
-(nslab/ops/model.py); both use the same records as the listings (`inventory.Link`,
-`inventory.Route`), so the dry run, the contract tests and the handlers compare like
-with like.
+Each op kind's model effect changes it (nslab/ops/model.py).  It holds the same records
+the kernel is read into for the listings (`inventory.Link`, `inventory.Route`), so the
+handlers read either through one view (nslab/engine/view.py) and the contract tests
+compare like with like.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from . import inventory
 from .inventory import Link, Route
 from .netns import HOST
-
-if TYPE_CHECKING:
-    from .netns import Namespaces
 
 LO_MTU = 65536
 ETH_MTU = 1500
@@ -61,13 +56,3 @@ class LabState:
         self.nss[ns].links[name] = link
         return link
 
-
-def read(nss: "Namespaces", names: list[str] | None = None) -> LabState:
-    """The lab as the kernel holds it now: every namespace's links, addresses and static routes."""
-    state = LabState()
-    by_ns = inventory.lab_links(nss, names)
-    for name, links in by_ns.items():
-        ns = state.nss[name] = NsState()
-        ns.links = {link.name: link for link in links}
-        ns.routes = [r for r in inventory.routes(nss.get(name)) if not r.kernel_made]
-    return state

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from ..base.errors import CommandError, GoneError
-from ..kernel.inventory import Link, Route, same_dest
+from ..kernel.inventory import Link, Route, route_family, same_dest
 from ..kernel.labstate import ETH_MTU, LabState, NsState
 from ..kernel.netns import HOST
 from .op_text import ep
@@ -242,10 +242,10 @@ def addr_add(state: LabState, op: Op) -> None:
     link = link_of(state, op["ns"], op["name"])
     if state.nss[op["ns"]].opaque:
         return
-    cidr = str(ipaddress.ip_interface(op["cidr"]))
-    if ":" in cidr and link.mtu < IPV6_MIN_MTU:
+    iface = ipaddress.ip_interface(op["cidr"])
+    cidr, ip = str(iface), iface.ip
+    if ip.version == 6 and link.mtu < IPV6_MIN_MTU:
         raise refuse(errno.EINVAL)
-    ip = ipaddress.ip_interface(cidr).ip
     if cidr in link.addrs or (ip.version == 6 and any(ipaddress.ip_interface(a).ip == ip for a in link.addrs)):
         raise refuse(errno.EEXIST)  # IPv6 keeps one prefix per address, IPv4 one entry per prefix
     link.addrs.append(cidr)
@@ -266,18 +266,12 @@ def addr_del(state: LabState, op: Op) -> None:
     _prune_routes(state.nss[op["ns"]], lost_ipv4=link.name if last_ipv4 else None)
 
 
-def _family(op: Op) -> int:
-    if op["dst"] == "default":
-        return 10 if op.get("gw") and ":" in op["gw"] else 2
-    return 10 if ipaddress.ip_network(op["dst"], strict=False).version == 6 else 2
-
-
 def route_add(state: LabState, op: Op) -> None:
     where = ns_of(state, op["ns"])
     if where.opaque:
         return
     dev = link_of(state, op["ns"], op["dev"]) if op.get("dev") else None
-    family = _family(op)
+    family = route_family(op["dst"], op.get("gw"))
     if dev is not None and family == 10 and dev.mtu < IPV6_MIN_MTU:
         raise refuse(errno.ENODEV)
     gw = ipaddress.ip_address(op["gw"]) if op.get("gw") else None

@@ -41,6 +41,7 @@ class OpKind:
     skippable: bool = False  # reset may skip it when a later namespace deletion makes it pointless
     names: str = ""  # "made" / "removed": puts a name into /run/netns or takes one away
     on_interface: bool = False  # names an interface: host mode's undo carries its ifindex
+    routes_traffic: bool = False  # adds FIB entries: host mode checks where the host's traffic goes then
 
 
 def _method(name: str) -> Apply:
@@ -70,11 +71,11 @@ _ALL = [
     OpKind("link_del", _IF, _method("_link_del"), model.link_del, lines.link_del, words.link_del,
            removes=True, deletion=True, skippable=True, on_interface=True),
     OpKind("addr_add", ("ns", "name", "cidr"), _method("_addr_add"), model.addr_add, lines.addr_add, words.addr_add,
-           attribute=True, skippable=True, on_interface=True),
+           attribute=True, skippable=True, on_interface=True, routes_traffic=True),
     OpKind("addr_del", ("ns", "name", "cidr"), _method("_addr_del"), model.addr_del, lines.addr_del, words.addr_del,
            removes=True, deletion=True, attribute=True, skippable=True, on_interface=True),
     OpKind("route_add", ("ns", "dst"), _method("_route_add"), model.route_add, lines.route_add, words.route_add,
-           attribute=True, skippable=True, on_interface=True),
+           attribute=True, skippable=True, on_interface=True, routes_traffic=True),
     OpKind("route_del", ("ns", "dst"), _method("_route_del"), model.route_del, lines.route_del, words.route_del,
            removes=True, deletion=True, attribute=True, skippable=True, on_interface=True),
     OpKind("sysctl", ("ns", "key", "value"), _method("_sysctl"), model.sysctl, lines.sysctl, words.sysctl,
