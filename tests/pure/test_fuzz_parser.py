@@ -19,7 +19,8 @@ from nslab.lang.parser import Command, parse_line
 
 
 def one_line(message: str) -> bool:
-    return bool(message) and "\n" not in message and "Traceback" not in message
+    # a traceback's own header, not the word: a line may well name `Traceback` and be quoted back
+    return bool(message) and "\n" not in message and "Traceback (most recent call last)" not in message
 
 
 def blank(text: str) -> bool:
