@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError
 from ..kernel.netns import HOST
-from ..kernel.rtnl import (
+from ..kernel.nlmsg import (
     IFLA_MASTER,
     RTA_GATEWAY,
     RTA_MULTIPATH,
@@ -34,13 +34,13 @@ from ..kernel.rtnl import (
     RTN_UNICAST,
     LinkMsg,
     RouteMsg,
-    Rtnl,
     attr_u32,
     attrs,
     decode_link,
     decode_route,
     ifinfo,
 )
+from ..kernel.rtnl import Rtnl
 
 if TYPE_CHECKING:
     from .session import Session as Lab

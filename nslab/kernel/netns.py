@@ -77,7 +77,7 @@ class Netns:
         """The fast rtnetlink socket the lab's ops use (nslab/kernel/rtnl.py)."""
         fd = self.fd  # reopens (and marks it used) first
         if self._nl is None:
-            self._nl = open_in(fd, self.buf, self.shared)
+            self._nl = open_in(fd, self.buf, self.shared, watch=True)
         return self._nl
 
     @property
@@ -273,13 +273,13 @@ class Namespaces:
             sysns.unshare(sysns.CLONE_NEWNET)
             sysns.mount("/proc/thread-self/ns/net", path, None, sysns.MS_BIND)
             ns = self._netns(name, sysns.current_netns_fd())
-            ns._nl = Rtnl(self.buf, self.shared)  # opened while inside: it stays bound to the new namespace
+            ns._nl = Rtnl(self.buf, self.shared, watch=True)  # opened while inside: it stays bound to the new namespace
         except BaseException as e:  # OSError, or Ctrl-C halfway: leave no half-made namespace
             sysns.setns(back)
             _unmount(path)
             if not isinstance(e, OSError):
                 raise
-            hint = " (a lab holds 2 descriptors per namespace: raise the hard limit, ulimit -Hn)" if e.errno == 24 else ""
+            hint = " (a lab holds 3 descriptors per namespace: raise the hard limit, ulimit -Hn)" if e.errno == 24 else ""
             raise CommandError(f"cannot create namespace {name!r}: {e.strerror}{hint}") from None
         finally:
             sysns.setns(back)
@@ -312,18 +312,19 @@ class Namespaces:
 
 
 def _open_budget() -> int:
-    """How many named namespaces may hold descriptors at once: each holds two (three with
-    pyroute2's socket); a quarter of the soft limit is kept for everything else."""
+    """How many named namespaces may hold descriptors at once: each holds three (its fd, its
+    netlink socket and its link watch; four with pyroute2's socket); a quarter of the soft
+    limit is kept for everything else."""
     import resource
 
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return 1 << 20
-    return max(16, (soft - max(64, soft // 4)) // 3)
+    return max(16, (soft - max(64, soft // 4)) // 4)
 
 
 def _raise_fd_limit() -> None:
-    """Each open namespace holds two descriptors (its fd and its netlink socket): a 1000-namespace
+    """Each open namespace holds three descriptors (its fd, its netlink socket, its link watch): a 1000-namespace
     lab needs more than the usual soft limit of 1024, so take the hard limit."""
     import resource
 

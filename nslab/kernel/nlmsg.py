@@ -4,6 +4,7 @@ share (their request counts and the step's cache switch).  The socket is nslab/k
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from collections import Counter
@@ -200,6 +201,15 @@ def _extack(payload: bytes, flags: int) -> str:
     orig_len = NLHDR.unpack_from(payload, 4)[0]
     offset = 4 + (orig_len if flags & 0x100 == 0 else NLHDR.size)  # NLM_F_CAPPED
     return _str(attrs(payload, offset).get(1)) or ""
+
+
+class NetlinkError(OSError):
+    """The kernel refused a request; str() is its words (`File exists`)."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        words = os.strerror(code)
+        super().__init__(code, f"{words} ({message})" if message else words)
+        self.code = code
 
 
 class Shared:

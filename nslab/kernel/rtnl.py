@@ -10,7 +10,6 @@ netns ids, encoded with `struct`, decoded only as far as the lab needs.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
-    IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
@@ -57,9 +55,7 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     RTA_DST,
     RTA_GATEWAY,
     RTA_IIF,
-    RTA_MULTIPATH,
     RTA_OIF,
-    RTA_PREFSRC,
     RTA_PRIORITY,
     RTA_SRC,
     RTM_DELADDR,
@@ -80,12 +76,11 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     VETH_INFO_PEER,
     AddrMsg,
     LinkMsg,
+    NetlinkError,
     RouteMsg,
     Shared,
-    _addr_text,
     _extack,
     _i32,
-    _str,
     attr,
     attr_mac,
     attr_str,
@@ -98,21 +93,13 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     ip_bytes,
     nested,
 )
-
-
-class NetlinkError(OSError):
-    """The kernel refused a request; str() is its words (`File exists`)."""
-
-    def __init__(self, code: int, message: str = "") -> None:
-        words = os.strerror(code)
-        super().__init__(code, f"{words} ({message})" if message else words)
-        self.code = code
+from .watch import LinkWatch, trusted
 
 
 class Rtnl:
     """One NETLINK_ROUTE socket.  Open it inside a namespace: it stays bound there."""
 
-    def __init__(self, buf: bytearray | None = None, shared: "Shared | None" = None) -> None:
+    def __init__(self, buf: bytearray | None = None, shared: "Shared | None" = None, watch: bool = False) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         for opt in (NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):  # error words; dumps filtered by the kernel
@@ -131,9 +118,12 @@ class Rtnl:
         # the receive buffer: one a lab shares between its sockets (they are used one at a
         # time), not one each: 1000 namespaces would hold 64 MiB of buffers otherwise
         self._buf = buf if buf is not None else bytearray(RECV_SIZE)
+        self.watch = LinkWatch(self._buf) if watch else None  # what the kernel announced (watch.py)
 
     def close(self) -> None:
-        self.sock.close()
+        for sock in (self.sock, self.watch):
+            if sock is not None:
+                sock.close()
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -231,6 +221,8 @@ class Rtnl:
 
     def link(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:
         """One link by name or index (the kernel's answer, or this step's earlier one: see Shared)."""
+        if self.watch is not None and trusted(heard := self.watch.get(name, index)):
+            return heard  # announced as it changed: as current as the kernel's answer
         cache = self._step_cache()
         key = ("name", name) if name is not None else ("index", index)
         if cache is not None and key in cache:
@@ -246,11 +238,18 @@ class Rtnl:
 
     def index(self, name: str) -> int | None:
         """A link's index by name: the reply's header only, nothing decoded (outside a step)."""
+        if self.watch is not None and (heard := self.watch.get(name)) is not None:
+            return heard.index  # a name and its index change only as announced, peers or not
         if self.shared.caching:
             msg = self.link(name)  # decoded whole: the step's later lookups of it are free
             return msg.index if msg is not None else None
         payload = self.get(RTM_GETLINK, ifinfo() + attr_str(IFLA_IFNAME, name))
         return IFINFO.unpack_from(payload)[2] if payload is not None else None
+
+    def latest(self, name: str) -> LinkMsg | None:
+        """A link's flags and state as last announced, or read (settle's polling, for any kind)."""
+        heard = self.watch.get(name) if self.watch is not None else None
+        return heard if heard is not None else self.link(name)
 
     def add_link(self, name: str, kind: str, up: bool = False, data: bytes = b"", extra: bytes = b"") -> None:
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind), *([nested(IFLA_INFO_DATA, data)] if data else []))
@@ -392,9 +391,9 @@ class Rtnl:
         return value if value is not None and value >= 0 else None
 
 
-def open_in(fd: int, buf: bytearray | None = None, shared: Shared | None = None) -> Rtnl:
+def open_in(fd: int, buf: bytearray | None = None, shared: Shared | None = None, watch: bool = False) -> Rtnl:
     from . import sysns
 
-    return sysns.call_in(fd, lambda: Rtnl(buf, shared))
+    return sysns.call_in(fd, lambda: Rtnl(buf, shared, watch))
 
 

@@ -263,7 +263,7 @@ class Kernel:
         elif kept:
             undo += self._lost(ns, after, kept)
         if bmac is not None:  # the kernel's choice of MAC is subtle (the first port, the lowest): compare
-            now = nl.link(bridge)
+            now = nl.latest(bmac.name)  # a bridge's new MAC is announced before the request is answered
             if now is not None and now.mac != bmac.mac:
                 undo.append({"op": "link_set", "ns": ns, "name": bridge, "mac": bmac.mac})
         return undo

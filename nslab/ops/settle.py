@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..kernel.nlmsg import IFF_LOWER_UP
+from ..kernel.nlmsg import IFF_LOWER_UP, IFF_UP
 
 if TYPE_CHECKING:
     from ..kernel.nlmsg import LinkMsg
@@ -42,6 +42,9 @@ def _carrier(kernel: "Kernel", timeout: float) -> None:
     # a veth has carrier on both ends or on neither (veth_open and veth_close set both): when
     # the end brought up has none, its peer has none either and is not read (one request, not two)
     watch: set[tuple[str, str]] = set()
+    # peers whose carrier came on with their end's: announced only once linkwatch has run
+    # (kernel/watch.py), so their own flags may not say so yet
+    carried: set[tuple[str, str]] = set()
     for x in raised:
         link = _link(kernel, *x)
         peer = kernel.pairs.get(x)
@@ -49,17 +52,23 @@ def _carrier(kernel: "Kernel", timeout: float) -> None:
             watch.add(x)
         if peer is not None and peer not in raised and (link is None or link.kind != "veth" or link.flags & IFF_LOWER_UP):
             watch.add(peer)
+            if link is not None and link.kind == "veth":
+                carried.add(peer)
     deadline = time.monotonic() + timeout
     while watch and time.monotonic() < deadline:
-        watch = {x for x in watch if _pending(_link(kernel, *x))}
+        watch = {x for x in watch if _pending(_link(kernel, *x), x in carried)}
         if watch:
             time.sleep(0.005)
 
 
 def _link(kernel: "Kernel", ns: str, name: str) -> "LinkMsg | None":
-    return kernel.nss.get(ns).nl.link(name) if kernel.nss.exists(ns) else None
+    # as last announced (kernel/watch.py): polling a link linkwatch has not reached costs no request
+    return kernel.nss.get(ns).nl.latest(name) if kernel.nss.exists(ns) else None
 
 
-def _pending(link: "LinkMsg | None") -> bool:
-    """The link has carrier and linkwatch has not yet made it operationally UP."""
-    return link is not None and bool(link.flags & IFF_LOWER_UP) and link.operstate not in ("UP", "UNKNOWN")
+def _pending(link: "LinkMsg | None", carried: bool = False) -> bool:
+    """The link has carrier (or, carried, is up and its peer has) and linkwatch has not yet made
+    it operationally UP."""
+    if link is None or link.operstate in ("UP", "UNKNOWN"):
+        return False
+    return bool(link.flags & IFF_LOWER_UP) or (carried and bool(link.flags & IFF_UP))
