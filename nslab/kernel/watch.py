@@ -52,6 +52,9 @@ class LinkWatch:
     def close(self) -> None:
         self.sock.close()
 
+    def fileno(self) -> int:
+        return self.sock.fileno()  # readable when an announcement is queued (settle waits on it)
+
     def sync(self) -> None:
         """Read every announcement queued so far, in the kernel's order."""
         lost = False

@@ -9,6 +9,7 @@ would lose its first echo.
 
 from __future__ import annotations
 
+import select
 import time
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,16 @@ def _carrier(kernel: "Kernel", timeout: float) -> None:
     while watch and time.monotonic() < deadline:
         watch = {x for x in watch if _pending(_link(kernel, *x), x in carried)}
         if watch:
-            time.sleep(0.005)
+            _wait(kernel, watch, min(0.005, max(0.0, deadline - time.monotonic())))
+
+
+def _wait(kernel: "Kernel", links: set[tuple[str, str]], most: float) -> None:
+    """Until a namespace of these links announces something (linkwatch has run), or `most` s."""
+    socks = {ns: w for ns, _ in links if kernel.nss.exists(ns) and (w := kernel.nss.get(ns).nl.watch) is not None}
+    if socks:
+        select.select(list(socks.values()), [], [], most)
+    else:
+        time.sleep(most)
 
 
 def _link(kernel: "Kernel", ns: str, name: str) -> "LinkMsg | None":
