@@ -15,6 +15,7 @@ from ..engine.export import lab_text, sh_text
 from ..kernel.netns import HOST
 from ..lang import commands
 from ..lang.labfile import LabFileError, parse_file
+from ..ops.change_words import BY_PROGRAM, undid
 
 
 def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
@@ -69,18 +70,15 @@ def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 
 
-NOT_UNDOABLE = ("exec", "shell")  # programs: what they did is not in the journal
-
-
 def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Message]:
-    """Programs run since the oldest step undone: their effects stay, and undo says so."""
+    """Programs run since the oldest step undone that changed the lab (the session read their
+    namespace before and after): their changes stay, and undo says so.  A program that changed
+    nothing there (`ip -br a`, a ping) is passed over in silence."""
     steps = ctx.lab.journal.steps
     since = 0 if everything or not done else min(s.n for s in done)
-    # a program that ran, even one that failed; not a line that never started one (a typo)
-    skipped = [s for s in steps if s.n > since and s.command in NOT_UNDOABLE
-               and (s.outcome == "ok" or (s.outcome == "failed" and "exited with status" in (s.error or "")))]
-    return [Message(f"cannot be undone, passed over: {s.text} (a program's effects are not recorded)", "warn")
-            for s in skipped]
+    return [Message(f"cannot be undone: step {s.n} `{s.text}`, a program that changed the lab ({'; '.join(c.removesuffix(BY_PROGRAM) for c in s.changed)}); "
+                    "nslab does not record what a program does", "warn")
+            for s in steps if s.n > since and s.changed]
 
 
 def _undo_report(done: Any) -> list[Message]:
@@ -88,11 +86,16 @@ def _undo_report(done: Any) -> list[Message]:
             + [Message(f"still there: {', '.join(done.left)}; nslab --host clean removes it", "error")] * bool(done.left))
 
 
+def _undid(step: Any) -> Message:
+    said = undid(step.inverse)
+    return Message(f"undid step {step.n}: {step.text}" + (f" ({said})" if said else ""), "ok")
+
+
 def undo(ctx: Ctx, n: int = 1) -> list[Message]:
     done = ctx.lab.undo(n)
     if not done:
         return [*_passed_over(ctx, done.steps, everything=True), Message("nothing to undo", "warn")]
-    return [*_passed_over(ctx, done.steps), *_undo_report(done), Message("undid " + "; ".join(s.text for s in done), "ok")]
+    return [*_passed_over(ctx, done.steps), *_undo_report(done), *(_undid(s) for s in done)]
 
 
 def reset(ctx: Ctx) -> list[Message]:

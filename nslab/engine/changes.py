@@ -1,0 +1,68 @@
+"""What a step changed: the lab's state before and after it, in the namespaces it touched.
+
+Read only where it is shown (the REPL, `run -v`, `run --step`: `Session.read_changes`) and
+around a program (it costs a dump of the program's namespace next to a fork and exec): each
+namespace is read just before the step's first op names it (a deletion reads the namespaces of
+the veth ends it takes along too), and again after the step, so the kernel's side effects are in
+the list.  Elsewhere the ops say what they did (`change_words.of_ops`), with no read at all:
+the 200-star stays at its requests per namespace (tests/test_requests.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..kernel import labstate
+from ..kernel.netns import HOST
+from ..ops import change_words
+
+if TYPE_CHECKING:
+    from ..kernel.netns import Namespaces
+
+Op = dict[str, Any]
+_TAKES_ALONG = ("ns_del", "link_del")  # a veth's other end, in a namespace of its own, goes too
+
+
+def namespaces_of(op: Op) -> list[str]:
+    """The namespaces an op names (that the model knows: not a container's insides)."""
+    if op.get("op") not in change_words.MODELLED:
+        return []
+    return [ns for ns in (op.get("ns", HOST), op.get("peer_ns"), op.get("netns")) if ns]
+
+
+class Watch:
+    """One step's before-state, namespace by namespace, and the words for its changes."""
+
+    def __init__(self, nss: "Namespaces") -> None:
+        self.nss = nss
+        self.before = labstate.LabState()
+        self.seen: set[str] = set()
+
+    def touch(self, op: Op) -> None:
+        """Before OP is applied: read the namespaces it names that this step has not read yet."""
+        self._read(namespaces_of(op), along=op.get("op") in _TAKES_ALONG)
+
+    def touch_ns(self, ns: str) -> None:
+        self._read([ns], along=False)
+
+    def _read(self, names: list[str], along: bool) -> None:
+        new = [n for n in dict.fromkeys(names) if n not in self.seen]
+        if not new:
+            return
+        self.seen |= set(new)
+        state = labstate.read(self.nss, new)
+        if along:
+            peers = {link.peer[0] for ns in state.nss.values() for link in ns.links.values() if link.peer}
+            others = sorted(peers - self.seen)
+            self.seen |= set(others)
+            state.nss.update(labstate.read(self.nss, others).nss)
+        self.before.nss.update(state.nss)
+
+    def lines(self, ops: list[Op], side: str = change_words.BY_KERNEL) -> list[str]:
+        """The step's changes in words: the state now against the state before, plus the ops the
+        model does not hold (sysctls, containers, OVS) in their own words."""
+        after = labstate.read(self.nss, sorted(self.seen))
+        deltas = labstate.diff(self.before, after, scope=self.seen)
+        modelled = [op for op in ops if op.get("op") in change_words.MODELLED]
+        rest = [op for op in ops if op.get("op") not in change_words.MODELLED]
+        return change_words.sentences(deltas, modelled, side) + change_words.of_ops(rest)
