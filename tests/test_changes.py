@@ -120,3 +120,30 @@ def test_undo_names_a_program_that_changed_the_lab_once(lab: Lab) -> None:
     warned = [m.text for m in said if m.style == "warn"]
     assert len(warned) == 1 and "`a ip link set lo up`" in warned[0] and "a:lo is up" in warned[0], warned
     assert said[-1].text.startswith("undid step") and "removed namespace a" in said[-1].text
+
+
+def test_a_student_at_the_terminal_sees_the_route_go_with_the_address(tmp_path) -> None:
+    """The REPL in a real pseudo-terminal: each step's changes are shown under it, in words, and
+    the kernel's side effect is marked as its doing."""
+    from test_repl_pty import Terminal
+
+    term = Terminal(str(tmp_path))
+    try:
+        term.wait_for(r"nslab>")
+        for line in UPLINK[:-2]:
+            term.type(line + "\r")
+            term.wait_for(r"nslab>")
+        term.type("link eth0 up\r")
+        term.wait_for(r"\n  eth0 is up\n")
+        term.type("route add default via 192.168.137.1\r")
+        term.wait_for(r"the default route goes via 192\.168\.137\.1 \(dev eth0\)")
+        term.type("addr del eth0 192.168.137.55/24\r")
+        term.wait_for(r"eth0 no longer has 192\.168\.137\.55/24\n"
+                      r"  the default route via 192\.168\.137\.1 went with it \(by the kernel\)\n")
+        term.wait_for(r"nslab>")
+        term.type("exec ip -j route show\r")  # the oracle, iproute2 run in the lab: no route is left
+        term.wait_for(r"\n\[\]\s*\n")
+        term.type("exit!\r")
+        assert term.proc.wait(timeout=15) == 0
+    finally:
+        term.close()

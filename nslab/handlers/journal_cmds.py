@@ -11,7 +11,8 @@ from typing import Any
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
 from ..engine.context import Ctx
-from ..engine.export import lab_text, sh_text
+from ..engine.export import sh_text
+from ..engine.savefile import save_text
 from ..kernel.netns import HOST
 from ..lang import commands
 from ..lang.labfile import LabFileError, parse_file
@@ -58,11 +59,15 @@ def _alive(ctx: Ctx) -> set[str]:
     return {HOST, *ctx.view.names()}
 
 
-def save(ctx: Ctx, file: str) -> Message:
-    text = lab_text(ctx.lab.journal.steps, namespaces=_alive(ctx))
-    _write(file, text)
-    n = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    return Message(f"saved {n} step{'' if n == 1 else 's'} to {file}", "ok")
+def save(ctx: Ctx, file: str, expects: bool = False) -> list[Message]:
+    """Only what replays in a fresh lab (the dry run judges each line first: nslab/engine/savefile.py);
+    what was left out is said, with why."""
+    saved = save_text(ctx.lab.journal.steps, ctx.lab.handlers, expects=expects)
+    _write(file, saved.text)
+    n = saved.steps
+    out = [Message(f"left out of {file}: {why}", "warn") for why in saved.left_out]
+    return [*out, Message(f"saved {n} step{'' if n == 1 else 's'} to {file}"
+                          + (f" ({len(saved.left_out)} left out: it replays without them)" if saved.left_out else ""), "ok")]
 
 
 def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
