@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..kernel import labstate
+from ..kernel import inventory, labstate
+from ..kernel.inventory import Link
 from ..kernel.netns import HOST
 from ..ops import change_words
 
@@ -40,29 +41,44 @@ class Watch:
 
     def touch(self, op: Op) -> None:
         """Before OP is applied: read the namespaces it names that this step has not read yet."""
-        self._read(namespaces_of(op), along=op.get("op") in _TAKES_ALONG)
+        self._read(namespaces_of(op))
+        if op.get("op") in _TAKES_ALONG:
+            self._along(op)
 
     def touch_ns(self, ns: str) -> None:
-        self._read([ns], along=False)
+        self._read([ns])
 
-    def _read(self, names: list[str], along: bool) -> None:
+    def _read(self, names: list[str]) -> None:
         new = [n for n in dict.fromkeys(names) if n not in self.seen]
         if not new:
             return
         self.seen |= set(new)
-        state = labstate.read(self.nss, new)
-        if along:
-            peers = {link.peer[0] for ns in state.nss.values() for link in ns.links.values() if link.peer}
-            others = sorted(peers - self.seen)
-            self.seen |= set(others)
-            state.nss.update(labstate.read(self.nss, others).nss)
+        state = labstate.read(self.nss, new, peers=False)  # a host of 1,000 veths: no lookup per veth
         self.before.nss.update(state.nss)
+
+    def _along(self, op: Op) -> None:
+        """A deletion takes a veth's other end along: read its namespace too, before."""
+        ns = op.get("ns", HOST)
+        where = self.before.nss.get(ns)
+        if where is None:
+            return
+        ends = [x for x in where.links.values() if op["op"] == "ns_del" or x.name == op.get("name")]
+        inventory.resolve_peers(self.nss, {ns: ends})
+        self._read([x.peer[0] for x in ends if x.peer])
 
     def lines(self, ops: list[Op], side: str = change_words.BY_KERNEL) -> list[str]:
         """The step's changes in words: the state now against the state before, plus the ops the
         model does not hold (sysctls, containers, OVS) in their own words."""
-        after = labstate.read(self.nss, sorted(self.seen))
+        after = labstate.read(self.nss, sorted(self.seen), peers=False)
         deltas = labstate.diff(self.before, after, scope=self.seen)
+        ends = {(op.get("ns", HOST), op["name"]): (op["peer_ns"], op["peer"]) for op in ops if op.get("op") == "veth"}
+        ends |= {b: a for a, b in ends.items()}
+        came = [d.value for d in deltas if d.what == "link" and d.change == "+" and isinstance(d.value, Link)]
+        for link in came:  # a new veth's other end says "a new veth pair": from its op, or looked up
+            if link.kind == "veth" and link.peer is None:
+                link.peer = ends.get((link.ns, link.name))
+                if link.peer is None:
+                    inventory.resolve_peers(self.nss, {link.ns: [link]})
         modelled = [op for op in ops if op.get("op") in change_words.MODELLED]
         rest = [op for op in ops if op.get("op") not in change_words.MODELLED]
         return change_words.sentences(deltas, modelled, side) + change_words.of_ops(rest)

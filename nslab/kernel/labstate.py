@@ -64,13 +64,14 @@ class LabState:
 
 
 
-def read(nss: "Namespaces", names: list[str]) -> LabState:
+def read(nss: "Namespaces", names: list[str], peers: bool = True) -> LabState:
     """The named namespaces as the kernel holds them now (a missing one is left out): links with
     their addresses, and static routes.  The one reader of a LabState from the kernel; a step's
-    list of changes compares two of them (nslab/engine/changes.py)."""
+    list of changes compares two of them (nslab/engine/changes.py).  `peers=False`: a veth's
+    other end in another namespace is not looked up (one request per such veth)."""
     state = LabState()
     present = [n for n in names if n == HOST or nss.exists(n)]
-    for name, items in inventory.lab_links(nss, present).items():
+    for name, items in inventory.lab_links(nss, present, peers=peers).items():
         ns = state.nss[name] = NsState()
         ns.links = {link.name: link for link in items}
         names_by_index = {link.index: link.name for link in items}
