@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..base.errors import NslabError
 from ..kernel import inventory, labstate
 from ..kernel.inventory import Link
 from ..kernel.netns import HOST
@@ -38,6 +39,7 @@ class Watch:
         self.nss = nss
         self.before = labstate.LabState()
         self.seen: set[str] = set()
+        self.failed = False  # a read went wrong (a namespace gone meanwhile): the ops say what they did
 
     def touch(self, op: Op) -> None:
         """Before OP is applied: read the namespaces it names that this step has not read yet."""
@@ -53,7 +55,11 @@ class Watch:
         if not new:
             return
         self.seen |= set(new)
-        state = labstate.read(self.nss, new, peers=False)  # a host of 1,000 veths: no lookup per veth
+        try:
+            state = labstate.read(self.nss, new, peers=False)  # a host of 1,000 veths: no lookup per veth
+        except (NslabError, OSError):
+            self.failed = True  # a read for the words never fails the step: the ops' own words then
+            return
         self.before.nss.update(state.nss)
 
     def _along(self, op: Op) -> None:
@@ -63,12 +69,25 @@ class Watch:
         if where is None:
             return
         ends = [x for x in where.links.values() if op["op"] == "ns_del" or x.name == op.get("name")]
-        inventory.resolve_peers(self.nss, {ns: ends})
+        try:
+            inventory.resolve_peers(self.nss, {ns: ends})
+        except (NslabError, OSError):
+            self.failed = True
+            return
         self._read([x.peer[0] for x in ends if x.peer])
 
     def lines(self, ops: list[Op], side: str = change_words.BY_KERNEL) -> list[str]:
         """The step's changes in words: the state now against the state before, plus the ops the
         model does not hold (sysctls, containers, OVS) in their own words."""
+        try:
+            return self._lines(ops, side)
+        except (NslabError, OSError):
+            self.failed = True
+        return [] if not ops else change_words.of_ops(ops)
+
+    def _lines(self, ops: list[Op], side: str) -> list[str]:
+        if self.failed:
+            raise NslabError("the lab could not be read around the step")
         after = labstate.read(self.nss, sorted(self.seen), peers=False)
         deltas = labstate.diff(self.before, after, scope=self.seen)
         ends = {(op.get("ns", HOST), op["name"]): (op["peer_ns"], op["peer"]) for op in ops if op.get("op") == "veth"}

@@ -290,10 +290,7 @@ class Session:
 
     def _program_changes(self, watch: Watch) -> list[str]:
         """What a program changed in its namespace (undo names such steps: it cannot undo them)."""
-        try:
-            return watch.lines([], BY_PROGRAM)
-        except NslabError:
-            return []  # its namespace went meanwhile
+        return watch.lines([], BY_PROGRAM)
 
     def _source(self, event: SourceFile) -> Iterator[Any]:
         """Each line of a sourced file is a step of its own; the `source` step fails with the first
