@@ -67,7 +67,8 @@ def test_host_check_reset_and_history_from_later_processes():
         # a later process sees the journal, undoes from it
         r = nslab_cli("--host", "--no-color", input="history --ip\nundo 2\n")
         assert "ip link set dev veth0 up" in r.stdout, r.stdout + r.stderr
-        assert "undid link veth0 up; addr add veth0 192.168.189.34/24" in r.stdout
+        assert ": link veth0 up (took veth0 down)" in r.stdout, r.stdout  # undo says what it undid, step by step
+        assert ": addr add veth0 192.168.189.34/24 (took 192.168.189.34/24 off veth0)" in r.stdout
         r = nslab_cli("--host", "--no-color", "check", str(TASK))
         assert r.returncode == 1
         assert "expect addr veth0 192.168.189.34/24" in r.stdout and "FAIL" in r.stdout

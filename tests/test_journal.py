@@ -45,7 +45,7 @@ def test_step_shows_section_narration_line_and_iproute2_then_runs(lab):
     assert "## A cable" in words and "skipped" in words
     assert len(asked) == 3  # the third step fails (its cable was skipped): the replay stops
     assert words[-1] == "replay: 2 run, 1 skipped, 1 not reached"
-    assert any(isinstance(e, Changes) and "+ namespace ns1" in e.lines for e in events)
+    assert any(isinstance(e, Changes) and "ns1 is a new namespace" in e.lines for e in events)
     # the oracle: ns1 exists and holds only lo (the veth was skipped)
     links = [x["ifname"] for x in ip_j(lab, "ns1", "link", "show")]
     assert links == ["lo"]
@@ -97,7 +97,7 @@ def test_run_step_from_the_command_line(tmp_path):
     r = nslab_cli("--no-color", "run", "--step", str(path), input="\n\nq\n")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "One veth pair between them." in r.stdout and "iproute2: ip netns add ns1\n" in r.stdout and "iproute2: ip netns add ns2\n" in r.stdout
-    assert "+ veth ns1:eth0 <-> ns2:eth0" in r.stdout  # what changed, after the step
+    assert "ns1:eth0 and ns2:eth0 are a new veth pair" in r.stdout  # what changed, after the step
     assert "replay: 2 run, 0 skipped, 2 not reached" in r.stdout
 
 

@@ -1,4 +1,5 @@
-"""The journal written out: a `.lab` that rebuilds the lab, and a bash script of iproute2.
+"""The journal written out as a bash script of iproute2 (the `.lab` that `save` writes is in
+nslab/engine/savefile.py, which shares `kept` and the lines' context from here).
 
 Both are built from the steps whose effects are still in the lab.  Because undo
 goes newest-first, those steps, in order, are exactly the history of the lab as
@@ -42,23 +43,6 @@ def ran_program(step: Step, namespaces: set[str] | None) -> bool:
     in a namespace that is still there."""
     return (step.command == "exec" and step.outcome == "ok" and bool(step.program)
             and (namespaces is None or step.program_ns in namespaces))
-
-
-def lab_text(steps: list[Step], title: str = "", namespaces: set[str] | None = None) -> str:
-    """Successful steps that changed the lab, and programs that ran, with their narration and sections."""
-    out = [f"# {title}", ""] if title else []
-    section = None
-    for step in steps:
-        if not kept(step) and not ran_program(step, namespaces):
-            continue
-        if step.section and step.section != section:
-            section = step.section
-            out += ["", f"## {section}"]
-        if step.narration:
-            out.append("")
-            out += [f"# {line}" if line else "#" for line in step.narration]
-        out.append(_with_context(step))
-    return "\n".join(out).strip("\n") + "\n"
 
 
 HEADER = """#!/usr/bin/env bash

@@ -18,9 +18,11 @@ from ..kernel import isolate, sysns
 from ..kernel.netns import HOST, Namespaces
 from ..lang.parser import Command, parse_line
 from ..ops import opkinds
-from ..ops.apply import Kernel, Op, describe, ip_lines
+from ..ops.apply import Kernel, Op, ip_lines
+from ..ops.change_words import BY_PROGRAM, of_ops
 from ..ops.journal import Journal, Step
 from . import egress
+from .changes import Watch
 from .context import Ctx
 from .guard import Guard
 from .hostlog import HostLog
@@ -70,9 +72,13 @@ class Session:
         allow_outside: bool = False,
         read_only: bool = False,
         handlers: Mapping[str, Callable[..., Any]] | None = None,
+        read_changes: bool = False,
     ) -> None:
         """`read_only` (host mode): the process only reads the lab (`check`); it shares the
-        lab's lock with other readers instead of holding it alone."""
+        lab's lock with other readers instead of holding it alone.  `read_changes`: each step reads
+        the namespaces it touches before and after, so its `Changes` hold the kernel's side effects
+        too (nslab/engine/changes.py); the faces that show them set it."""
+        self.read_changes = read_changes
         # the commands' handlers (nslab/handlers, bound by nslab/lab.py): the engine runs them, it
         # does not import them
         self.handlers: Mapping[str, Callable[..., Any]] = handlers or {}
@@ -149,9 +155,11 @@ class Session:
         return f"/proc/{os.getpid()}/fd/{self.nss.host.fd}"
 
     # -- running ---------------------------------------------------------
-    def ctx(self, ns: str, cmd: Command, tx: Tx) -> Ctx:
+    def ctx(self, ns: str, cmd: Command, tx: Tx, watch: Watch | None = None) -> Ctx:
         """The handler's view of this lab for one command (nslab/engine/context.py)."""
         def apply(op: Op) -> None:
+            if watch is not None:
+                watch.touch(op)  # the state before: what the step's list of changes compares with
             if opkinds.kind(op).routes_traffic:  # host mode: never take the host's traffic (egress.py)
                 egress.apply_route_change(self, op, tx.apply)
             else:
@@ -212,10 +220,12 @@ class Session:
         t0 = time.perf_counter()
         self.nss.new_step()  # nothing read before this step (a plan, a key awaited) is trusted in it
         tx = Tx(self.kernel, self.hostlog, step.n)
+        watch = Watch(self.nss) if self.read_changes and cmd.spec.journal else None
+        program: Watch | None = None  # a program's namespace, read before and after it ran
         failed: str | None = None
         unmet = False
         try:
-            ctx = self.ctx(ctx_ns, cmd, tx)
+            ctx = self.ctx(ctx_ns, cmd, tx, watch)
             if self.nss.exists(ctx_ns):
                 produced = self.handlers[cmd.form.handler](ctx, **cmd.values)
             elif cmd.spec.name == "expect":  # an unmet goal (an exercise not done yet), not a broken replay
@@ -227,6 +237,8 @@ class Session:
                     unmet = True
                 if isinstance(event, ProgramStarted):
                     step.program, step.program_ns = list(event.argv), event.ns
+                    program = Watch(self.nss)
+                    program.touch_ns(event.ns)
                     continue
                 if isinstance(event, SourceFile):
                     yield from self._source(event)
@@ -268,9 +280,17 @@ class Session:
         if self.hostlog is not None:
             self.hostlog.settled(step.n)  # after the journal has it: a crash in between leaves it pending
         if step.ops:
-            yield Changes([describe(op) for op in step.ops])
+            yield Changes(watch.lines(step.ops) if watch is not None else of_ops(step.ops))
+        if program is not None:
+            step.changed = self._program_changes(program)
+            if step.changed:
+                yield Changes(step.changed)
         if failed is not None:
             yield Failure(failed, source if source != "repl" else "", cmd.text.strip())
+
+    def _program_changes(self, watch: Watch) -> list[str]:
+        """What a program changed in its namespace (undo names such steps: it cannot undo them)."""
+        return watch.lines([], BY_PROGRAM)
 
     def _source(self, event: SourceFile) -> Iterator[Any]:
         """Each line of a sourced file is a step of its own; the `source` step fails with the first

@@ -139,6 +139,8 @@ def open_lab(args: Any, env: Environment) -> Any:
               run_dir=env.netns_dir, state_dir=env.state_dir)
     lab.ask = env.ask
     lab.docker_host = env.docker_host
+    # where a step's changes are shown, each step reads what it touched before and after
+    lab.read_changes = bool(getattr(args, "verbose", False) or getattr(args, "step", False))
     return lab
 
 
@@ -239,7 +241,7 @@ def cmd_run(args: Any, env: Environment) -> int:
         if lab is None or not args.host:
             # each file replays in a lab of its own; the last one in the process's namespace
             # (the one `nslab attach` and `-i` see)
-            lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir)
+            lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir, read_changes=args.verbose)
         ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None, env)
         bad |= not ok
         if not last and not args.host:
@@ -361,10 +363,14 @@ def _record_problems(lab: Any, out: Any) -> None:
 def cmd_repl(args: Any, env: Environment, lab: Any = None, attached: bool = False) -> int:
     from .repl import run_repl
 
+    def reading(lab: Any) -> Any:
+        lab.read_changes = True  # the REPL shows what each step changed, the kernel's doing included
+        return lab
+
     if args.host and lab is None:
         lab = open_lab(args, env)  # a host lab another process holds is refused before any prompt (exit 2)
-    return run_repl(env, lambda: open_lab(args, env), lambda: renderer(args, env), lab=lab,
-                    host_mode=args.host, attached=attached)
+    return run_repl(env, lambda: reading(open_lab(args, env)), lambda: renderer(args, env, show_changes=True),
+                    lab=reading(lab) if lab is not None else None, host_mode=args.host, attached=attached)
 
 
 def cmd_attach(args: Any, env: Environment) -> int:

@@ -11,10 +11,12 @@ from typing import Any
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
 from ..engine.context import Ctx
-from ..engine.export import lab_text, sh_text
+from ..engine.export import sh_text
+from ..engine.savefile import save_text
 from ..kernel.netns import HOST
 from ..lang import commands
 from ..lang.labfile import LabFileError, parse_file
+from ..ops.change_words import BY_PROGRAM, undid
 
 
 def history(ctx: Ctx, ip: bool = False, n: int | None = None) -> Table:
@@ -57,11 +59,15 @@ def _alive(ctx: Ctx) -> set[str]:
     return {HOST, *ctx.view.names()}
 
 
-def save(ctx: Ctx, file: str) -> Message:
-    text = lab_text(ctx.lab.journal.steps, namespaces=_alive(ctx))
-    _write(file, text)
-    n = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    return Message(f"saved {n} step{'' if n == 1 else 's'} to {file}", "ok")
+def save(ctx: Ctx, file: str, expects: bool = False) -> list[Message]:
+    """Only what replays in a fresh lab (the dry run judges each line first: nslab/engine/savefile.py);
+    what was left out is said, with why."""
+    saved = save_text(ctx.lab.journal.steps, ctx.lab.handlers, expects=expects)
+    _write(file, saved.text)
+    n = saved.steps
+    out = [Message(f"left out of {file}: {why}", "warn") for why in saved.left_out]
+    return [*out, Message(f"saved {n} step{'' if n == 1 else 's'} to {file}"
+                          + (f" ({len(saved.left_out)} left out: it replays without them)" if saved.left_out else ""), "ok")]
 
 
 def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
@@ -69,18 +75,15 @@ def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 
 
-NOT_UNDOABLE = ("exec", "shell")  # programs: what they did is not in the journal
-
-
 def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Message]:
-    """Programs run since the oldest step undone: their effects stay, and undo says so."""
+    """Programs run since the oldest step undone that changed the lab (the session read their
+    namespace before and after): their changes stay, and undo says so.  A program that changed
+    nothing there (`ip -br a`, a ping) is passed over in silence."""
     steps = ctx.lab.journal.steps
     since = 0 if everything or not done else min(s.n for s in done)
-    # a program that ran, even one that failed; not a line that never started one (a typo)
-    skipped = [s for s in steps if s.n > since and s.command in NOT_UNDOABLE
-               and (s.outcome == "ok" or (s.outcome == "failed" and "exited with status" in (s.error or "")))]
-    return [Message(f"cannot be undone, passed over: {s.text} (a program's effects are not recorded)", "warn")
-            for s in skipped]
+    return [Message(f"cannot be undone: step {s.n} `{s.text}`, a program that changed the lab ({'; '.join(c.removesuffix(BY_PROGRAM) for c in s.changed)}); "
+                    "nslab does not record what a program does", "warn")
+            for s in steps if s.n > since and s.changed]
 
 
 def _undo_report(done: Any) -> list[Message]:
@@ -88,11 +91,16 @@ def _undo_report(done: Any) -> list[Message]:
             + [Message(f"still there: {', '.join(done.left)}; nslab --host clean removes it", "error")] * bool(done.left))
 
 
+def _undid(step: Any) -> Message:
+    said = undid(step.inverse)
+    return Message(f"undid step {step.n}: {step.text}" + (f" ({said})" if said else ""), "ok")
+
+
 def undo(ctx: Ctx, n: int = 1) -> list[Message]:
     done = ctx.lab.undo(n)
     if not done:
         return [*_passed_over(ctx, done.steps, everything=True), Message("nothing to undo", "warn")]
-    return [*_passed_over(ctx, done.steps), *_undo_report(done), Message("undid " + "; ".join(s.text for s in done), "ok")]
+    return [*_passed_over(ctx, done.steps), *_undo_report(done), *(_undid(s) for s in done)]
 
 
 def reset(ctx: Ctx) -> list[Message]:

@@ -104,7 +104,7 @@ TABLE: tuple[CommandSpec, ...] = (
         f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),
     ), journal=False),
     CommandSpec("save", JOURNAL, "write the successful steps as a .lab", (
-        f("save FILE:file", "save", "a .lab that rebuilds this lab"),
+        f("save [--expects] FILE:file", "save", "a .lab that rebuilds this lab (checked by the dry run); --expects: keep the goals that held"),
     ), journal=False),
     CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
         f("export sh [--teardown] FILE:file", "export_sh", "a bash script that builds (or with --teardown removes) the lab"),

@@ -33,6 +33,7 @@ class Step:
     command: str = ""
     program: list[str] = field(default_factory=list)  # `exec`: the argv it ran, and where
     program_ns: str | None = None
+    changed: list[str] = field(default_factory=list)  # a program's changes to its namespace, in words
 
     @property
     def undoable(self) -> bool:

@@ -92,6 +92,7 @@ FORMS = [
     ("expect route 10.0.0.0/24 dev eth0", "expect_route_dev", {"dest": "10.0.0.0/24", "dev": "eth0"}),
     ("history", "history", {}),
     ("save out.lab", "save", {"file": "out.lab"}),
+    ("save --expects out.lab", "save", {"expects": True, "file": "out.lab"}),
     ("export sh out.sh", "export_sh", {"file": "out.sh"}),
     ("undo", "undo", {}),
     ("undo 3", "undo", {"n": 3}),
