@@ -10,6 +10,7 @@ interfaces.  `LabCompleter` is the prompt_toolkit face.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -41,8 +42,8 @@ from ..lang.suggestions import (
 if TYPE_CHECKING:
     from ..engine.session import Session as Lab
 
-__all__ = ["Candidate", "Fits", "Iface", "Inventory", "LabCompleter", "candidates", "complete", "fits",
-           "read_containers", "read_inventory"]
+__all__ = ["Candidate", "Fits", "Iface", "Inventory", "LabCompleter", "bundled_names", "candidates", "complete",
+           "fits", "read_containers", "read_inventory", "wants_containers"]
 
 # -- the lab, as completion sees it -----------------------------------------
 
@@ -200,7 +201,23 @@ def _command_names(want: CommandName, word: str, inv: Inventory) -> Iterable[Can
 
 
 def _file_names(want: File, word: str, inv: Inventory) -> Iterable[Candidate]:
-    return _files(word)
+    return [*_files(word), *(bundled_names() if want.labs else ())]
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_names() -> tuple[Candidate, ...]:
+    """The bundled labs and exercises by the names `source`, `check` and `nslab run` resolve."""
+    from ..lang.bundled import bundled_dir, bundled_labs
+
+    labs = [Candidate(name, f"bundled lab: {title}" if title else "bundled lab") for name, title in bundled_labs()]
+    exercises = [Candidate(f"exercises/{p.stem}", "bundled exercise")
+                 for p in sorted((bundled_dir() / "exercises").glob("*.lab")) if not p.stem.endswith(".solution")]
+    return (*labs, *exercises)
+
+
+def wants_containers(f: Fits) -> bool:
+    """Whether a container's name fits here: the face reads the engine afresh for a Tab."""
+    return any(isinstance(w, Container) for w in f.wants)
 
 
 # each suggestion type to the matcher that lists what fits it (pgcli's suggestion_matchers)
