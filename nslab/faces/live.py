@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..kernel.monitor import LabMonitor
 
 SETTLE = 0.05  # seconds: a burst of netlink events (a veth pair, a namespace's setup) is one refresh
-RETRY = 0.1  # seconds: a namespace file made and not yet mounted is looked at again
+RETRY, RETRIES = 0.1, 20  # seconds: a namespace file made and not yet mounted is looked at again
 
 
 class Live:
@@ -29,13 +30,28 @@ class Live:
         self.loop: Any = None
         self.watched: set[int] = set()
         self.due: Any = None
+        self.retries = 0
+        self.cost = 0.0  # seconds the last refresh took
 
     def start(self, lab: Any) -> None:
         """Called in the prompt's running loop (pre_run); LAB is None while it is being opened."""
         self.loop = asyncio.get_running_loop()
         if self.owner is not None:
             self.loop.add_reader(self.owner, self.on_end)
-        if lab is None:
+        if lab is not None:
+            self.watch(lab)
+
+    def opened(self, lab: Any) -> None:
+        """From the thread that opened LAB while the first prompt waits: watch it from now on."""
+        loop = self.loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.watch, lab)
+            except RuntimeError:  # that prompt has returned: the next one watches it
+                pass
+
+    def watch(self, lab: Any) -> None:
+        if self.loop is None or self.monitor is not None:
             return
         try:
             self.monitor = LabMonitor(lab.nss.host.fd, lab.nss.run_dir)
@@ -53,7 +69,8 @@ class Live:
         for fd in now - self.watched:
             self.loop.add_reader(fd, self._readable, fd)
         self.watched = now
-        if self.monitor.pending:
+        if self.monitor.pending and self.retries < RETRIES:  # a stray file in the directory is not waited for forever
+            self.retries += 1
             self.loop.call_later(RETRY, self._resync)
 
     def _resync(self) -> None:
@@ -67,17 +84,22 @@ class Live:
             return
         changed = self.monitor.handle(fd)
         if fd == self.monitor.notify:
+            self.retries = 0
             self._watch()  # namespaces came or went: their sockets too
         if changed:
             self._changed()
 
     def _changed(self) -> None:
         if self.due is None:
-            self.due = self.loop.call_later(SETTLE, self._fire)
+            # a big lab takes a while to re-read (0.3 s for 2,000 links): a busy neighbour must
+            # not keep the prompt from reading keys, so the gap grows with the cost
+            self.due = self.loop.call_later(max(SETTLE, 2 * self.cost), self._fire)
 
     def _fire(self) -> None:
-        self.due = None
+        t0 = time.perf_counter()
         self.on_change()
+        self.cost = time.perf_counter() - t0
+        self.due = None
 
     def stop(self) -> None:
         """The prompt returned: let go of every namespace before the line runs."""

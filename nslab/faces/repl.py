@@ -154,7 +154,8 @@ class Repl:
             self._failed = e
         self._load_containers()  # after the lab: the Docker SDK costs 0.15 s to import
         app = self.session.app
-        if app.is_running:
+        if app.is_running and self._lab is not None:
+            self.live.opened(self._lab)
             app.invalidate()  # redraw the toolbar with the lab's figures
 
     @property
