@@ -288,13 +288,18 @@ def complete(text: str, context: str, inv: Inventory) -> list[Candidate]:
 class LabCompleter:
     """A prompt_toolkit Completer over a callable returning (context, Inventory)."""
 
-    def __new__(cls, source: Callable[[], tuple[str, Inventory]]) -> Any:
+    def __new__(cls, source: Callable[[], tuple[str, Inventory]],
+                containers_wanted: Callable[[], None] | None = None) -> Any:
+        """CONTAINERS_WANTED is told when a container's name fits (the face re-reads the engine
+        off the keystroke, for the next one)."""
         from prompt_toolkit.completion import Completer, Completion
 
         class _Completer(Completer):
             def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
                 context, inv = source()
                 f = fits(current_line(document.text_before_cursor), context)
+                if containers_wanted is not None and wants_containers(f):
+                    containers_wanted()
                 for c in candidates(f, inv):
                     yield Completion(c.text, start_position=-len(f.word), display=c.display or None,
                                      display_meta=c.desc)

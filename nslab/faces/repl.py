@@ -8,9 +8,8 @@ Tab and Enter are keys.py's."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from .completion import (
     wants_containers,
 )
 from .live import Live
+from .shell import run_shell
 from .validate import LEAVE, LEAVE_NOW
 from .validate import validator as _validator
 
@@ -61,30 +61,6 @@ def prompt_text(lab: Any, attached: bool = False) -> str:
     mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
     ctx = "" if lab.context == HOST else f"({lab.context})"
     return f"nslab{mark}{ctx}> "
-
-
-def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
-    """`shell NS`: an interactive $SHELL on this terminal inside the namespace; back to nslab on exit."""
-    from ..kernel import sysns
-
-    fd = lab.nss.get(event.ns).fd
-    argv, rc = attach.shell_argv(event.argv[0] if event.argv else environment.shell, event.ns)
-    env = dict(environment.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
-
-    def child() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the shell's own Ctrl-C
-        sysns.setns(fd)
-
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the shell must not end nslab
-    try:
-        return subprocess.call(argv, preexec_fn=child, pass_fds=(fd,), env=env)
-    except OSError as e:
-        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=environment.stderr)
-        return 127
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if rc:
-            os.unlink(rc)
 
 
 def _holds_something(inv: Inventory) -> bool:
@@ -125,6 +101,7 @@ class Repl:
         self._pending = _Pending(host_mode)
         self.inv = Inventory()
         self.containers: list[tuple[str, str]] = []
+        self._containers_at = 0.0  # when the engine was last asked
         self.io = {"input": pt_input or self.env.prompt_input, "output": pt_output or self.env.prompt_output}
         self.live = Live(self._changed_elsewhere, self._lab_ended)
         self.session = self._session(history if history is not None else self.env.history_path)
@@ -197,8 +174,15 @@ class Repl:
         threading.Thread(target=self._read_containers, name="nslab-containers", daemon=True).start()
 
     def _read_containers(self) -> None:
+        self._containers_at = time.monotonic()
         self.containers = read_containers()
         self.inv.containers = self.containers
+
+    def _containers_wanted(self) -> None:
+        """Typing where a container fits: the engine is asked again, at most once a second."""
+        if time.monotonic() - self._containers_at > 1.0:
+            self._containers_at = time.monotonic()
+            self._load_containers()
 
     def _changed_elsewhere(self) -> None:
         """The monitor saw the lab change while the prompt waits: a fresh snapshot, a new toolbar."""
@@ -240,7 +224,7 @@ class Repl:
         except OSError:
             history = InMemoryHistory()
         return PromptSession(
-            completer=LabCompleter(self.snapshot),
+            completer=LabCompleter(self.snapshot, self._containers_wanted),
             complete_while_typing=True,
             validator=_validator(),
             validate_while_typing=True,
