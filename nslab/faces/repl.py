@@ -44,6 +44,7 @@ _REFRESH_AFTER = frozenset({"exec", "shell", "source", "undo", "reset", "sysctl"
 class LabEndedError(Exception):
     """The lab an attached REPL joined has ended (its process exited)."""
 
+
 def _private_history(hist: Path) -> None:
     """The history holds every line typed (exec arguments, passwords): its directory 0700, the
     file 0600, made before prompt_toolkit appends to it; a symlink planted there is refused."""
