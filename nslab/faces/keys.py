@@ -63,6 +63,8 @@ def tab(buf: Any, complete: Completer, shown: Any = None) -> Any:
 
 
 def bindings(complete: Completer) -> Any:
+    from prompt_toolkit.enums import DEFAULT_BUFFER
+    from prompt_toolkit.filters import has_focus
     from prompt_toolkit.key_binding import KeyBindings
 
     kb = KeyBindings()
@@ -82,7 +84,7 @@ def bindings(complete: Completer) -> Any:
 
     shown: list[Any] = [None]  # the menu the last Tab opened
 
-    @kb.add("tab")
+    @kb.add("tab", filter=has_focus(DEFAULT_BUFFER))  # the line, not Ctrl-R's search field
     def _tab(event: Any) -> None:
         shown[0] = tab(event.current_buffer, complete, shown[0])
 
