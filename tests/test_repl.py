@@ -51,7 +51,7 @@ def typed(repl, *chunks: str) -> str:
 def test_tab_completes_a_namespace_and_enter_changes_the_prompt(repl, lab):
     assert repl.prompt() == "nslab> "
     typed(repl, "ns add alpha\r")
-    assert typed(repl, "enter al", "\t", "\r") == "enter alpha"
+    assert typed(repl, "enter al", "\t", "\r") == "enter alpha "  # one match: inserted with its space
     assert lab.context == "alpha"
     assert repl.prompt() == "nslab(alpha)> "
     typed(repl, "leave\r")
@@ -63,10 +63,10 @@ def test_completion_sees_the_lab_after_a_change_without_asking(repl, lab):
     typed(repl, "veth r1:eth0 host:up0\r")
     typed(repl, "enter r1\r")
     # in r1, a bare interface completes from r1
-    assert typed(repl, "link et", "\t", " up\r") == "link eth0 up"
+    assert typed(repl, "link et", "\t", "up\r") == "link eth0 up"  # Tab put the space
     assert ip_j(lab, "r1", "link", "show", "eth0")[0]["flags"].count("UP") == 1
     # a namespace's interfaces after NS:
-    assert typed(repl, "link host:u", "\t", " up\r") == "link host:up0 up"
+    assert typed(repl, "link host:u", "\t", "up\r") == "link host:up0 up"
 
 
 def test_a_line_prefix_runs_in_that_namespace(repl, lab):
@@ -122,7 +122,7 @@ def test_toolbar_counts_the_lab_and_the_last_step(repl):
     typed(repl, "veth a b\r")
     typed(repl, "bridge add br0\r")
     bar = repl.toolbar()
-    assert "2 namespaces" in bar and "3 links" in bar and "1 bridges" in bar
+    assert "2 namespaces" in bar and "3 links" in bar and "1 bridge " in bar
     assert "bridge add br0" in bar and "ok" in bar
 
 

@@ -21,9 +21,9 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
 
 
 class Terminal:
-    """`python -m nslab` on a pty: type, then wait for text to appear on the screen."""
+    """`python -m nslab [ARGS]` on a pty: type, then wait for text to appear on the screen."""
 
-    def __init__(self, tmp: str) -> None:
+    def __init__(self, tmp: str, *args: str) -> None:
         self.env = dict(os.environ, TERM="xterm", XDG_STATE_HOME=tmp, NSLAB_RUNTIME_DIR=tmp, SHELL="/bin/sh",
                         COLUMNS="120", LINES="40")
         self.env.pop(isolate.MARK, None)
@@ -31,7 +31,7 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         os.set_blocking(self.master, False)
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "nslab"], stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen([sys.executable, "-m", "nslab", *args], stdin=slave, stdout=slave, stderr=slave,
                                      env=self.env, cwd=ROOT, start_new_session=True,
                                      preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # Ctrl-C -> SIGINT
         os.close(slave)

@@ -268,6 +268,21 @@ def _open_checked(proc: int, rel: str, want: list[int], what: str, rec: Record) 
     return fd
 
 
+_OWNER: list[int] = []  # a pidfd on the lab's process, once joined
+
+
+def owner_pidfd() -> int | None:
+    """A pidfd on the process whose lab this one joined: it turns readable when that process ends."""
+    return _OWNER[0] if _OWNER else None
+
+
+def _pidfd(pid: int) -> int:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # a kernel before 5.3: the attached REPL cannot tell when the lab ends
+        return -1
+
+
 def join(rec: Record) -> None:
     """Move this (single-threaded) process into the lab: user (when not root), mount, then network."""
     cwd = os.getcwd()
@@ -283,9 +298,13 @@ def join(rec: Record) -> None:
             wanted.append(("ns/user", rec.user, "user"))
         for rel, want, what in wanted:
             fds.append(_open_checked(proc, rel, want, what, rec))
+        owner = _pidfd(rec.pid)
         net, mnt, user = (*fds, -1)[:3]
-        if not _check_process(rec, proc):  # still the same process, after the opens
+        if not _check_process(rec, proc):  # still the same process, after the opens (the pidfd's too)
+            if owner >= 0:
+                os.close(owner)
             raise AttachError(f"PID {rec.pid} has ended")
+        _OWNER[:] = [owner] if owner >= 0 else []
         anchor_imports()
         if user >= 0 and not _same_ns(user, "user"):
             sysns.setns(user, sysns.CLONE_NEWUSER)

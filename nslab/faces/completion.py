@@ -10,6 +10,7 @@ interfaces.  `LabCompleter` is the prompt_toolkit face.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -41,8 +42,8 @@ from ..lang.suggestions import (
 if TYPE_CHECKING:
     from ..engine.session import Session as Lab
 
-__all__ = ["Candidate", "Fits", "Iface", "Inventory", "LabCompleter", "candidates", "complete", "fits",
-           "read_containers", "read_inventory"]
+__all__ = ["Candidate", "Fits", "Iface", "Inventory", "LabCompleter", "bundled_names", "candidates", "complete",
+           "fits", "read_containers", "read_inventory", "wants_containers"]
 
 # -- the lab, as completion sees it -----------------------------------------
 
@@ -200,7 +201,23 @@ def _command_names(want: CommandName, word: str, inv: Inventory) -> Iterable[Can
 
 
 def _file_names(want: File, word: str, inv: Inventory) -> Iterable[Candidate]:
-    return _files(word)
+    return [*_files(word), *(bundled_names() if want.labs else ())]
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_names() -> tuple[Candidate, ...]:
+    """The bundled labs and exercises by the names `source`, `check` and `nslab run` resolve."""
+    from ..lang.bundled import bundled_dir, bundled_labs
+
+    labs = [Candidate(name, f"bundled lab: {title}" if title else "bundled lab") for name, title in bundled_labs()]
+    exercises = [Candidate(f"exercises/{p.stem}", "bundled exercise")
+                 for p in sorted((bundled_dir() / "exercises").glob("*.lab")) if not p.stem.endswith(".solution")]
+    return (*labs, *exercises)
+
+
+def wants_containers(f: Fits) -> bool:
+    """Whether a container's name fits here: the face reads the engine afresh for a Tab."""
+    return any(isinstance(w, Container) for w in f.wants)
 
 
 # each suggestion type to the matcher that lists what fits it (pgcli's suggestion_matchers)
@@ -271,13 +288,18 @@ def complete(text: str, context: str, inv: Inventory) -> list[Candidate]:
 class LabCompleter:
     """A prompt_toolkit Completer over a callable returning (context, Inventory)."""
 
-    def __new__(cls, source: Callable[[], tuple[str, Inventory]]) -> Any:
+    def __new__(cls, source: Callable[[], tuple[str, Inventory]],
+                containers_wanted: Callable[[], None] | None = None) -> Any:
+        """CONTAINERS_WANTED is told when a container's name fits (the face re-reads the engine
+        off the keystroke, for the next one)."""
         from prompt_toolkit.completion import Completer, Completion
 
         class _Completer(Completer):
             def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
                 context, inv = source()
                 f = fits(current_line(document.text_before_cursor), context)
+                if containers_wanted is not None and wants_containers(f):
+                    containers_wanted()
                 for c in candidates(f, inv):
                     yield Completion(c.text, start_position=-len(f.word), display=c.display or None,
                                      display_meta=c.desc)

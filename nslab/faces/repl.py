@@ -1,34 +1,49 @@
 """The interactive shell: a prompt_toolkit prompt over the same parser and session.
 
 Each line goes text -> parser -> session -> events -> renderer, exactly as a `.lab` line does.
-Completion and the toolbar read an `Inventory` snapshot re-read after commands that change the
-lab, never on a keystroke."""
+Completion and the toolbar (toolbar.py) read an `Inventory` snapshot re-read after each step and,
+while the prompt waits, whenever the lab's namespaces change (live.py), never on a keystroke.
+Tab and Enter are keys.py's."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..base.environment import Environment
-from ..base.errors import Loc, ParseError
-from ..base.results import Interactive
+from ..base.results import Changes, Interactive
 from ..kernel import isolate
 from ..kernel.netns import HOST
-from ..lang.lexer import continues as _continues
+from ..lang.lexer import current_line
 from ..lang.lexer import join_continued as logical  # a typed line's `\\` continuations, joined as a .lab file's
-from ..lang.suggestions import literal_words
-from . import attach
-from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
+from . import attach, keys, toolbar
+from .completion import (
+    Candidate,
+    Fits,
+    Inventory,
+    LabCompleter,
+    candidates,
+    fits,
+    read_containers,
+    read_inventory,
+    wants_containers,
+)
+from .live import Live
+from .shell import run_shell
+from .validate import LEAVE, LEAVE_NOW
+from .validate import validator as _validator
 
-LEAVE = ("exit", "quit")
-LEAVE_NOW = "exit!"
 # commands that may change the lab without ops of their own (programs, shells, journal replays)
 _REFRESH_AFTER = frozenset({"exec", "shell", "source", "undo", "reset", "sysctl"})
+
+
+class LabEndedError(Exception):
+    """The lab an attached REPL joined has ended (its process exited)."""
+
 
 def _private_history(hist: Path) -> None:
     """The history holds every line typed (exec arguments, passwords): its directory 0700, the
@@ -47,30 +62,6 @@ def prompt_text(lab: Any, attached: bool = False) -> str:
     mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
     ctx = "" if lab.context == HOST else f"({lab.context})"
     return f"nslab{mark}{ctx}> "
-
-
-def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
-    """`shell NS`: an interactive $SHELL on this terminal inside the namespace; back to nslab on exit."""
-    from ..kernel import sysns
-
-    fd = lab.nss.get(event.ns).fd
-    argv, rc = attach.shell_argv(event.argv[0] if event.argv else environment.shell, event.ns)
-    env = dict(environment.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
-
-    def child() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the shell's own Ctrl-C
-        sysns.setns(fd)
-
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the shell must not end nslab
-    try:
-        return subprocess.call(argv, preexec_fn=child, pass_fds=(fd,), env=env)
-    except OSError as e:
-        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=environment.stderr)
-        return 127
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if rc:
-            os.unlink(rc)
 
 
 def _holds_something(inv: Inventory) -> bool:
@@ -111,7 +102,9 @@ class Repl:
         self._pending = _Pending(host_mode)
         self.inv = Inventory()
         self.containers: list[tuple[str, str]] = []
+        self._containers_at = 0.0  # when the engine was last asked
         self.io = {"input": pt_input or self.env.prompt_input, "output": pt_output or self.env.prompt_output}
+        self.live = Live(self._changed_elsewhere, self._lab_ended)
         self.session = self._session(history if history is not None else self.env.history_path)
         self._opener: Any = None
         if callable(lab):
@@ -139,7 +132,8 @@ class Repl:
             self._failed = e
         self._load_containers()  # after the lab: the Docker SDK costs 0.15 s to import
         app = self.session.app
-        if app.is_running:
+        if app.is_running and self._lab is not None:
+            self.live.opened(self._lab)
             app.invalidate()  # redraw the toolbar with the lab's figures
 
     @property
@@ -178,11 +172,39 @@ class Repl:
         self.inv = inv  # one assignment: the completer sees the old or the new snapshot, whole
 
     def _load_containers(self) -> None:
-        def load() -> None:
-            self.containers = read_containers()
-            self.inv.containers = self.containers
+        threading.Thread(target=self._read_containers, name="nslab-containers", daemon=True).start()
 
-        threading.Thread(target=load, name="nslab-containers", daemon=True).start()
+    def _read_containers(self) -> None:
+        self._containers_at = time.monotonic()
+        self.containers = read_containers()
+        self.inv.containers = self.containers
+
+    def _containers_wanted(self) -> None:
+        """Typing where a container fits: the engine is asked again, at most once a second."""
+        if time.monotonic() - self._containers_at > 1.0:
+            self._containers_at = time.monotonic()
+            self._load_containers()
+
+    def _changed_elsewhere(self) -> None:
+        """The monitor saw the lab change while the prompt waits: a fresh snapshot, a new toolbar."""
+        if self._lab is None:
+            return
+        self._lab.nss.changed()  # nothing the lab's sockets remember is trusted now
+        self.refresh()
+        self.session.app.invalidate()
+
+    def _lab_ended(self) -> None:
+        if self.session.app.is_running:
+            self.session.app.exit(exception=LabEndedError())
+
+    def complete_now(self, text: str) -> tuple[Fits, list[Candidate]]:
+        """What Tab inserts, computed as the key is read (keys.py)."""
+        context, inv = self.snapshot()
+        f = fits(current_line(text), context)
+        if wants_containers(f):
+            self._read_containers()  # a container started a moment ago is there
+            inv = self.inv
+        return f, candidates(f, inv)
 
     def snapshot(self) -> tuple[str, Inventory]:
         return self._shown().context, self.inv
@@ -191,25 +213,9 @@ class Repl:
     def _session(self, hist: Path | None) -> Any:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
-        from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.lexers import PygmentsLexer
 
         from .highlight import NslabLexer
-
-        kb = KeyBindings()
-
-        @kb.add("enter")
-        def _enter(event: Any) -> None:
-            buf = event.current_buffer
-            if _continues(buf.document.text_before_cursor) and buf.document.is_cursor_at_the_end:
-                buf.insert_text("\n")  # `\` at the end: the line goes on
-                return
-            # accept even when the validator marks the line: the session says what is wrong
-            if buf.complete_state:
-                buf.complete_state = None
-            if buf.accept_handler is not None:
-                buf.accept_handler(buf)
-            buf.append_to_history()
 
         try:
             if hist is None:
@@ -219,7 +225,7 @@ class Repl:
         except OSError:
             history = InMemoryHistory()
         return PromptSession(
-            completer=LabCompleter(self.snapshot),
+            completer=LabCompleter(self.snapshot, self._containers_wanted),
             complete_while_typing=True,
             validator=_validator(),
             validate_while_typing=True,
@@ -227,7 +233,7 @@ class Repl:
             history=history,
             enable_history_search=False,  # Ctrl-R searches; Up walks history
             bottom_toolbar=self.toolbar,
-            key_bindings=kb,
+            key_bindings=keys.bindings(self.complete_now),
             prompt_continuation=lambda width, line, wrap: "." * (width - 1) + " ",
             style=_style(),
             **{k: v for k, v in self.io.items() if v is not None},
@@ -236,15 +242,8 @@ class Repl:
     def prompt(self) -> str:
         return prompt_text(self._shown(), self.attached)
 
-    def toolbar(self) -> Any:
-        ns, links, bridges = self.inv.counts
-        shown = self._shown()
-        mode = "host" if shown.host_mode else ("attached" if self.attached else "isolated")
-        parts = [f" {mode} lab", f"{ns} namespaces", f"{links} links", f"{bridges} bridges"]
-        last = shown.last
-        if last is not None and last.outcome != "running":
-            parts.append(f"last: {last.text[:40]} — {last.outcome} in {last.duration * 1000:.1f} ms")
-        return " · ".join(parts) + "   (Tab completes, Ctrl-R searches, Ctrl-D leaves)"
+    def toolbar(self) -> str:
+        return toolbar.text(toolbar.Bar(self.inv, self._shown(), self.attached))
 
     def ask(self, question: str) -> bool:
         from prompt_toolkit import PromptSession
@@ -266,23 +265,42 @@ class Repl:
 
     def run_line(self, text: str) -> None:
         line = logical(text)
+        before = len(self.lab.journal.steps)
         events = self.lab.stream_line(line)
+        changed = False
         try:
             for event in events:
                 if isinstance(event, Interactive):
                     run_shell(self.lab, event, self.env)
+                changed = changed or isinstance(event, (Changes, Interactive))
                 self.out(event)
         except KeyboardInterrupt:
             events.close()
             self.out.line("interrupted", "yellow")
-        step = self.lab.last
-        if step is not None and step.text == line.strip() and (step.ops or step.command in _REFRESH_AFTER):
+            changed = True
+        # re-read after any step that may have changed the lab (its own ops, a sourced file's, a
+        # program's), not after a listing: a lab of 1,000 links takes 0.15 s to read
+        for step in [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]:
+            changed = changed or bool(step.ops or step.program or step.command in _REFRESH_AFTER)
+        if changed:
             self.refresh()
+            self._load_containers()  # `exec docker run ...` starts one
+
+    def read_line(self) -> str:
+        """The next line typed; the lab is watched while the prompt waits for it."""
+        try:
+            return str(self.session.prompt(self.prompt, pre_run=lambda: self.live.start(self._lab)))
+        finally:
+            self.live.stop()
 
     def loop(self) -> int:
         while True:
+            if self.live.ended():
+                return self._say_ended()
             try:
-                text = self.session.prompt(self.prompt)
+                text = self.read_line()
+            except LabEndedError:
+                return self._say_ended()
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line, as in a shell
             except EOFError:
@@ -300,36 +318,9 @@ class Repl:
                 self.run_line(text)
         return 0
 
-
-def _validator() -> Any:
-    from prompt_toolkit.validation import ValidationError, Validator
-
-    from ..lang.parser import parse_line
-
-    class LineValidator(Validator):
-        """Marks a line that will not parse (message and caret column); Enter still submits it."""
-
-        def validate(self, document: Any) -> None:
-            text = logical(document.text)
-            if text.strip() in (*LEAVE, LEAVE_NOW):
-                return
-            try:
-                parse_line(text, Loc("repl", 1, 1))
-            except ParseError as e:
-                col = min(max(e.loc.col - 1, 0), len(document.text))
-                if document.is_cursor_at_the_end and _still_typing(text, col):
-                    return
-                raise ValidationError(cursor_position=col, message=f"col {e.loc.col}: {e.message}") from None
-
-    return LineValidator()
-
-
-def _still_typing(text: str, col: int) -> bool:
-    """The bad word is the one being typed and it is the start of a word that fits (`e` of `enter`)."""
-    f = fits(text)
-    if not f.word or col < f.start:
-        return False
-    return any(w.startswith(f.word) and w != f.word for w in literal_words(f))
+    def _say_ended(self) -> int:
+        print("nslab: the lab ended (its nslab exited); leaving the attached REPL", file=self.env.stderr)
+        return 0
 
 
 def _style() -> Any:
@@ -365,6 +356,8 @@ def run_repl(env: Environment, open_lab: Callable[[], Any], make_out: Callable[[
         if runtime is not None and not lab.host_mode:
             records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, make_out, attached=attached, host_mode=host_mode, env=env)
+    if attached:
+        repl.live.owner = attach.owner_pidfd()
     try:
         return repl.loop()
     finally:
@@ -372,6 +365,7 @@ def run_repl(env: Environment, open_lab: Callable[[], Any], make_out: Callable[[
             done = repl.lab
         except BaseException:
             done = None  # it never opened; the error was already shown
+        repl.live.close()
         if runtime is not None:
             for record in records:
                 attach.withdraw(record, runtime)

@@ -106,7 +106,7 @@ class CommandName(Wanted):
 
 @dataclass(frozen=True)
 class File(Wanted):
-    pass
+    labs: bool = False  # a bundled lab's or exercise's name fits too (`source`, `check`)
 
 
 Suggestion = Keyword | Flag | Wanted
@@ -250,5 +250,5 @@ def typed(arg: Arg, handler: str, seen: dict[str, str], context: str) -> Any:
     if kind == "cmd":
         return CommandName(kind, name, text)
     if kind == "file":
-        return File(kind, name, text)
+        return File(kind, name, text, labs=handler in ("source", "check"))
     return Value(kind, name, text)
