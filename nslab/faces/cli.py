@@ -130,6 +130,7 @@ def open_lab(args: Any, env: Environment) -> Any:
     """The lab the options name, with the environment's directories; its `ask` reads keys when
     a person sits at the terminal (`source FILE` is then the teaching replay)."""
     from ..lab import Lab
+    from .terminal import Terminal
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
@@ -138,6 +139,7 @@ def open_lab(args: Any, env: Environment) -> Any:
               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check",
               run_dir=env.netns_dir, state_dir=env.state_dir)
     lab.ask = env.ask
+    lab.terminal = Terminal.of(env)  # a person at the terminal: programs run on it (faces/terminal.py)
     lab.docker_host = env.docker_host
     return lab
 
@@ -296,7 +298,7 @@ def cmd_check(args: Any, env: Environment) -> int:
         if isinstance(event, ExpectResult) and not event.ok:
             bad = True
         out(event)
-    failed = lab.last is not None and lab.last.outcome == "failed"
+    failed = lab.last is not None and lab.last.outcome in ("failed", "interrupted")
     lab.close()
     return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
 

@@ -7,8 +7,6 @@ lab, never on a keystroke."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ from ..lang.lexer import join_continued as logical  # a typed line's `\\` contin
 from ..lang.suggestions import literal_words
 from . import attach
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
+from .terminal import Terminal, run_shell
 
 LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
@@ -47,30 +46,6 @@ def prompt_text(lab: Any, attached: bool = False) -> str:
     mark = "[HOST]" if lab.host_mode else ("[attached]" if attached else "")
     ctx = "" if lab.context == HOST else f"({lab.context})"
     return f"nslab{mark}{ctx}> "
-
-
-def run_shell(lab: Any, event: Interactive, environment: Environment) -> int:
-    """`shell NS`: an interactive $SHELL on this terminal inside the namespace; back to nslab on exit."""
-    from ..kernel import sysns
-
-    fd = lab.nss.get(event.ns).fd
-    argv, rc = attach.shell_argv(event.argv[0] if event.argv else environment.shell, event.ns)
-    env = dict(environment.environ, NSLAB_NS=event.ns, PS1=f"(nslab:{event.ns}) \\u@\\h:\\w\\$ ")
-
-    def child() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the shell's own Ctrl-C
-        sysns.setns(fd)
-
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the shell must not end nslab
-    try:
-        return subprocess.call(argv, preexec_fn=child, pass_fds=(fd,), env=env)
-    except OSError as e:
-        print(f"nslab: cannot start {argv[0]}: {e.strerror}", file=environment.stderr)
-        return 127
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if rc:
-            os.unlink(rc)
 
 
 def _holds_something(inv: Inventory) -> bool:
@@ -362,6 +337,7 @@ def run_repl(env: Environment, open_lab: Callable[[], Any], make_out: Callable[[
     records: list[str] = []
     if lab is not None:  # `nslab run -i`, `nslab attach`: a lab opened already
         lab.ask = env.ask  # `source FILE` at a terminal: the teaching replay
+        lab.terminal = Terminal.of(env)  # programs run on the terminal itself
         if runtime is not None and not lab.host_mode:
             records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, make_out, attached=attached, host_mode=host_mode, env=env)

@@ -78,7 +78,8 @@ def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Me
     since = 0 if everything or not done else min(s.n for s in done)
     # a program that ran, even one that failed; not a line that never started one (a typo)
     skipped = [s for s in steps if s.n > since and s.command in NOT_UNDOABLE
-               and (s.outcome == "ok" or (s.outcome == "failed" and "exited with status" in (s.error or "")))]
+               and (s.outcome in ("ok", "interrupted")
+                    or (s.outcome == "failed" and "exited with status" in (s.error or "")))]
     return [Message(f"cannot be undone, passed over: {s.text} (a program's effects are not recorded)", "warn")
             for s in skipped]
 
