@@ -100,6 +100,9 @@ def test_a_reader_that_stops_takes_the_program_with_it(lab) -> None:
     for event in stream:
         if isinstance(event, Output) and event.line == "ready":
             break
+    deadline = time.monotonic() + 10
+    while not _sleepers(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)  # `ready` comes just before the exec
     assert _sleepers(marker), "the program should be running while it is read"
     stream.close()  # the face stopped reading (an exception, a Ctrl-C inside the renderer)
     assert not _sleepers(marker)

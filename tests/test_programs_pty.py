@@ -7,10 +7,19 @@ was typed (`$((40+2))` prints 42; `cau""ght` prints caught)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import struct
+import subprocess
+import sys
+import termios
 import time
 
 import pytest
+from conftest import ROOT
 from test_repl_pty import Terminal
+
+from nslab.kernel import isolate
 
 PROMPT = r"[\s\S]*nslab>"  # a prompt drawn after the text before it
 
@@ -95,3 +104,36 @@ def test_the_terminal_comes_back_in_its_own_modes(term):
     term.wait_for(r"COOKED1" + PROMPT)
     assert "RAW1" not in term.text()
     _prompt_works_again(term)
+
+
+class RunOnTerminal(Terminal):
+    """`nslab run FILE` on a pseudo-terminal that is its controlling terminal, as a person starts it."""
+
+    def __init__(self, tmp: str, file: str) -> None:
+        self.env = dict(os.environ, TERM="xterm", XDG_STATE_HOME=tmp, NSLAB_RUNTIME_DIR=tmp, COLUMNS="120")
+        self.env.pop(isolate.MARK, None)
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.set_blocking(self.master, False)
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "nslab", "run", file], stdin=slave, stdout=slave,
+                                     stderr=slave, env=self.env, cwd=ROOT, start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.screen = b""
+
+
+def test_nslab_run_at_a_terminal_gives_a_program_the_keys(tmp_path):
+    lab = tmp_path / "keys.lab"
+    lab.write_text("ns add pa\nexec pa tr a-z A-Z\nns add pb\n")
+    term = RunOnTerminal(str(tmp_path), str(lab))
+    try:
+        term.wait_for(r"added pa")
+        time.sleep(0.5)
+        term.type("hello nslab\r")
+        term.wait_for(r"HELLO NSLAB")
+        term.type("\x04")  # end of its input: the replay goes on
+        term.wait_for(r"added pb[\s\S]*ok: 3/3 steps")
+        assert term.proc.wait(timeout=15) == 0
+    finally:
+        term.close()

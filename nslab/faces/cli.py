@@ -139,7 +139,8 @@ def open_lab(args: Any, env: Environment) -> Any:
               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check",
               run_dir=env.netns_dir, state_dir=env.state_dir)
     lab.ask = env.ask
-    lab.terminal = Terminal.of(env)  # a person at the terminal: programs run on it (faces/terminal.py)
+    # a person at the terminal: programs run on it (faces/terminal.py); `-q` keeps them quiet
+    lab.terminal = None if getattr(args, "quiet", False) else Terminal.of(env)
     lab.docker_host = env.docker_host
     return lab
 
