@@ -106,6 +106,22 @@ def test_the_terminal_comes_back_in_its_own_modes(term):
     _prompt_works_again(term)
 
 
+def test_ctrl_z_does_not_hang_nslab(term):
+    """nslab keeps no jobs: a program Ctrl-Z stopped is let run on, and the prompt comes back when it ends."""
+    term.type("""exec pa sh -c 'echo rea""dy; sleep 1; echo do""ne'\r""")
+    term.wait_for(r"\nready")
+    term.type("\x1a")
+    term.wait_for(r"(\n|\^Z)done\s" + PROMPT)  # after the ^Z the terminal echoed
+    assert "│ ok" in _history_row(term, "sleep 1")
+    _prompt_works_again(term)
+
+
+def test_a_program_that_cannot_start_gives_the_terminal_back(term):
+    term.type("exec pa no-such-program-x\r")
+    term.wait_for(r"error: no program 'no-such-program-x' \(not found on PATH\)" + PROMPT)
+    _prompt_works_again(term)
+
+
 class RunOnTerminal(Terminal):
     """`nslab run FILE` on a pseudo-terminal that is its controlling terminal, as a person starts it."""
 

@@ -122,9 +122,15 @@ def _sentinel(group: int) -> subprocess.Popen[bytes] | None:
     sleep = shutil.which("sleep")
     if sleep is None:
         return None
+
+    def only_sigint() -> None:  # Ctrl-\ (SIGQUIT) must not dump its core, nor Ctrl-Z stop it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+        signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+
     try:
-        return subprocess.Popen([sleep, "infinity"], process_group=group, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([sleep, "infinity"], process_group=group, preexec_fn=only_sigint,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None  # the group has gone already: the program ended
 

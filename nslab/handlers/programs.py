@@ -54,9 +54,10 @@ def piped(fd: int, argv: list[str]) -> Generator[Output, None, procns.Ended]:
     """Run argv with its output on a pipe, yielding each line as it comes.  It runs in a process
     group of its own, so a Ctrl-C reaches it once, from nslab (procns.CtrlC), and nslab reads on
     to the end of what it prints (ping's and tcpdump's summaries come after the Ctrl-C)."""
-    proc = procns.popen_in(fd, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                           text=True, errors="replace", process_group=0)
-    with procns.CtrlC(group=proc.pid) as ctrl_c:
+    with procns.CtrlC() as ctrl_c:
+        proc = procns.popen_in(fd, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               text=True, errors="replace", process_group=0)
+        ctrl_c.attach(proc.pid)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:

@@ -120,12 +120,21 @@ class CtrlC:
         self._old: Any = None
         self._installed = False
 
+    def attach(self, group: int) -> None:
+        """The program's group, once it has started: a Ctrl-C that came while it started reaches it too."""
+        self.group = group
+        if self.count:
+            self._pass_on()
+
     def note(self, at: float | None = None) -> None:
         self.at = time.monotonic() if at is None else at
         self.count += 1
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.note()
+        self._pass_on()
+
+    def _pass_on(self) -> None:
         if self.group is not None:
             try:
                 os.killpg(self.group, signal.SIGKILL if self.count >= 3 else signal.SIGINT)
