@@ -99,6 +99,20 @@ class Failure:
 
 
 @dataclass
+class Interrupted(Failure):
+    """A step Ctrl-C ended (a program, a ping, a replay): said plainly, not as an error."""
+
+
+@dataclass
+class ProgramOnTerminal:
+    """A program is about to run on the terminal itself: what it prints goes straight to the
+    screen, so nothing of it comes back as `Output`."""
+
+    ns: str
+    argv: list[str]
+
+
+@dataclass
 class ProgramStarted:
     """A handler's note that it runs a program (`exec`): the session records it in the step, so
     `save` and `export sh` keep it (it cannot be undone).  Never shown."""

@@ -3,7 +3,7 @@
 A handler reads the lab through `view` (the kernel, or the dry run's model), checks
 ownership with `guard`, changes the lab only through `apply` (one op at a time: the
 session records, checks and undoes them), and asks the person at the terminal through
-`ask`.  Whatever else it wants done — a new context namespace, a program that ran, a
+`ask`; a program runs on the face's `terminal` when there is one.  Whatever else it wants done — a new context namespace, a program that ran, a
 file to source — it returns as an event, and the session does it.  Journal commands
 (history, save, export, undo, reset, check) also read the session itself, as `lab`.
 """
@@ -32,6 +32,7 @@ class Ctx:
     host_mode: bool = False
     sources: list[str] = field(default_factory=list)  # files being sourced, outermost first
     lab: Any = None  # the session, for journal commands only
+    terminal: Any = None  # the face's terminal a program may run on (faces/terminal.py); None: pipes
 
     def resolve(self, ns: str | None) -> str:
         return ns if ns is not None else self.ns

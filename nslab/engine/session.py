@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError, Loc, NslabError, ParseError, internal_error
-from ..base.results import Changes, ContextChanged, ExpectResult, Failure, ProgramStarted, SourceFile
+from ..base.results import Changes, ContextChanged, ExpectResult, Failure, Interrupted, ProgramStarted, SourceFile
 from ..kernel import isolate, sysns
 from ..kernel.netns import HOST, Namespaces
 from ..lang.parser import Command, parse_line
@@ -118,6 +118,7 @@ class Session:
         # the face's key reader when a person sits at a terminal: `source FILE` is then the
         # teaching replay (nslab/engine/stepper.py); None for files, pipes and the library
         self.ask: Callable[[str], str] | None = None
+        self.terminal: Any = None  # the face's terminal for programs (nslab/faces/terminal.py); None: pipes
         self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/base/environment.py); None: the SDK's default
         self.last: Step | None = None
 
@@ -165,7 +166,7 @@ class Session:
             else:
                 tx.apply(op)
         return Ctx(KernelView(self.nss), self.guard, ns, cmd, apply, self.ask, host_mode=self.host_mode,
-                   sources=list(self.sources), lab=self)
+                   sources=list(self.sources), lab=self, terminal=self.terminal)
 
     def run(self, text: str, source: str = "api") -> Outcome:
         """Parse and run one line; errors come back in the outcome, not as exceptions."""
@@ -223,7 +224,7 @@ class Session:
         watch = Watch(self.nss) if self.read_changes and cmd.spec.journal else None
         program: Watch | None = None  # a program's namespace, read before and after it ran
         failed: str | None = None
-        unmet = False
+        unmet = interrupted = False
         try:
             ctx = self.ctx(ctx_ns, cmd, tx, watch)
             if self.nss.exists(ctx_ns):
@@ -249,14 +250,14 @@ class Session:
             self.kernel.settle()
         except NslabError as e:
             failed = e.message
-        except KeyboardInterrupt:
-            failed = "interrupted"
+        except KeyboardInterrupt:  # Ctrl-C, or a program it ended (handlers/programs.py)
+            failed, interrupted = "interrupted", True
         except GeneratorExit:
             # the caller stopped reading (Ctrl-C while an event was shown): the step is
             # interrupted, and what it made is undone, but nothing more can be yielded
             tx.rollback()
             self.last = step
-            step.outcome, step.error, step.duration = "failed", "interrupted", time.perf_counter() - t0
+            step.outcome, step.error, step.duration = "interrupted", "interrupted", time.perf_counter() - t0
             if self.hostlog is not None:
                 self.hostlog.settled(step.n)
             raise
@@ -273,7 +274,7 @@ class Session:
         step.ops = tx.ops if failed is None else []
         step.inverse = tx.undo_ops() if failed is None else []
         step.ip = [line for op in step.ops for line in ip_lines(op)]
-        step.outcome = "failed" if failed else ("unmet" if unmet else "ok")
+        step.outcome = "interrupted" if interrupted else "failed" if failed else ("unmet" if unmet else "ok")
         step.error = failed
         if step.ops:
             self.journal.append_disk(step)
@@ -286,7 +287,7 @@ class Session:
             if step.changed:
                 yield Changes(step.changed)
         if failed is not None:
-            yield Failure(failed, source if source != "repl" else "", cmd.text.strip())
+            yield (Interrupted if interrupted else Failure)(failed, source if source != "repl" else "", cmd.text.strip())
 
     def _program_changes(self, watch: Watch) -> list[str]:
         """What a program changed in its namespace (undo names such steps: it cannot undo them)."""
@@ -311,6 +312,8 @@ class Session:
 
     def _stop_if_failed(self) -> None:
         last = self.last
+        if last is not None and last.outcome == "interrupted":
+            raise KeyboardInterrupt  # the file's step was: so is the `source` that ran it
         if last is not None and last.outcome == "failed":
             raise CommandError(f"{last.source}: {last.error}")
 
@@ -322,7 +325,7 @@ class Session:
         for cmd in parse_file(path).commands:
             out = self.execute(cmd)
             outcomes.append(out)
-            if out.step is not None and out.step.outcome == "failed":
+            if out.step is not None and out.step.outcome in ("failed", "interrupted"):
                 break
         return outcomes
 

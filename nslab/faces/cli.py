@@ -130,6 +130,7 @@ def open_lab(args: Any, env: Environment) -> Any:
     """The lab the options name, with the environment's directories; its `ask` reads keys when
     a person sits at the terminal (`source FILE` is then the teaching replay)."""
     from ..lab import Lab
+    from .terminal import Terminal
 
     if args.host and os.geteuid() != 0:
         raise SystemExit("nslab: --host needs root")
@@ -137,7 +138,8 @@ def open_lab(args: Any, env: Environment) -> Any:
     lab = Lab(host=args.host, name=args.lab, root="current", allow_host_changes=args.allow_host_changes,
               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check",
               run_dir=env.netns_dir, state_dir=env.state_dir)
-    lab.ask = env.ask
+    lab.ask = env.ask  # and a person at the terminal: programs run on it (terminal.py), unless -q
+    lab.terminal = None if getattr(args, "quiet", False) else Terminal.of(env)
     lab.docker_host = env.docker_host
     # where a step's changes are shown, each step reads what it touched before and after
     lab.read_changes = bool(getattr(args, "verbose", False) or getattr(args, "step", False))
@@ -298,7 +300,7 @@ def cmd_check(args: Any, env: Environment) -> int:
         if isinstance(event, ExpectResult) and not event.ok:
             bad = True
         out(event)
-    failed = lab.last is not None and lab.last.outcome == "failed"
+    failed = lab.last is not None and lab.last.outcome in ("failed", "interrupted")
     lab.close()
     return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
 

@@ -94,6 +94,10 @@ class Renderer:
         elif e.line and e.where:
             self.line(f"  {visible(e.line)}", "dim")
 
+    def on_interrupted(self, e: r.Interrupted) -> None:
+        where = f"{visible(e.where)}: " if e.where else ""
+        self.line(f"{where}interrupted", "yellow")
+
     def on_expect_result(self, e: r.ExpectResult) -> None:
         if e.ok:
             if not self.quiet:
@@ -181,6 +185,9 @@ class Renderer:
 
     def on_exited(self, e: r.Exited) -> None:
         pass
+
+    def on_program_on_terminal(self, e: r.ProgramOnTerminal) -> None:
+        self.text_file.flush()  # what nslab said comes before what the program writes
 
     def on_interactive(self, e: r.Interactive) -> None:
         pass

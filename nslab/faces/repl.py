@@ -33,7 +33,7 @@ from .completion import (
     wants_containers,
 )
 from .live import Live
-from .shell import run_shell
+from .terminal import Terminal, run_shell
 from .validate import LEAVE, LEAVE_NOW
 from .validate import validator as _validator
 
@@ -353,6 +353,7 @@ def run_repl(env: Environment, open_lab: Callable[[], Any], make_out: Callable[[
     records: list[str] = []
     if lab is not None:  # `nslab run -i`, `nslab attach`: a lab opened already
         lab.ask = env.ask  # `source FILE` at a terminal: the teaching replay
+        lab.terminal = Terminal.of(env)  # programs run on the terminal itself
         if runtime is not None and not lab.host_mode:
             records.append(attach.publish(lab, runtime))
     repl = Repl(lab if lab is not None else opened, make_out, attached=attached, host_mode=host_mode, env=env)

@@ -1,18 +1,16 @@
-"""Handlers that look at or use the lab: listings, show, enter/leave, exec, shell, ping."""
+"""Handlers that look at or use the lab: listings, show, enter/leave, shell, ping (exec: programs.py)."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 from ..base.errors import CommandError
-from ..base.results import ContextChanged, Exited, Interactive, Output, PingReply, PingSummary, ProgramStarted, Table, Tree
+from ..base.results import ContextChanged, Interactive, PingReply, PingSummary, Table, Tree
 from ..engine.context import Ctx
-from ..kernel import sysns, targets
+from ..kernel import targets
 from ..kernel.netns import HOST
 
 
@@ -143,53 +141,6 @@ def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
     target = ns or ctx.ns
     ctx.view.require(target)
     return Interactive([], target)  # the person's own shell: the face knows which
-
-
-def run_in(ctx: Ctx, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[str]:
-    """Start argv inside namespace ns (argv only: no shell unless argv names one)."""
-    fd = ctx.view.fd(ns)
-
-    def enter_ns() -> None:
-        sysns.setns(fd)
-
-    try:
-        return subprocess.Popen(argv, preexec_fn=enter_ns, pass_fds=(fd,), **kw)
-    except FileNotFoundError:
-        raise CommandError(f"no program {argv[0]!r} (not found on PATH)") from None
-    except PermissionError:
-        raise CommandError(f"cannot run {argv[0]!r}: Permission denied") from None
-    except subprocess.SubprocessError as e:
-        raise CommandError(f"cannot enter {ns} to run {argv[0]!r}: {e}") from None
-
-
-def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the command's name
-    ns = ctx.ns
-    if ctx.cmd.prefix is None and len(argv) > 1 and argv[0] != HOST and ctx.view.exists(argv[0]):
-        ns, argv = argv[0], argv[1:]
-    elif argv and argv[0] == HOST and len(argv) > 1:
-        ns, argv = HOST, argv[1:]
-    if not argv:
-        raise CommandError("exec needs a program to run")
-    ctx.view.require(ns)
-    if ctx.dry:  # resolved, not run: the program must be there to run
-        if shutil.which(argv[0]) is None:
-            raise CommandError(f"no program {argv[0]!r} (not found on PATH)")
-        return
-    yield ProgramStarted(ns, list(argv))  # what ran where: `save` and `export sh` keep it
-    proc = run_in(ctx, ns, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                  text=True, errors="replace")
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            yield Output(line.rstrip("\n"))
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        raise
-    yield Exited(argv, code)
-    if code != 0:
-        raise CommandError(f"{argv[0]} exited with status {code}")
 
 
 def first_ipv4(ctx: Ctx, ns: str) -> str:

@@ -3,12 +3,22 @@
 The tutorial's point about Docker: a namespace with no name under /run/netns is
 invisible to `ip netns`, yet every process lives in one.  `ns ls` lists them by
 the first process found in each, so it can be named with `ns link PID`.
+
+And the processes a lab starts in its namespaces: how they start, and how they ended.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from ..base.errors import CommandError
+from . import sysns
 
 
 @dataclass
@@ -54,3 +64,91 @@ def inode_of_pid(pid: int) -> int | None:
         return os.stat(f"/proc/{pid}/ns/net").st_ino
     except OSError:
         return None
+
+
+# -- programs a lab runs (`exec`, `NS PROG`, `shell`) ------------------------------------------
+
+GRACE = 2.0  # seconds: a program that ends this soon after a Ctrl-C ended because of it
+
+
+@dataclass
+class Ended:
+    """How a program ended: `code` as Popen gives it (negative: the signal that killed it)."""
+
+    code: int
+    interrupted: bool = False  # Ctrl-C ended it
+
+
+def ended(code: int, ctrl_c_at: float | None, at: float) -> Ended:
+    """A program was interrupted when SIGINT killed it, or when it ended right after a Ctrl-C:
+    iputils ping and tcpdump catch SIGINT, print their summary and exit 0.  One that lives on
+    after the Ctrl-C (a REPL clearing its line) is judged by its exit status when it ends."""
+    by_ctrl_c = ctrl_c_at is not None and at - ctrl_c_at <= GRACE
+    return Ended(code, code == -signal.SIGINT or by_ctrl_c)
+
+
+def popen_in(fd: int, argv: list[str], setup: Callable[[], None] | None = None,
+             **kw: Any) -> subprocess.Popen[Any]:
+    """Start argv inside the namespace open as fd (argv only: no shell unless argv names one),
+    with SIGINT as a program expects it; `setup` runs in the child after that (a terminal's
+    process group).  A program that cannot start is a CommandError in words."""
+    def child() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # nslab ignores it while it waits; the program must not
+        sysns.setns(fd)
+        if setup is not None:
+            setup()
+
+    try:
+        return subprocess.Popen(argv, preexec_fn=child, pass_fds=(fd, *kw.pop("pass_fds", ())), **kw)
+    except FileNotFoundError:
+        raise CommandError(f"no program {argv[0]!r} (not found on PATH)") from None
+    except PermissionError:
+        raise CommandError(f"cannot run {argv[0]!r}: Permission denied") from None
+    except subprocess.SubprocessError as e:
+        raise CommandError(f"cannot start {argv[0]!r} in its namespace: {e}") from None
+
+
+class CtrlC:
+    """While a program runs, a Ctrl-C nslab receives is noted (and passed on to the program's
+    process group when it has one of its own) instead of raising KeyboardInterrupt in nslab.
+    The third one kills the group: a program deaf to SIGINT cannot hold nslab forever."""
+
+    def __init__(self, group: int | None = None) -> None:
+        self.group = group
+        self.at: float | None = None
+        self.count = 0
+        self._old: Any = None
+        self._installed = False
+
+    def attach(self, group: int) -> None:
+        """The program's group, once it has started: a Ctrl-C that came while it started reaches it too."""
+        self.group = group
+        if self.count:
+            self._pass_on()
+
+    def note(self, at: float | None = None) -> None:
+        self.at = time.monotonic() if at is None else at
+        self.count += 1
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.note()
+        self._pass_on()
+
+    def _pass_on(self) -> None:
+        if self.group is not None:
+            try:
+                os.killpg(self.group, signal.SIGKILL if self.count >= 3 else signal.SIGINT)
+            except ProcessLookupError:
+                pass  # it has ended; its end is being read
+
+    def __enter__(self) -> CtrlC:
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        except ValueError:
+            pass  # not the main thread: signals go to the main thread's handler anyway
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old)

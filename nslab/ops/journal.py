@@ -22,7 +22,7 @@ class Step:
     context: str
     started: float
     duration: float = 0.0
-    outcome: str = "running"  # ok, failed, unmet (an expect), undone
+    outcome: str = "running"  # ok, failed, interrupted (Ctrl-C), unmet (an expect), undone
     error: str | None = None
     ops: list[Op] = field(default_factory=list)
     inverse: list[Op] = field(default_factory=list)  # applied in order to undo the step
