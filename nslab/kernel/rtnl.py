@@ -93,7 +93,7 @@ from .nlmsg import (  # noqa: F401 - the constants and messages are rtnl's vocab
     ip_bytes,
     nested,
 )
-from .watch import LinkWatch, trusted
+from .watch import LinkWatch
 
 
 class Rtnl:
@@ -221,7 +221,7 @@ class Rtnl:
 
     def link(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:
         """One link by name or index (the kernel's answer, or this step's earlier one: see Shared)."""
-        if self.watch is not None and trusted(heard := self.watch.get(name, index)):
+        if self.watch is not None and (heard := self.watch.trusted(name, index)) is not None:
             return heard  # announced as it changed: as current as the kernel's answer
         cache = self._step_cache()
         key = ("name", name) if name is not None else ("index", index)

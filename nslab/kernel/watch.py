@@ -15,7 +15,7 @@ it forgets everything and answers nothing until it hears again), never drop the
 acknowledgement of a request.  It answers only for what it has heard since it opened.
 
 Two things are not announced.  A veth's reference to its peer (IFLA_LINK, IFLA_LINK_NETNSID)
-changes, unannounced, when the peer moves (`trusted` answers only for kinds that refer to no
+changes, unannounced, when the peer moves (`LinkWatch.trusted` answers only for kinds that refer to no
 other device).  And a veth's carrier comes on at once but is announced only when linkwatch
 runs (settle knows: one end with carrier means both).
 """
@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 
-from .nlmsg import NLHDR, RTM_DELLINK, RTM_NEWLINK, LinkMsg, decode_link
+from .nlmsg import IFINFO, IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, NLHDR, RTM_DELLINK, RTM_NEWLINK, LinkMsg, decode_link
+
+ATTR = struct.Struct("=HH")
 
 RTMGRP_LINK = 1
 AF_BRIDGE = 7  # the bridge's own per-port announcements (IFLA_PROTINFO), not a link's state
@@ -45,7 +48,8 @@ class LinkWatch:
             self.sock.close()
             raise
         self._buf = buf
-        self.links: dict[int, LinkMsg] = {}
+        self.raw: dict[int, bytes] = {}  # each link's last announcement, by index
+        self.links: dict[int, LinkMsg] = {}  # those decoded since
         self.names: dict[str, int] = {}
         self.overruns = 0
 
@@ -80,41 +84,80 @@ class LinkWatch:
             length, kind, _, _, _ = NLHDR.unpack_from(data, offset)
             if length < NLHDR.size:
                 return
-            payload = data[offset + NLHDR.size: offset + length]
+            if kind in (RTM_NEWLINK, RTM_DELLINK) and data[offset + NLHDR.size] != AF_BRIDGE:
+                self._heard(kind, data[offset + NLHDR.size: offset + length])
             offset += (length + 3) & ~3
-            if kind in (RTM_NEWLINK, RTM_DELLINK) and payload and payload[0] != AF_BRIDGE:
-                self._heard(kind, decode_link(payload))
 
-    def _heard(self, kind: int, msg: LinkMsg) -> None:
-        old = self.links.pop(msg.index, None)
-        if old is not None and self.names.get(old.name) == msg.index:
-            del self.names[old.name]
+    def _heard(self, kind: int, payload: bytes) -> None:
+        # only the index and the name now: most announcements are never asked about, and a
+        # whole decode of each costs more than the request it saves (decoded when asked)
+        index = IFINFO.unpack_from(payload)[2]
+        self.links.pop(index, None)
+        old = self.raw.pop(index, None)
+        if old is not None and self.names.get(name := _name(old)) == index:
+            del self.names[name]
         if kind == RTM_NEWLINK:
-            self.links[msg.index] = msg
-            self.names[msg.name] = msg.index
+            self.raw[index] = payload
+            self.names[_name(payload)] = index
 
     def _forget(self) -> None:
         self.overruns += 1
         self.links.clear()
+        self.raw.clear()
         self.names.clear()
+
+    def trusted(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:
+        """The link's state when it is of a kind whose every change is announced (see
+        SELF_CONTAINED): a veth is not decoded only to be asked of the kernel after all."""
+        self.sync()
+        if name is not None:
+            index = self.names.get(name)
+        raw = self.raw.get(index) if index is not None else None
+        if raw is None or _kind(raw) not in SELF_CONTAINED:
+            return None
+        return self.get(index=index)
 
     def get(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:
         """The link's current state, when this watch has heard of it (None: not known, which
         is not the same as absent)."""
         self.sync()
         if name is not None:
-            found = self.names.get(name)
-            return self.links.get(found) if found is not None else None
-        return self.links.get(index) if index is not None else None
+            index = self.names.get(name)
+        if index is None or index not in self.raw:
+            return None
+        msg = self.links.get(index)
+        if msg is None:
+            msg = self.links[index] = decode_link(self.raw[index])
+        return msg
 
 
-# kinds that refer to no other device: every attribute nslab reads of one is announced as it
-# changes.  A veth's peer reference is not (it changes unannounced when the peer moves, and the
-# announcement of a new veth is made before its peer is set), nor a macvlan's or vxlan's lower
-# device: those are read from the kernel.
-SELF_CONTAINED = frozenset({"bridge", "loopback", "device", "tun", "dummy", "openvswitch"})
+def _attr(payload: bytes, want: int, offset: int = IFINFO.size, end: int | None = None) -> bytes | None:
+    """One attribute's value, found without decoding the others."""
+    end = len(payload) if end is None else end
+    while offset + 4 <= end:
+        length, kind = ATTR.unpack_from(payload, offset)
+        if length < 4:
+            break
+        if kind & 0x7FFF == want:
+            return payload[offset + 4: offset + length]
+        offset += (length + 3) & ~3
+    return None
 
 
-def trusted(msg: LinkMsg | None) -> bool:
-    """The watch's state of this link is the kernel's (see SELF_CONTAINED)."""
-    return msg is not None and msg.kind in SELF_CONTAINED
+def _name(payload: bytes) -> str:
+    value = _attr(payload, IFLA_IFNAME)
+    return value.split(b"\0", 1)[0].decode() if value is not None else ""
+
+
+def _kind(payload: bytes) -> str:
+    """IFLA_INFO_KIND inside IFLA_LINKINFO ("" for a device with none: lo, a NIC)."""
+    info = _attr(payload, IFLA_LINKINFO)
+    kind = _attr(info, IFLA_INFO_KIND, 0) if info is not None else None
+    return kind.split(b"\0", 1)[0].decode() if kind is not None else ""
+
+
+# kinds (IFLA_INFO_KIND) that refer to no other device: every attribute nslab reads of one is
+# announced as it changes ("" is a link with no kind of its own: lo, a NIC).  A veth's peer
+# reference is not (it changes unannounced when the peer moves, and a new veth is announced
+# before its peer is set), nor a macvlan's or vxlan's lower device: those are read from the kernel.
+SELF_CONTAINED = frozenset({"bridge", "", "tun", "dummy", "openvswitch"})
