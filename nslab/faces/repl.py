@@ -24,6 +24,7 @@ from ..lang.lexer import join_continued as logical  # a typed line's `\\` contin
 from ..lang.suggestions import literal_words
 from . import attach
 from .completion import Inventory, LabCompleter, fits, read_containers, read_inventory
+from .goalbar import after_step, goals_segment
 
 LEAVE = ("exit", "quit")
 LEAVE_NOW = "exit!"
@@ -240,7 +241,7 @@ class Repl:
         ns, links, bridges = self.inv.counts
         shown = self._shown()
         mode = "host" if shown.host_mode else ("attached" if self.attached else "isolated")
-        parts = [f" {mode} lab", f"{ns} namespaces", f"{links} links", f"{bridges} bridges"]
+        parts = [f" {mode} lab", f"{ns} namespaces", f"{links} links", f"{bridges} bridges", *goals_segment(shown)]
         last = shown.last
         if last is not None and last.outcome != "running":
             parts.append(f"last: {last.text[:40]} — {last.outcome} in {last.duration * 1000:.1f} ms")
@@ -278,6 +279,7 @@ class Repl:
         step = self.lab.last
         if step is not None and step.text == line.strip() and (step.ops or step.command in _REFRESH_AFTER):
             self.refresh()
+            after_step(self.lab)  # an open exercise's goals, for the toolbar
 
     def loop(self) -> int:
         while True:

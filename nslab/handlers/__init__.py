@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..lang.commands import TABLE
-from . import build, containers, expect, journal_cmds, look
+from . import build, containers, expect, goals, journal_cmds, look
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: fn
-    for module in (build, look, expect, journal_cmds, containers)
+    for module in (build, look, expect, goals, journal_cmds, containers)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }
