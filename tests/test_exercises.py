@@ -101,7 +101,8 @@ def test_check_reports_every_parse_error_with_its_caret(lab: Lab, tmp_path):
     errors = of(out.events, Failure)
     assert [e.where for e in errors[:-1]] == [f"{bad}:2:20", f"{bad}:3:12", f"{bad}:4:7"]
     assert all(e.line and "^" in e.caret for e in errors[:-1])
-    assert errors[-1].message == f"{bad}: 3 parse error(s): nothing graded"
+    assert errors[-1].message == (f"{bad}: 3 parse error(s), the first at {bad}:2:20: expected an address like "
+                                  "10.0.0.1/24, got '10.0.0.300/24'; nothing graded")
     assert not of(out.events, Table)  # nothing graded
     # the command line, too: every error, with the line and the caret, exit 2
     r = nslab_cli("--no-color", "check", str(bad))
@@ -112,6 +113,13 @@ def test_check_reports_every_parse_error_with_its_caret(lab: Lab, tmp_path):
 
 
 # -- grading tells no lies ------------------------------------------------------------
+
+def test_a_file_with_no_expect_line_is_not_a_pass(lab: Lab, tmp_path):
+    path = tmp_path / "none.lab"
+    path.write_text("ns add a\n")
+    out = lab.run(f"check {path}")
+    assert not out.ok and out.error == f"{path} has no expect lines: nothing to grade"
+
 
 def test_a_goal_in_a_missing_namespace_is_unmet(lab: Lab, tmp_path):
     goals = tmp_path / "goals.lab"

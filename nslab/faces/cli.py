@@ -243,7 +243,8 @@ def cmd_run(args: Any, env: Environment) -> int:
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir)
         # `-i` on an exercise: its setup runs; its goals are listed, unmet, when the shell opens
         exercise = exercise_in(name, cmds) if last and args.interactive else None
-        ok, failed = replay(lab, exercise.setup if exercise else cmds, out, name if len(groups) > 1 else None, env)
+        label = f"{name} (setup)" if exercise else (name if len(groups) > 1 else None)
+        ok, failed = replay(lab, exercise.setup if exercise else cmds, out, label, env)
         bad |= not ok
         if not last and not args.host:
             lab.close()

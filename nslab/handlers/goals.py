@@ -143,7 +143,8 @@ def check(ctx: Ctx, file: str | None = None) -> Iterator[Any]:
     if file is None:
         if ctx.dry:
             return
-        read, file = _require(ctx).exercise.path, _require(ctx).exercise.shown
+        this = _require(ctx).exercise
+        read, file = this.path, this.shown
     else:
         read = file
     try:
@@ -151,10 +152,14 @@ def check(ctx: Ctx, file: str | None = None) -> Iterator[Any]:
     except LabFileError as e:  # every error, each with its line and caret, as `run --dry-run` shows them
         for err in e.errors:
             yield Failure(err.message, str(err.loc), err.text, err.caret())
-        raise CommandError(f"{file}: {len(e.errors)} parse error(s): nothing graded") from None
+        first = e.errors[0]
+        raise CommandError(f"{file}: {len(e.errors)} parse error(s), the first at {first.loc}: {first.message}; "
+                           "nothing graded") from None
     if ctx.dry:  # a dry run sends no probe: the file is there and reads
         return
     placed = expects_in_place(lab_file.commands)
+    if not placed:  # 0/0 would read as a pass
+        raise CommandError(f"{file} has no expect lines: nothing to grade")
     results = grade(ctx, placed)
     if ex is not None and lab_file.path == ex.exercise.path:  # the opened exercise: the toolbar follows
         by_line = {(cmd.loc.line, cmd.text): r.ok for (cmd, _), r in zip(placed, results, strict=True)}
