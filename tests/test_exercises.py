@@ -192,6 +192,12 @@ def test_run_i_on_a_lab_without_goals_still_fails_an_unmet_expect(tmp_path):
     assert "goals of" not in r.stdout
 
 
+def test_run_without_i_grades_the_goals_and_says_how_to_work_the_exercise():
+    r = nslab_cli("--no-color", "run", "exercises/01-veth-to-namespace.lab")
+    assert r.returncode == 1 and "7 unmet" in r.stdout, r.stdout
+    assert "nslab run -i exercises/01-veth-to-namespace.lab opens the shell on it" in r.stdout
+
+
 def test_the_dry_run_passes_goals_hint_and_check(tmp_path):
     path = tmp_path / "lines.lab"
     path.write_text(f"ns add a\ngoals\nhint\nhint 2\ncheck\ncheck {TASK}\n")

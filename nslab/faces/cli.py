@@ -246,6 +246,8 @@ def cmd_run(args: Any, env: Environment) -> int:
         label = f"{name} (setup)" if exercise else (name if len(groups) > 1 else None)
         ok, failed = replay(lab, exercise.setup if exercise else cmds, out, label, env)
         bad |= not ok
+        if not ok and not failed and not args.interactive and exercise_in(name, cmds):
+            out(Message(f"{name} is an exercise: nslab run -i {name} opens the shell on it, goals listed", "dim"))
         if not last and not args.host:
             lab.close()
         if failed and args.interactive:
