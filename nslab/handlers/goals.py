@@ -96,7 +96,7 @@ def goals_table(ex: Opened, results: list[ExpectResult]) -> list[Any]:
     """The goals, numbered, met or not; then what to do next."""
     rows = [[g.n, g.text, "met" if r.ok else "unmet", r.found] for g, r in zip(ex.exercise.goals, results, strict=True)]
     met, n = ex.tally
-    out: list[Any] = [Table(f"goals of {ex.exercise.shown}: {met}/{n} met", ["#", "goal", "", "found"], rows, key="goals")]
+    out: list[Any] = [Table(f"goals of {ex.exercise.shown}: {met}/{n} met", ["#", "goal", "status", "found"], rows, key="goals")]
     if met == n:
         out.append(Message("every goal is met: `check` grades the exercise", "ok"))
     else:
