@@ -20,6 +20,7 @@ from .handlers import HANDLERS
 
 class Lab(Session):
     __doc__ = Session.__doc__
+    exercise: Any = None  # the exercise `nslab run -i` opened here (nslab/handlers/goals.py's Opened)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(handlers=HANDLERS, **options)

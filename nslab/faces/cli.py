@@ -39,7 +39,7 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
                      help="teaching replay: show each step (narration, iproute2) and wait: Enter runs, s skips, q quits, c runs the rest")
     run.add_argument("--dry-run", action="store_true",
                      help="parse and resolve every line against a model of the lab; no kernel, no privileges")
-    chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the live host lab")
+    chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the host lab (--host)")
     chk.add_argument("file", metavar="FILE")
     sub.add_parser("labs", help="list the bundled labs")
     img = sub.add_parser("image", help="build the labs' small container image with no registry (docker import of busybox-static)")
@@ -235,22 +235,30 @@ def cmd_run(args: Any, env: Environment) -> int:
             stepped.close()
         return EXIT_FAILED if bad else EXIT_OK
     from ..lab import Lab
+    from .grading import exercise_in, open_exercise
 
     bad = False
-    lab = None
+    lab = exercise = None
     for n, (name, cmds) in enumerate(groups):
         last = n == len(groups) - 1
         if lab is None or not args.host:
             # each file replays in a lab of its own; the last one in the process's namespace
             # (the one `nslab attach` and `-i` see)
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir, read_changes=args.verbose)
-        ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None, env)
+        # `-i` on an exercise: its setup runs; its goals are listed, unmet, when the shell opens
+        exercise = exercise_in(name, cmds) if last and args.interactive else None
+        label = f"{name} (setup)" if exercise else (name if len(groups) > 1 else None)
+        ok, failed = replay(lab, exercise.setup if exercise else cmds, out, label, env)
         bad |= not ok
+        if not ok and not failed and not args.interactive and exercise_in(name, cmds):
+            out(Message(f"{name} is an exercise: nslab run -i {name} opens the shell on it, goals listed", "dim"))
         if not last and not args.host:
             lab.close()
         if failed and args.interactive:
             break
     if args.interactive and not bad:
+        if exercise is not None:
+            open_exercise(lab, exercise, out)
         return cmd_repl(args, env, lab=lab)
     if lab is not None:
         lab.close(remove=False)
@@ -290,19 +298,9 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None, env: Envir
 
 
 def cmd_check(args: Any, env: Environment) -> int:
-    args.host = True  # it grades a host lab another process built
-    from ..base.results import ExpectResult
+    from .grading import check_file
 
-    out = renderer(args, env)
-    lab = open_lab(args, env)
-    bad = False
-    for event in lab.stream_line(f"check {_quote(args.file)}"):
-        if isinstance(event, ExpectResult) and not event.ok:
-            bad = True
-        out(event)
-    failed = lab.last is not None and lab.last.outcome in ("failed", "interrupted")
-    lab.close()
-    return EXIT_USAGE if failed else (EXIT_FAILED if bad else EXIT_OK)
+    return check_file(args, env, open_lab, parse_inputs, renderer)
 
 
 def host_only(args: Any, what: str, env: Environment) -> bool:
@@ -385,12 +383,6 @@ def cmd_attach(args: Any, env: Environment) -> int:
         return cmd_repl(args, env, lab=lab, attached=True)
 
     return attach(args, env, repl)
-
-
-def _quote(word: str) -> str:
-    from ..lang.lexer import quote
-
-    return quote(word)
 
 
 # `nslab SUBCOMMAND`: each one's runner (no subcommand: the REPL)

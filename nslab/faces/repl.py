@@ -32,6 +32,7 @@ from .completion import (
     read_inventory,
     wants_containers,
 )
+from .goalbar import after_step
 from .live import Live
 from .terminal import Terminal, run_shell
 from .validate import LEAVE, LEAVE_NOW
@@ -285,6 +286,7 @@ class Repl:
         if changed:
             self.refresh()
             self._load_containers()  # `exec docker run ...` starts one
+            after_step(self.lab)  # an open exercise's goals, for the toolbar
 
     def read_line(self) -> str:
         """The next line typed; the lab is watched while the prompt waits for it."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .completion import Inventory
+from .goalbar import goals_segment
 
 HINT = "   (Tab completes, Ctrl-R searches, Ctrl-D leaves)"
 
@@ -44,8 +45,12 @@ def last_step(bar: Bar) -> str | None:
     return f"last: {last.text[:40]} — {last.outcome} in {last.duration * 1000:.1f} ms"
 
 
+def goals(bar: Bar) -> str | None:
+    return " ".join(goals_segment(bar.lab)) or None  # an open exercise's goals met (goalbar.py)
+
+
 Segment = Callable[[Bar], "str | None"]
-SEGMENTS: list[Segment] = [mode, counts, last_step]
+SEGMENTS: list[Segment] = [mode, counts, goals, last_step]
 
 
 def text(bar: Bar) -> str:

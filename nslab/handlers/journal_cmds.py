@@ -1,15 +1,13 @@
-"""Journal commands: history, save, export, undo, reset, source, check, help."""
+"""Journal commands: history, save, export, undo, reset, source, help (check: goals.py)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
-from ..base.errors import CommandError, NslabError
-from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
+from ..base.errors import CommandError
+from ..base.results import Failure, Message, SourceFile, Table
 from ..engine.context import Ctx
 from ..engine.export import sh_text
 from ..engine.savefile import save_text
@@ -138,33 +136,6 @@ def source(ctx: Ctx, file: str) -> SourceFile:
     """The session runs the file's lines, each a step of its own (Lab._source)."""
     lab_file, real = _load(ctx, file)
     return SourceFile(real, lab_file.commands)
-
-
-def check(ctx: Ctx, file: str) -> Iterator[Any]:
-    lab_file, _ = _load(ctx, file)
-    if ctx.dry:  # a dry run sends no probe: the file is there and reads
-        return
-    rows = []
-    here = ctx.lab.context  # the file's `enter`/`leave` lines move it, as they would in a run
-    for cmd in lab_file.commands:
-        if cmd.name in ("enter", "leave"):
-            here = cmd.values["ns"] if cmd.name == "enter" else HOST
-        if cmd.name != "expect":
-            continue
-        ns = cmd.prefix or here
-        sub = replace(ctx, ns=ns, cmd=cmd)
-        try:
-            if not ctx.view.exists(ns):  # as a run finds it: a goal in a missing namespace is unmet
-                result = ExpectResult(False, cmd.text.strip(), f"no namespace {ns}")
-            else:
-                result = ctx.lab.handlers[cmd.form.handler](sub, **cmd.values)
-        except NslabError as e:
-            result = ExpectResult(False, cmd.text.strip(), e.message)
-        rows.append([cmd.loc.line, cmd.text.strip(), "pass" if result.ok else "FAIL", result.found])
-    passed = sum(1 for r in rows if r[2] == "pass")
-    yield Table(f"check {file}: {passed}/{len(rows)} passed", ["line", "expect", "result", "found"], rows, key="check")
-    if passed != len(rows):
-        yield ExpectResult(False, f"every expect of {file}", f"{len(rows) - passed} failed")
 
 
 def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's name

@@ -118,9 +118,15 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("source", JOURNAL, "run a .lab file here", (
         f("source FILE:file", "source", "run every line of FILE through this session"),
     ), journal=False),
-    CommandSpec("check", JOURNAL, "grade the lab against a file's expect lines", (
-        f("check FILE:file", "check", "evaluate only the expect lines of FILE"),
+    CommandSpec("check", CHECK, "grade the lab against a file's expect lines", (
+        f("check [FILE:file]", "check", "evaluate only the expect lines of FILE (default: the open exercise)"),
+    ), example="check exercises/01-veth-to-namespace.lab", journal=False),
+    CommandSpec("goals", CHECK, "the open exercise's goals, re-checked now", (
+        f("goals", "goals", "every goal of the exercise `nslab run -i` opened, numbered, met or unmet"),
     ), journal=False),
+    CommandSpec("hint", CHECK, "a hint for a goal of the open exercise", (
+        f("hint [N:count]", "hint", "goal N's hint (default: the first unmet goal's), from the exercise file"),
+    ), example="hint 2", journal=False),
     CommandSpec("help", JOURNAL, "help on commands", (
         f("help [CMD:cmd]", "help", "list commands, or one command's forms"),
     ), journal=False),
