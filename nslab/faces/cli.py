@@ -11,6 +11,7 @@ from typing import Any
 
 from ..base.environment import Environment
 from ..base.errors import NslabError
+from ..base.words import count
 from ..lang.bundled import bundled_dir, bundled_labs, resolve_lab
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -280,7 +281,7 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None, env: Envir
     took = time.perf_counter() - t0
     status = "failed" if failed or unmet else "ok"
     label = f"{name}: " if name else ""
-    summary = f"{label}{status}: {steps}/{len(commands)} steps, {held} expects held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
+    summary = f"{label}{status}: {steps}/{count(len(commands), 'step')}, {count(held, 'expect')} held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
     out.line(summary, "bold green" if status == "ok" else "bold red")
     return status == "ok", failed
 
@@ -324,10 +325,10 @@ def cmd_reset(args: Any, env: Environment) -> int:
     for message in done.problems:
         out(Failure(message))
     if done.left:
-        out(Failure(f"reset: undid {len(done)} steps, but this lab made {', '.join(done.left)} and it is still there; "
+        out(Failure(f"reset: undid {count(len(done), 'step')}, but this lab made {', '.join(done.left)} and it is still there; "
                     f"nslab --host --lab {args.lab} clean removes it"))
         return EXIT_FAILED
-    out(Message(f"reset: undid {len(done)} steps", "ok"))
+    out(Message(f"reset: undid {count(len(done), 'step')}", "ok"))
     return EXIT_OK
 
 
@@ -345,7 +346,7 @@ def cmd_clean(args: Any, env: Environment) -> int:
         out.line(f"  {line}")
     for message in skipped:
         out(Message(message, "warn"))
-    out(Message(f"clean: removed {len(removed)} objects of lab {args.lab!r}", "ok"))
+    out(Message(f"clean: removed {count(len(removed), 'object')} of lab {args.lab!r}", "ok"))
     lab.close()
     return EXIT_OK
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
+from ..base.words import count
 from ..engine.context import Ctx
 from ..engine.export import lab_text, sh_text
 from ..kernel.netns import HOST
@@ -61,7 +62,7 @@ def save(ctx: Ctx, file: str) -> Message:
     text = lab_text(ctx.lab.journal.steps, namespaces=_alive(ctx))
     _write(file, text)
     n = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    return Message(f"saved {n} step{'' if n == 1 else 's'} to {file}", "ok")
+    return Message(f"saved {count(n, 'step')} to {file}", "ok")
 
 
 def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
@@ -98,7 +99,7 @@ def undo(ctx: Ctx, n: int = 1) -> list[Message]:
 def reset(ctx: Ctx) -> list[Message]:
     over = _passed_over(ctx, [], everything=True)
     done = ctx.lab.reset()
-    return [*over, *_undo_report(done), Message(f"reset: undid {len(done)} steps", "ok")]
+    return [*over, *_undo_report(done), Message(f"reset: undid {count(len(done), 'step')}", "ok")]
 
 
 MAX_SOURCE_DEPTH = 64  # each level is a few Python frames: a deep chain would end in a RecursionError
@@ -163,8 +164,12 @@ def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's
     if cmd is None:
         order = list(dict.fromkeys(c.group for c in commands.TABLE))  # groups together, in table order
         rows = [[c.group, c.name, c.summary] for c in sorted(commands.TABLE, key=lambda c: order.index(c.group))]
+        rows += [["repl", word, what] for word, what in commands.REPL_WORDS]
         return Table("commands (help CMD for one)", ["group", "command", "what"], rows, key="help")
     spec = commands.BY_NAME.get(cmd)
+    repl_word = dict(commands.REPL_WORDS).get(cmd)
+    if spec is None and repl_word is not None:
+        return Table(f"{cmd}: a word of the REPL", ["form", "what"], [[cmd, repl_word]], key="help")
     if spec is None:
         from ..lang.parser import suggest
 

@@ -126,5 +126,11 @@ TABLE: tuple[CommandSpec, ...] = (
     ), journal=False),
 )
 
+# words only the REPL takes (it handles them before the parser): `help` lists them with the rest
+REPL_WORDS: tuple[tuple[str, str], ...] = (
+    ("exit", "leave the REPL (also quit, Ctrl-D); asks first when an isolated lab holds something"),
+    ("exit!", "leave the REPL at once, without asking; an isolated lab goes with it"),
+)
+
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}
 WORDS: frozenset[str] = frozenset(BY_NAME) | {"host"}

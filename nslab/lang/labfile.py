@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..base.errors import Loc, NslabError, ParseError
+from ..base.words import count
 from .lexer import BLANKS, join_lines
 from .parser import Command, parse_line
 
@@ -27,7 +28,7 @@ class LabFileError(NslabError):
     """Every parse error of a file, each with its FILE:LINE:COL, line and caret."""
 
     def __init__(self, errors: list[ParseError]) -> None:
-        super().__init__(f"{len(errors)} error(s) in {errors[0].loc.source}")
+        super().__init__(f"{count(len(errors), 'error')} in {errors[0].loc.source}")
         self.errors = errors
 
 
