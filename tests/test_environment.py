@@ -95,7 +95,7 @@ def test_source_runs_the_whole_file_when_stdin_is_not_a_terminal(netns, tmp_path
     assert env.ask is None  # nobody at a terminal: no key reader
     code, out, _ = run(["run", "-"], env)
     assert code == 0, out
-    assert "[Enter] run" not in out and "ok: 1/1 steps" in out
+    assert "[Enter] run" not in out and "ok: 1/1 step," in out
     assert {"e1", "e2", "e3"} <= set(os.listdir(env.netns_dir))
 
 

@@ -149,7 +149,7 @@ class Renderer:
 
         table = Table(title=Text(visible(e.title), style="bold"), title_justify="left", header_style="bold")
         for col in e.columns:
-            table.add_column(Text(col))
+            table.add_column(Text(col), overflow="fold")  # a narrow terminal wraps a MAC, never cuts it to `02:ab:cd…`
         for row in e.rows:
             # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
             table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])

@@ -19,7 +19,9 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("ns", LAB, "network namespaces", (
         f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
         f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
-        f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+        f("ns ls [--all]", "ns_ls",
+          "list the lab's namespaces and your containers; --all: also other processes' namespaces (your own, or anybody's for root)",
+          "ip netns ls"),
         f("ns link TARGET:pid_or_container [NAME:newns]", "ns_link",
           "name a process's or container's namespace (default name: the container's), valid while it runs",
           "ip netns attach NAME PID"),
