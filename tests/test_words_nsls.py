@@ -4,7 +4,6 @@ said in words, never as a Python exception."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -16,13 +15,14 @@ from pathlib import Path
 
 import dockerkit
 import pytest
+import wordskit
 from conftest import ROOT
 
 from nslab.base.results import Table
 from nslab.kernel import procns
 from nslab.services import docker as containers
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+NOBODY = wordskit.NOBODY
 docker_image, container = dockerkit.docker_image, dockerkit.container
 RAW = re.compile(r"Error\(|Errno|\(13,|Traceback|PermissionError|FileNotFoundError|ProcessLookupError")
 
@@ -127,10 +127,10 @@ def test_a_refused_docker_socket_is_said_in_words(open_tmp):
     s.listen(1)
     try:
         os.chmod(path, 0)
-        r = subprocess.run([*NOBODY, shutil.which("python3", path="/usr/bin:/bin") or "python3", "-c",
+        r = subprocess.run([*NOBODY, wordskit.python(), "-c",
                             "import sys; sys.path[:0] = sys.argv[1:]\n"
                             "from nslab.services import docker as d\n"
-                            f"print(d.container_rows('unix://{path}'))", str(ROOT), str(site())],
+                            f"print(d.container_rows('unix://{path}'))", str(ROOT), str(wordskit.site())],
                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     finally:
         s.close()
@@ -140,45 +140,16 @@ def test_a_refused_docker_socket_is_said_in_words(open_tmp):
 
 
 # -- nslab itself, run by an ordinary user ------------------------------------------------------
-PACKAGES = ("rich", "markdown_it", "mdurl", "pygments", "prompt_toolkit", "wcwidth", "docker", "requests",
-            "urllib3", "idna", "certifi", "charset_normalizer")
-_SITE: list[Path] = []
-
-
-def site() -> Path:
-    """nslab's packages copied where nobody can read them (the interpreter's are under /root)."""
-    if not _SITE:
-        d = Path(tempfile.mkdtemp(prefix="nslab-words-"))
-        for name in PACKAGES:
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.origin in (None, "built-in"):
-                continue
-            src = Path(spec.origin)
-            if src.name == "__init__.py":
-                shutil.copytree(src.parent, d / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(src, d / src.name)
-        subprocess.run(["chmod", "-R", "a+rX", str(d)], check=True)
-        _SITE.append(d)
-    return _SITE[0]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _remove_site() -> Iterator[None]:
     yield
-    for d in _SITE:
-        shutil.rmtree(d, ignore_errors=True)
+    wordskit.remove_site()
 
 
 def as_nobody(lab_text: str, tmp: Path) -> subprocess.CompletedProcess:
     (tmp / "t.lab").write_text(lab_text)
-    os.chmod(tmp, 0o755)
     os.chmod(tmp / "t.lab", 0o644)
-    python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": f"{ROOT}:{site()}", "HOME": str(tmp),
-           "PYTHONDONTWRITEBYTECODE": "1", "NSLAB_RUNTIME_DIR": str(tmp / "rt"), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([*NOBODY, python, "-m", "nslab", "--no-color", "run", str(tmp / "t.lab")],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return wordskit.nslab_as_nobody(tmp, "run", str(tmp / "t.lab"))
 
 
 def test_an_ordinary_users_ns_ls(open_tmp):

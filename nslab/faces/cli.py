@@ -222,6 +222,10 @@ def cmd_run(args: Any, env: Environment) -> int:
         from ..lab import dry_run_report
 
         return dry_run_report(commands, out)
+    from ..engine import needs
+
+    if needs.refuse(groups, out, env.docker_host):  # `# needs: docker` and no root: before any step
+        return EXIT_USAGE
     if args.step:
         from ..engine.stepper import run_stepped
 
@@ -230,6 +234,7 @@ def cmd_run(args: Any, env: Environment) -> int:
             bad = run_stepped(stepped, commands, renderer(args, env, show_changes=True), env.key_reader())
         finally:
             stepped.close()
+        needs.after_run(commands, bad, out, env.docker_host)
         return EXIT_FAILED if bad else EXIT_OK
     from ..lab import Lab
 
@@ -241,7 +246,8 @@ def cmd_run(args: Any, env: Environment) -> int:
             # each file replays in a lab of its own; the last one in the process's namespace
             # (the one `nslab attach` and `-i` see)
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir)
-        ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None, env)
+        with needs.removed_on_interrupt(commands, out, env.docker_host):
+            ok, failed = replay(lab, cmds, out, name if len(groups) > 1 else None, env)
         bad |= not ok
         if not last and not args.host:
             lab.close()
@@ -251,6 +257,7 @@ def cmd_run(args: Any, env: Environment) -> int:
         return cmd_repl(args, env, lab=lab)
     if lab is not None:
         lab.close(remove=False)
+    needs.after_run(commands, bad, out, env.docker_host)  # a failed lab leaves none of its containers
     return EXIT_FAILED if bad else EXIT_OK
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, SourceFile, Table
 from ..base.words import count
+from ..engine import needs
 from ..engine.context import Ctx
 from ..engine.export import lab_text, sh_text
 from ..kernel.netns import HOST
@@ -130,6 +131,9 @@ def _load(ctx: Ctx, file: str) -> Any:
 def source(ctx: Ctx, file: str) -> SourceFile:
     """The session runs the file's lines, each a step of its own (Lab._source)."""
     lab_file, real = _load(ctx, file)
+    if not ctx.dry and (unmet := needs.unmet(lab_file.needs, getattr(ctx.lab, "docker_host", None))):
+        raise CommandError(f"{file}: " + "; ".join(f"{problem}; {fix.replace('FILE', file)}" for problem, fix in unmet)
+                           + " (nothing of it ran)")
     return SourceFile(real, lab_file.commands)
 
 
