@@ -6,13 +6,12 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..base.environment import Environment
 from ..base.errors import NslabError
 from ..base.words import count
-from ..lang.bundled import bundled_dir, bundled_labs, resolve_lab
+from ..lang.bundled import bundled_dir, bundled_exercises, bundled_labs, near_bundled, resolve_lab
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -162,8 +161,8 @@ def cmd_image(args: Any, env: Environment) -> int:
 def cmd_labs(args: Any, env: Environment) -> int:
     from ..base.results import Table
 
-    rows = [[name, title] for name, title in bundled_labs()]
-    renderer(args, env)(Table(f"bundled labs ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
+    rows = [[n, "lab", t] for n, t in bundled_labs()] + [[n, "exercise", t] for n, t in bundled_exercises()]
+    renderer(args, env)(Table(f"bundled labs and exercises ({bundled_dir()})", ["lab", "kind", "title"], rows, key="labs"))
     return EXIT_OK
 
 
@@ -193,9 +192,7 @@ def parse_inputs(files: list[str], out: Any, env: Environment) -> list[tuple[str
 
 def _near_lab(name: str) -> str:
     """A mistyped bundled lab's name: say which ones are near."""
-    import difflib
-
-    near = difflib.get_close_matches(Path(name).stem, [n for n, _ in bundled_labs()], n=2, cutoff=0.6)
+    near = near_bundled(name)
     return f"; a bundled lab is near: {', '.join(near)} (nslab labs lists them)" if near else ""
 
 

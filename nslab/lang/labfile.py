@@ -56,7 +56,8 @@ def _directive(stripped: str, loc: Loc, line: str) -> tuple[str, list[str]] | No
     for word in words:
         bad = (word not in NEEDS) if key == "needs" else not _CONTAINER.fullmatch(word)
         if bad:
-            col = line.index(word) + 1 if word in line else 1
+            at = re.search(rf"(?<![\w.-]){re.escape(word)}(?![\w.-])", line)
+            col = at.start() + 1 if at else 1
             what = f"one of {', '.join(NEEDS)}" if key == "needs" else "a container name"
             raise ParseError(f"# {key}: expected {what}, got {word!r}", Loc(loc.source, loc.line, col), line)
     return key, words
