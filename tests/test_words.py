@@ -64,13 +64,12 @@ def test_labs_lists_the_exercises_with_their_titles():
     assert len(exercises) >= 3
     for path in exercises:
         row = listed[f"exercises/{path.stem}"]
-        assert row["kind"] == "exercise"
         assert row["title"] == path.read_text().splitlines()[0].removeprefix("# ")
         assert resolve_lab(row["lab"]) == str(path)  # the name listed is the name `nslab run` takes
     assert not any(name.endswith(".solution") for name in listed)
-    assert listed["01-netns-basics"]["kind"] == "lab"
+    assert "01-netns-basics" in listed
     plain = nslab_cli("--no-color", "labs").stdout
-    assert re.search(r"exercises/01-veth-to-namespace\s+│ exercise\s+│ Exercise: plug a namespace", plain), plain
+    assert re.search(r"exercises/01-veth-to-namespace\s+│ Exercise: plug a namespace", plain), plain
 
 
 # -- counts ------------------------------------------------------------------------------------

@@ -161,8 +161,8 @@ def cmd_image(args: Any, env: Environment) -> int:
 def cmd_labs(args: Any, env: Environment) -> int:
     from ..base.results import Table
 
-    rows = [[n, "lab", t] for n, t in bundled_labs()] + [[n, "exercise", t] for n, t in bundled_exercises()]
-    renderer(args, env)(Table(f"bundled labs and exercises ({bundled_dir()})", ["lab", "kind", "title"], rows, key="labs"))
+    rows = [[name, title] for name, title in bundled_labs() + bundled_exercises()]  # exercises/NAME: an exercise
+    renderer(args, env)(Table(f"bundled labs and exercises ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
     return EXIT_OK
 
 
