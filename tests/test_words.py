@@ -127,3 +127,17 @@ def test_what_exists_is_said_once(lab):
         out = lab.run(line)
         assert not out.ok and out.error == words, (line, out.error)
         assert not DOUBLED.search(out.error), out.error
+
+
+def test_leaving_says_what_goes_in_the_right_number(term):
+    term.wait_for(r"nslab>")
+    term.type("ns add one\r")
+    term.wait_for(r"added one")
+    term.wait_for(r"nslab>")
+    term.type("exit\r")
+    term.wait_for(r"leave\? \[y/N\]")
+    m = re.search(r"the lab \(1 namespace, (\d+) (links?)\) goes away", term.text())
+    assert m, term.text()
+    assert (m.group(2) == "link") == (m.group(1) == "1"), m.group(0)
+    term.type("y\r")
+    assert term.proc.wait(timeout=15) == 0
