@@ -49,7 +49,7 @@ def ns_add(ctx: Ctx, name: list[str]) -> Message:
     for n in dict.fromkeys(name):
         _guard_ns_name(ctx, n)
         if ctx.view.exists(n):
-            raise CommandError(f"namespace {n!r} exists: File exists")
+            raise CommandError(f"namespace {n!r} exists already")
         ctx.apply({"op": "ns_add", "ns": n})
     return Message(f"added {', '.join(dict.fromkeys(name))}", "ok")
 
@@ -93,7 +93,7 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
         # the kernel says only "File exists": name the end that does (no lookups before, on the fast path)
         for ns, name in ends:
             if ctx.view.has(ns, name):
-                raise CommandError(f"{show_ep(ns, name)} exists: File exists") from None
+                raise CommandError(f"{show_ep(ns, name)} exists already") from None
         raise
     return Message(f"veth {show_ep(ans, aname)} <-> {show_ep(bns, bname)}", "ok")
 
@@ -118,7 +118,7 @@ def link_down(ctx: Ctx, ep: Endpoint) -> Message:
 def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
     ns, name = existing(ctx, ep)
     if ctx.view.has(ns, new):
-        raise CommandError(f"{show_ep(ns, new)} exists: File exists")
+        raise CommandError(f"{show_ep(ns, new)} exists already")
     _set(ctx, ep, rename=new)
     return Message(f"{show_ep(ns, name)} is now {new}", "ok")
 
@@ -159,7 +159,7 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
         ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
     except CommandError as e:
         if e.message.endswith(": File exists"):
-            raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists") from None
+            raise CommandError(f"{show_ep(ns, name)} has {cidr} already") from None
         raise
     return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
 
@@ -200,7 +200,7 @@ def route_del(ctx: Ctx, dest: str) -> Message:
 
 def bridge_add(ctx: Ctx, name: str) -> Message:
     if ctx.view.has(ctx.ns, name):
-        raise CommandError(f"{show_ep(ctx.ns, name)} exists: File exists")
+        raise CommandError(f"{show_ep(ctx.ns, name)} exists already")
     ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
     return Message(f"bridge {show_ep(ctx.ns, name)} (up)", "ok")
 

@@ -87,7 +87,9 @@ def _link(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link | None, str]:
 
 
 def _state(link: inventory.Link) -> str:
-    return f"{'UP' if link.up else 'DOWN'} ({link.operstate})"
+    """`UP`, or `UP (operstate LOWERLAYERDOWN)` when the kernel's state says more than the flag."""
+    admin = "UP" if link.up else "DOWN"
+    return admin if link.operstate == admin else f"{admin} (operstate {link.operstate})"
 
 
 def expect_link(ctx: Ctx, ep: Endpoint) -> ExpectResult:

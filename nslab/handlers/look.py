@@ -21,7 +21,9 @@ def _names(ctx: Ctx, ns: str | None) -> list[str]:
     return [ctx.ns]
 
 
-def ns_ls(ctx: Ctx) -> Table:
+def ns_ls(ctx: Ctx, all: bool = False) -> Table:  # noqa: A002 - the option's name
+    """The lab's namespaces and the caller's containers; with --all also the namespaces other
+    processes hold.  An ordinary user sees only their own processes and containers."""
     rows: list[list[Any]] = []
     made = ctx.guard.made_namespaces() if ctx.host_mode else None
     from ..ops.container_ops import link_row
@@ -34,20 +36,30 @@ def ns_ls(ctx: Ctx) -> Table:
             continue
         origin = "lab" if made is None or name in made else "host"
         rows.append([name, origin, len(ctx.view.links(name, with_addrs=False))])
-    if ctx.lab is not None:  # the machine beyond the lab: its containers, and namespaces only processes hold
+    if ctx.lab is not None:  # the machine beyond the lab: containers, and with --all what processes hold
         from ..services.docker import container_rows
 
-        rows += container_rows(ctx.lab.docker_host)
-        rows += _process_rows(ctx, rows)
+        uid = _only_uid()
+        rows += container_rows(ctx.lab.docker_host, uid)
+        if all:
+            rows += _process_rows(ctx, rows, uid)
     return Table("namespaces", ["name", "origin", "links"], rows, key="namespaces")
 
 
-def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
+def _only_uid() -> int | None:
+    """Whose processes an `ns ls` may list: anybody's for root (root outside any user namespace),
+    else the caller's own, by their uid as this process's user namespace sees it."""
+    from ..base.environment import real_uid
+
+    return None if real_uid() == 0 else os.getuid()
+
+
+def _process_rows(ctx: Ctx, listed: list[list[Any]], uid: int | None) -> list[list[Any]]:
     """Namespaces only processes hold (no name in /run/netns): `ns link PID` names one."""
     import re
 
     from ..kernel.isolate import OUTER
-    from ..kernel.procns import inode_of_pid, other_namespaces
+    from ..kernel.procns import inode_of_pid, other_namespaces, user_name
 
     nss = ctx.lab.nss
     known = {os.fstat(nss.host.fd).st_ino}
@@ -60,9 +72,15 @@ def _process_rows(ctx: Ctx, listed: list[list[Any]]) -> list[list[Any]]:
         m = re.search(r"\(pid (\d+)", str(row[0]))
         if m and (inode := inode_of_pid(int(m.group(1)))) is not None:
             known.add(inode)
-    outer = os.environ.get(OUTER)
-    return [["(the machine's own)", "outside the lab", p.links] if str(p.inode) == outer
-            else [f"pid {p.pid} ({p.comm})", "process", p.links] for p in other_namespaces(known)]
+    machine = {os.environ.get(OUTER), str(inode_of_pid(1))}  # the namespace nslab left; PID 1's
+    rows = []
+    for p in other_namespaces(known, uid):
+        if str(p.inode) in machine:
+            rows.append(["(the machine's own)", "outside the lab", p.links])
+        else:
+            whose = "" if p.uid == os.getuid() else f", user {user_name(p.uid)}"  # root sees everybody's
+            rows.append([f"pid {p.pid} ({p.comm})", f"process{whose}", p.links])
+    return rows
 
 
 def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:

@@ -19,7 +19,9 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("ns", LAB, "network namespaces", (
         f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
         f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
-        f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+        f("ns ls [--all]", "ns_ls",
+          "list the lab's namespaces and your containers; --all: also other processes' namespaces (your own, or anybody's for root)",
+          "ip netns ls"),
         f("ns link TARGET:pid_or_container [NAME:newns]", "ns_link",
           "name a process's or container's namespace (default name: the container's), valid while it runs",
           "ip netns attach NAME PID"),
@@ -130,6 +132,12 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("help", JOURNAL, "help on commands", (
         f("help [CMD:cmd]", "help", "list commands, or one command's forms"),
     ), journal=False),
+)
+
+# words only the REPL takes (it handles them before the parser): `help` lists them with the rest
+REPL_WORDS: tuple[tuple[str, str], ...] = (
+    ("exit", "leave the REPL (also quit, Ctrl-D); asks first when an isolated lab holds something"),
+    ("exit!", "leave the REPL at once, without asking; an isolated lab goes with it"),
 )
 
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}

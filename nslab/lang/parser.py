@@ -14,6 +14,15 @@ from .lexer import BLANKS, LexError, Token, join_lines, tokenize
 from .spec import Arg, CommandSpec, Form, Lit
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a .lab file's header says it needs (`# needs: docker`) and the containers it makes
+    (`# containers: web db`): checked before its first step; removed when the run fails."""
+
+    what: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+
+
 @dataclass
 class Command:
     """One parsed line: which form of which command, with typed values."""
@@ -26,6 +35,7 @@ class Command:
     loc: Loc = field(default_factory=Loc)
     narration: tuple[str, ...] = ()
     section: str | None = None
+    needs: Needs = Needs()  # its file's (the same for every line of a file)
 
     @property
     def name(self) -> str:

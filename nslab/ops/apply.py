@@ -291,7 +291,7 @@ class Kernel:
             raise CommandError(f"{ep(ns, name)} is already in {ns}")
         tns = self.nss.get(target)
         if tns.nl.index(name) is not None:
-            raise CommandError(f"{ep(target, name)} exists: File exists")
+            raise CommandError(f"{ep(target, name)} exists already")
         routes = [r for r in inventory.routes(self.nss.get(ns)) if r.dev == name and not r.kernel_made] if inverse else []
         self.nss.get(ns).nl.set_link(before.index, netns_fd=tns.fd)
         if not inverse:

@@ -108,7 +108,7 @@ def _drop(state: LabState, ns: str, name: str) -> None:
 # -- the effects ---------------------------------------------------------------------
 def ns_add(state: LabState, op: Op) -> None:
     if op["ns"] in state.nss:
-        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+        raise CommandError(f"namespace {op['ns']!r} exists already")
     state.add_ns(op["ns"])
 
 
@@ -123,7 +123,7 @@ def ns_del(state: LabState, op: Op) -> None:
 
 def ns_link(state: LabState, op: Op) -> None:
     if op["ns"] in state.nss:
-        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+        raise CommandError(f"namespace {op['ns']!r} exists already")
     state.add_ns(op["ns"], opaque=True)
 
 
@@ -224,7 +224,7 @@ def _move(state: LabState, op: Op, link: Link) -> None:
         raise CommandError(f"{ep(src, link.name)} is already in {src}")
     there = ns_of(state, target)
     if link.name in there.links:
-        raise CommandError(f"{ep(target, link.name)} exists: File exists")
+        raise CommandError(f"{ep(target, link.name)} exists already")
     if link.kind in ("bridge", "loopback"):  # NETIF_F_NETNS_LOCAL
         raise refuse(errno.EINVAL)
     where = state.nss[src]
