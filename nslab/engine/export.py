@@ -109,7 +109,7 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return (e.ns or ns), e.ifname
 
     if handler in ("expect_reach", "expect_noreach"):
-        argv = " ".join(q(a) for a in _in_ns(ns, ["ping", "-c1", "-W2"]))
+        argv = " ".join(q(a) for a in _in_ns(ns, ["ping", "-c1", "-W2", *(["-I", v["I"]] if v.get("I") else [])]))
         return [(handler == "expect_reach", f"{argv} {_target(v['target'])}")]
     if handler in ("expect_ns", "expect_no_ns"):
         if v["name"] == HOST:

@@ -14,7 +14,7 @@ from ..ops.apply import ep as show_ep
 from .look import resolve_target
 
 
-def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None, str]:
+def _reach(ctx: Ctx, target: str, tries: int, wait: float, iface: str | None = None) -> tuple[bool | None, str]:
     """(replied, what was found); replied is None when the probe was refused: nothing was sent."""
     from ..kernel.ping import ping
 
@@ -22,10 +22,12 @@ def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None,
         addr = resolve_target(ctx, target)
     except CommandError as e:
         return False, e.message
-    if (leaves := ctx.guard.outside(ctx.ns, addr)) is not None:
+    if iface is not None and not ctx.view.has(ctx.ns, iface):
+        return False, f"no interface {show_ep(ctx.ns, iface)}"
+    if (leaves := ctx.guard.outside(ctx.ns, addr, iface)) is not None:
         return None, leaves
     try:
-        for event in ping(ctx.view.fd(ctx.ns), addr, tries, 0.0, wait):
+        for event in ping(ctx.view.fd(ctx.ns), addr, tries, 0.0, wait, iface):
             if isinstance(event, PingReply) and event.ms is not None:
                 return True, f"reply from {addr} in {event.ms:.2f} ms"
     except CommandError as e:
@@ -33,14 +35,18 @@ def _reach(ctx: Ctx, target: str, tries: int, wait: float) -> tuple[bool | None,
     return False, f"no reply from {addr} ({tries} sent, {wait:g} s each)"
 
 
-def expect_reach(ctx: Ctx, target: str) -> ExpectResult:
-    ok, found = _reach(ctx, target, 3, 1.0)
-    return ExpectResult(ok is True, f"{target} reachable from {ctx.ns}", found)
+def _out_of(iface: str | None) -> str:
+    return f" out of {iface}" if iface else ""
 
 
-def expect_noreach(ctx: Ctx, target: str) -> ExpectResult:
-    ok, found = _reach(ctx, target, 2, 0.3)
-    return ExpectResult(ok is False, f"{target} not reachable from {ctx.ns}", found)
+def expect_reach(ctx: Ctx, target: str, I: str | None = None) -> ExpectResult:  # noqa: E741,N803  (ping's -I)
+    ok, found = _reach(ctx, target, 3, 1.0, I)
+    return ExpectResult(ok is True, f"{target} reachable from {ctx.ns}{_out_of(I)}", found)
+
+
+def expect_noreach(ctx: Ctx, target: str, I: str | None = None) -> ExpectResult:  # noqa: E741,N803
+    ok, found = _reach(ctx, target, 2, 0.3, I)
+    return ExpectResult(ok is False, f"{target} not reachable from {ctx.ns}{_out_of(I)}", found)
 
 
 def expect_ns(ctx: Ctx, name: str) -> ExpectResult:
