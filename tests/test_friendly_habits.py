@@ -258,3 +258,39 @@ def test_expect_reach_out_of_an_interface_agrees_with_iputils(lab):
     assert lab.run("expect reach -I br0 10.0.0.2").ok
     assert iputils(lab, "host", "-c", "1", "-W", "1", "-I", "br0", "10.0.0.2").returncode == 0
     assert not lab.run("expect reach -I nosuch 10.0.0.2").ok
+
+
+TUTORIAL = ["ip netns add ns1", "ip link add veth0 type veth peer name veth1", "ip link set veth1 netns ns1",
+            "ip netns exec ns1 ip link set veth1 name eth0", "ip -n ns1 addr add 10.0.0.2/24 dev eth0",
+            "ip -n ns1 link set eth0 up", "ip link add br0 type bridge", "ip link set br0 up",
+            "ip link set dev veth0 master br0", "ip link set veth0 up", "ip a add 10.0.0.1/24 dev br0",
+            "ip -n ns1 route add default via 10.0.0.1", "ip link set dev br0 mtu 1400"]
+
+
+def kernel_state(lab) -> dict:
+    """What iproute2 itself lists in host and ns1 (names, kinds, masters, state, addresses, routes)."""
+    state = {}
+    for ns in ("host", "ns1"):
+        links = ip_j(lab, ns, "-d", "addr", "show")
+        state[ns] = (sorted((x["ifname"], x.get("linkinfo", {}).get("info_kind", ""), x.get("master", ""), "UP" in x["flags"],
+                             x["mtu"], sorted(a["local"] for a in x["addr_info"] if a["family"] == "inet")) for x in links),
+                     sorted((r["dst"], r.get("gateway", ""), r["dev"]) for r in ip_j(lab, ns, "-4", "route", "show")))
+    return state
+
+
+def test_the_translations_build_what_iproute2_builds(lab):
+    # the oracle: the same tutorial steps run by iproute2 itself in another lab, compared by `ip -j`
+    from nslab.lab import Lab
+
+    for typed in TUTORIAL:
+        for line in re.findall(r"`([^`]+)`", refused(typed).split("in nslab: ", 1)[1].split(" (`exec")[0]):
+            assert lab.run(line).ok, (typed, line)
+    ours = kernel_state(lab)
+    assert lab.run("ns del ns1").ok  # labs of one process share /run/netns: the other lab's ns1 comes after
+    with Lab() as other:
+        for typed in TUTORIAL:
+            assert other.run(f"exec {typed}").ok, typed
+        theirs = kernel_state(other)
+        subprocess.run(["ip", "netns", "del", "ns1"], check=True)  # made by `ip` itself: the lab does not own it
+    assert ours == theirs
+    assert ours["ns1"][1] == [("10.0.0.0/24", "", "eth0"), ("default", "10.0.0.1", "eth0")]
