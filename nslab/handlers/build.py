@@ -162,10 +162,8 @@ def port_warning(port: str, addrs: list[str], bridge: str) -> Message:
 def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> list[Message]:
     # one RTM_GETLINK, no dump of the addresses: the kernel's EEXIST is the duplicate check
     # (reading them every step made 4,000 addresses on one interface quadratic)
-    ns, name = where(ctx, ep)
-    link = ctx.view.link(ns, name, with_addrs=False)
-    if link is None:
-        raise NoInterfaceError(f"no interface {show_ep(ns, name)}", ns, name)
+    ns, name = existing(ctx, ep)
+    master = ctx.view.master(ns, name)  # a bridge port: the tutorial's trap (a request only when it is one)
     ctx.guard.interface(ns, name, "address")
     try:
         ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
@@ -173,7 +171,7 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> list[Message]:
         if e.message.endswith(": File exists"):
             raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists") from None
         raise
-    warn = [port_warning(name, [str(cidr)], link.master)] if link.master else []
+    warn = [port_warning(name, [str(cidr)], master)] if master else []
     return [*warn, Message(f"{cidr} on {show_ep(ns, name)}", "ok")]
 
 
