@@ -294,3 +294,8 @@ def test_the_translations_build_what_iproute2_builds(lab):
         subprocess.run(["ip", "netns", "del", "ns1"], check=True)  # made by `ip` itself: the lab does not own it
     assert ours == theirs
     assert ours["ns1"][1] == [("10.0.0.0/24", "", "eth0"), ("default", "10.0.0.1", "eth0")]
+
+
+@pytest.mark.parametrize("typed", ["ip neigh", "ip n show dev eth0", "ip rule ls"])
+def test_an_iproute2_line_nslab_has_no_words_for_points_to_exec(typed):
+    assert f"nslab has no words for: `exec {typed}` runs ip itself" in refused(typed)

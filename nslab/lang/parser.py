@@ -101,6 +101,9 @@ def _merge(misses: list[_Miss]) -> _Miss:
     return here[0]
 
 
+# iproute2 objects nslab has no command for (`ip neigh`, `ip n`): `exec ip ...` is the way
+IPROUTE2_OTHERS = {"neigh", "neighbor", "neighbour", "n", "rule", "ru", "tunnel", "tuntap", "maddr", "mroute",
+                   "monitor", "xfrm", "vrf", "ntable", "mptcp", "nexthop", "netconf", "token", "tcpmetrics", "sr"}
 IPROUTE2_OBJECTS = {"netns": "ns", "link": "link", "l": "link", "addr": "addr", "address": "addr", "a": "addr",
                     "route": "route", "r": "route", "-n": "ns", "-br": "link", "-j": "link"}
 
@@ -165,6 +168,8 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
     if prefix == "ip" and toks[1].text in IPROUTE2_OBJECTS:
         raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
                       f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
+    if prefix == "ip" and toks[1].text in IPROUTE2_OTHERS:
+        raise fail(0, f"that is an iproute2 command line nslab has no words for: `exec {text.strip()}` runs ip itself")
     if head.spec is None:  # `NS PROG ARGS`
         _fits_execve(toks[1:], 1, fail)
         spec = commands.BY_NAME["exec"]
