@@ -139,6 +139,9 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
     return []
 
 
+expect_checks = _expect_check  # the teaching replay shows them as a goal's iproute2 form
+
+
 def expect_lines(step: Step) -> list[str]:
     """The bash checks for an `expect` step, by re-reading its line with the parser."""
     from ..base.errors import NslabError

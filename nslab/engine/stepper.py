@@ -52,11 +52,11 @@ def ip_form(lab: Any, cmd: Any) -> list[str]:
     as iputils ping, `ip netns exec` or the `ip ... show` that checks it (as `export sh` writes it)."""
     if cmd.spec.journal:
         return ip_preview(lab, cmd)
-    from .export import _expect_check
+    from .export import expect_checks
 
     ns = cmd.prefix or lab.context
     if cmd.name == "expect":
-        checks = _expect_check(ns, cmd.form.handler, cmd.values)
+        checks = expect_checks(ns, cmd.form.handler, cmd.values)
         return list(dict.fromkeys(_check_text(ok, line) for ok, line in checks))
     if cmd.name == "ping":
         words = shlex.split(cmd.text)
