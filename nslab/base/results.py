@@ -43,6 +43,7 @@ class PingSummary:
     sent: int
     received: int
     rtts: list[float] = field(default_factory=list)
+    time_ms: float = 0.0  # from the first echo sent to the last packet, as iputils counts it
 
     @property
     def loss(self) -> float:

@@ -27,6 +27,7 @@ class View(Protocol):
     def names(self) -> list[str]: ...  # the named namespaces (not the lab's host)
     def has(self, ns: str, name: str) -> bool: ...
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None: ...
+    def master(self, ns: str, name: str) -> str | None: ...  # the bridge it is a port of (no peer lookup)
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]: ...
     def routes(self, ns: str) -> list[Route]: ...
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
@@ -52,6 +53,12 @@ class KernelView:
 
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
         return inventory.find(self.nss, ns, name, with_addrs=with_addrs)
+
+    def master(self, ns: str, name: str) -> str | None:
+        nl = self.nss.get(ns).nl
+        msg = nl.link(name)  # within a step, the lookup the handler made already: no request
+        found = nl.link(index=msg.master) if msg is not None and msg.master else None
+        return found.name if found is not None else None
 
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         return inventory.links(self.nss.get(ns), with_addrs=with_addrs)
@@ -93,6 +100,10 @@ class ModelView:
             return link_of(self.state, ns, name)  # as the ops' effects find it (a container's: on trust)
         except GoneError:
             return None
+
+    def master(self, ns: str, name: str) -> str | None:
+        link = self.link(ns, name)
+        return link.master if link is not None else None
 
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         self.require(ns)

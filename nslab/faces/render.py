@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from ..base import results as r
 from ..base.environment import Environment
+from ..kernel.ping import reply_line, summary_lines
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
 
@@ -122,20 +123,13 @@ class Renderer:
     def on_ping_reply(self, e: r.PingReply) -> None:
         if self.quiet:
             return
-        if e.ms is None:
-            self.line(f"no answer from {e.target}: icmp_seq={e.seq}", "yellow")
-        else:
-            ttl = f" ttl={e.ttl}" if e.ttl is not None else ""
-            self.line(f"{e.size} bytes from {e.target}: icmp_seq={e.seq}{ttl} time={e.ms:.3f} ms")
+        self.line(reply_line(e), "yellow" if e.ms is None else "")  # iputils' words (nslab/kernel/ping.py)
 
     def on_ping_summary(self, e: r.PingSummary) -> None:
         if self.quiet:
             return
-        self.line(f"--- {e.target} ping statistics ---")
-        self.line(f"{e.sent} packets transmitted, {e.received} received, {e.loss:.0f}% packet loss")
-        if e.rtts:
-            avg = sum(e.rtts) / len(e.rtts)
-            self.line(f"rtt min/avg/max = {min(e.rtts):.3f}/{avg:.3f}/{max(e.rtts):.3f} ms")
+        for text in summary_lines(e):
+            self.line(text)
 
     def on_context_changed(self, e: r.ContextChanged) -> None:
         if not self.quiet:

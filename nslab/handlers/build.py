@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from ..base.errors import CommandError
+from ..base.errors import CommandError, NoInterfaceError
 from ..base.results import Message
 from ..engine.context import Ctx
 from ..kernel import inventory
@@ -25,7 +25,7 @@ def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
 def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     ns, name = where(ctx, e)
     if not ctx.view.has(ns, name):
-        raise CommandError(f"no interface {show_ep(ns, name)}")
+        raise NoInterfaceError(f"no interface {show_ep(ns, name)}", ns, name)
     return ns, name
 
 
@@ -34,7 +34,7 @@ def found(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link]:
     ns, name = where(ctx, e)
     link = ctx.view.link(ns, name)
     if link is None:
-        raise CommandError(f"no interface {show_ep(ns, name)}")
+        raise NoInterfaceError(f"no interface {show_ep(ns, name)}", ns, name)
     return ns, link
 
 
@@ -125,6 +125,9 @@ def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
 
 def link_netns(ctx: Ctx, ep: Endpoint, ns: str) -> Message:
     src, name = existing(ctx, ep)
+    if ns.isdigit() and not ctx.view.exists(ns):  # `ip link set IF netns PID`: nslab names the namespace first
+        raise CommandError(f"no namespace {ns!r}; for process {ns}'s namespace, name it first: "
+                           f"`ns link {ns} NAME`, then `link {ep} netns NAME`")
     ctx.view.require(ns)
     ctx.guard.namespace(ns, for_moving=True)
     _set(ctx, ep, netns=ns)
@@ -150,10 +153,17 @@ def link_del(ctx: Ctx, ep: Endpoint) -> Message:
     return Message(f"deleted {show_ep(ns, name)}", "ok")
 
 
-def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
+def port_warning(port: str, addrs: list[str], bridge: str) -> Message:
+    """The tutorial's trap, in one set of words for both ways into it: an address on a bridge port."""
+    return Message(f"{port} holds {', '.join(addrs)}: a bridge port answers on no address, so this takes the address "
+                   f"off it in effect (an uplink cuts this machine off its network); move the address to {bridge}", "warn")
+
+
+def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> list[Message]:
     # one RTM_GETLINK, no dump of the addresses: the kernel's EEXIST is the duplicate check
     # (reading them every step made 4,000 addresses on one interface quadratic)
     ns, name = existing(ctx, ep)
+    master = ctx.view.master(ns, name)  # a bridge port: the tutorial's trap (a request only when it is one)
     ctx.guard.interface(ns, name, "address")
     try:
         ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
@@ -161,7 +171,8 @@ def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
         if e.message.endswith(": File exists"):
             raise CommandError(f"{show_ep(ns, name)} has {cidr} already") from None
         raise
-    return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
+    warn = [port_warning(name, [str(cidr)], master)] if master else []
+    return [*warn, Message(f"{cidr} on {show_ep(ns, name)}", "ok")]
 
 
 def addr_del(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
@@ -241,8 +252,7 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
     for link in ports:
         ctx.guard.interface(ctx.ns, link.name, "enslave")
         if link.addrs:
-            out.append(Message(f"{link.name} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
-                               f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
+            out.append(port_warning(link.name, link.addrs, name))
         change: dict[str, Any] = {}
         if link.master and link.master != name:
             out.append(Message(f"{link.name} leaves bridge {link.master} for {name}", "warn"))

@@ -7,8 +7,16 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..base.errors import CommandError
-from ..base.results import ContextChanged, Interactive, PingReply, PingSummary, Table, Tree
+from ..base.errors import CommandError, NoInterfaceError
+from ..base.results import (
+    ContextChanged,
+    Interactive,
+    Message,
+    PingReply,
+    PingSummary,
+    Table,
+    Tree,
+)
 from ..engine.context import Ctx
 from ..kernel import targets
 from ..kernel.netns import HOST
@@ -178,21 +186,27 @@ def resolve_target(ctx: Ctx, target: str) -> str:
 
 
 def ping(ctx: Ctx, target: str, c: int = 3, i: float = 1.0, W: float = 1.0, I: str | None = None) -> Iterator[Any]:  # noqa: E741,N803
-    from ..kernel.ping import ping as icmp
+    from ..kernel import ping as icmp
 
     addr = resolve_target(ctx, target)
-    if I is not None and not ctx.view.has(ctx.ns, I):
-        raise CommandError(f"ping -I: no interface {I} in {ctx.ns}")
+    link = ctx.view.link(ctx.ns, I) if I is not None else None
+    if I is not None and link is None:
+        raise NoInterfaceError(f"ping -I: no interface {I} in {ctx.ns}", ctx.ns, I)
     if ctx.dry:
         return
     if (leaves := ctx.guard.outside(ctx.ns, addr, I)) is not None:
         raise CommandError(leaves)
+    if link is not None and ":" not in addr and not any(":" not in c for c in link.addrs):
+        yield Message(icmp.NO_SOURCE.format(I))  # as iputils warns: the answer comes back to no address here
+    fd = ctx.view.fd(ctx.ns)
+    yield Message(icmp.header(addr, I, icmp.source(fd, addr, I) if I else None))
     summary = None
-    for event in icmp(ctx.view.fd(ctx.ns), addr, c, i, W, I):
+    for event in icmp.ping(fd, addr, c, i, W, I):
         if isinstance(event, PingReply):
             event.source = ctx.ns
         if isinstance(event, PingSummary):
             summary = event
         yield event
     if summary is not None and summary.received == 0:
-        raise CommandError(f"no reply from {addr} ({summary.sent} sent)")
+        hint = icmp.down_hint(ctx.view.lab_links(), ctx.ns, addr)
+        raise CommandError(f"no reply from {addr} ({summary.sent} sent)" + (f"; {hint}" if hint else ""))

@@ -83,14 +83,17 @@ TABLE: tuple[CommandSpec, ...] = (
     ), example="exec ns1 ip addr", journal=False),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
-          "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
+          "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "
+          "iputils prints; -I IF sends out of IF; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
-        f("expect reach TARGET:target", "expect_reach", "TARGET answers a ping from the context", "ping -c1 TARGET"),
-        f("expect noreach TARGET:target", "expect_noreach", "TARGET does not answer", "! ping -c1 TARGET"),
+        f("expect reach [-I IF:ifname] TARGET:target", "expect_reach", "TARGET answers a ping from the context (out of IF)",
+          "ping -c1 [-I IF] TARGET"),
+        f("expect noreach [-I IF:ifname] TARGET:target", "expect_noreach", "TARGET does not answer (out of IF)",
+          "! ping -c1 [-I IF] TARGET"),
         f("expect ns NAME:ns", "expect_ns", "the namespace exists", "ip netns ls"),
         f("expect no ns NAME:ns", "expect_no_ns", "the namespace does not exist", "ip netns ls"),
         f("expect no link EP:ep", "expect_no_link", "the interface does not exist", "ip link show IF"),

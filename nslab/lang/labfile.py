@@ -32,6 +32,7 @@ class LabFile:
     path: str
     commands: list[Command]
     needs: Needs = Needs()
+    title: str | None = None
 
 
 class LabFileError(NslabError):
@@ -69,14 +70,21 @@ def parse_text(text: str, source: str) -> LabFile:
     narration: list[str] = []
     section: str | None = None
     header: dict[str, list[str]] = {"needs": [], "containers": []}
+    # the title: the first line of a comment block that opens the file, set apart from the
+    # first command by a blank line or a section (directly above a command it is narration)
+    title: str | None = None
+    opening = True
     for lineno, line in logical_lines(text):
         # blank and comment lines as the lexer reads them, so a line parse_line refuses is refused here
         # too (str.strip would drop a line of only U+00A0 that parse_line calls an unknown command)
         stripped = line.strip(BLANKS)
+        if opening and narration and (not stripped or stripped.startswith("##")):
+            title, opening = narration[0], False
         if not stripped:
             narration = []
             continue
         if stripped.startswith("##"):
+            opening = False
             section = stripped.lstrip("#").strip() or None
             narration = []
             continue
@@ -91,6 +99,7 @@ def parse_text(text: str, source: str) -> LabFile:
                 continue
             narration.append(stripped[1:].strip())
             continue
+        opening = False
         try:
             cmd = parse_line(line, Loc(source, lineno, 1))
         except ParseError as e:
@@ -100,6 +109,7 @@ def parse_text(text: str, source: str) -> LabFile:
         if cmd is not None:
             cmd.narration = tuple(narration)
             cmd.section = section
+            cmd.title = title
             commands.append(cmd)
         narration = []
     if errors:
@@ -107,7 +117,7 @@ def parse_text(text: str, source: str) -> LabFile:
     needs = Needs(tuple(dict.fromkeys(header["needs"])), tuple(dict.fromkeys(header["containers"])))
     for cmd in commands:
         cmd.needs = needs
-    return LabFile(source, commands, needs)
+    return LabFile(source, commands, needs, title)
 
 
 MAX_LAB_BYTES = 16 << 20  # far above any real lab; /dev/zero or a stray log must not eat the memory

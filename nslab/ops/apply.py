@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..base.errors import CommandError, GoneError, kernel_words
+from ..base.errors import CommandError, InterfaceGoneError, kernel_words
 from ..kernel import inventory, sysns
 from ..kernel.netns import HOST
 from . import identity, opkinds
@@ -51,7 +51,7 @@ class Kernel:
     def index(self, ns: str, name: str) -> int:
         found = self.nss.get(ns).nl.index(name)
         if found is None:
-            raise GoneError(f"no interface {ep(ns, name)}")
+            raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
         self.seen[(ns, name)] = found
         return found
 
@@ -204,7 +204,7 @@ class Kernel:
         # addresses are read only when the undo needs them: a move, or bringing a link up
         before = inventory.find(self.nss, ns, name, with_addrs="netns" in op or bool(inverse and op.get("up")))
         if before is None:
-            raise GoneError(f"no interface {ep(ns, name)}")
+            raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
         self.seen[(ns, name)] = before.index
         if "netns" in op:
             return self._move(op, before, inverse)

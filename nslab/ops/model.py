@@ -16,7 +16,7 @@ import ipaddress
 import os
 from typing import Any
 
-from ..base.errors import CommandError, GoneError
+from ..base.errors import CommandError, InterfaceGoneError
 from ..kernel.inventory import Link, Route, route_family, same_dest
 from ..kernel.labstate import ETH_MTU, LabState, NsState
 from ..kernel.netns import HOST
@@ -46,7 +46,7 @@ def link_of(state: LabState, ns: str, name: str) -> Link:
     if link is None and where.opaque:  # inside a container: whatever it holds is taken on trust
         link = state.new_link(ns, name, "device")
     if link is None:
-        raise GoneError(f"no interface {ep(ns, name)}")
+        raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
     return link
 
 
