@@ -56,7 +56,7 @@ class KernelView:
 
     def master(self, ns: str, name: str) -> str | None:
         nl = self.nss.get(ns).nl
-        msg = nl.link(name)  # within a step, the lookup the handler made already: no request
+        msg = nl.latest(name)  # a master is announced as it changes, a veth's too (kernel/watch.py)
         found = nl.link(index=msg.master) if msg is not None and msg.master else None
         return found.name if found is not None else None
 
