@@ -128,3 +128,4 @@ class SourceFile:
 
     path: str  # its real path, to refuse a loop
     commands: list[Any]
+    opens: Any = None  # an exercise's: made the lab's open exercise once its setup ran (goals.Opened)

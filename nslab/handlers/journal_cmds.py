@@ -15,6 +15,7 @@ from ..engine.export import sh_text
 from ..engine.savefile import save_text
 from ..kernel.netns import HOST
 from ..lang import commands
+from ..lang.exercise import exercise_of
 from ..lang.labfile import LabFileError, parse_file
 from ..ops.change_words import BY_PROGRAM, undid
 
@@ -140,6 +141,12 @@ def source(ctx: Ctx, file: str) -> SourceFile:
     if not ctx.dry and (unmet := needs.unmet(lab_file.needs, getattr(ctx.lab, "docker_host", None))):
         raise CommandError(f"{file}: " + "; ".join(f"{problem}; {fix.replace('FILE', file)}" for problem, fix in unmet)
                            + " (nothing of it ran)")
+    # an exercise (a `## Goals` section): its setup runs, then it is the open one, as `nslab run -i`
+    exercise = None if ctx.dry else exercise_of(real, lab_file.commands, file)
+    if exercise is not None:
+        from .goals import Opened
+
+        return SourceFile(real, exercise.setup, Opened(exercise))
     return SourceFile(real, lab_file.commands)
 
 
