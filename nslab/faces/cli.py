@@ -11,7 +11,8 @@ from typing import Any
 from ..base.environment import Environment
 from ..base.errors import NslabError
 from ..base.words import count
-from ..lang.bundled import bundled_dir, bundled_exercises, bundled_labs, near_bundled, resolve_lab
+from ..lang.bundled import near_bundled, resolve_lab
+from . import labnames
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -41,7 +42,9 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
                      help="parse and resolve every line against a model of the lab; no kernel, no privileges")
     chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the host lab (--host)")
     chk.add_argument("file", metavar="FILE")
-    sub.add_parser("labs", help="list the bundled labs")
+    sub.add_parser("labs", help="list the bundled labs and exercises").add_argument(
+        "--names", action="store_true", help="only their names, one a line (shell completion)")
+    sub.add_parser("completion", help="a bash completion script: eval \"$(nslab completion bash)\"").add_argument("shell", choices=["bash"])
     img = sub.add_parser("image", help="build the labs' small container image with no registry (docker import of busybox-static)")
     img.add_argument("--name", default=None, metavar="IMAGE", help="image name (default nslab/busybox:latest)")
     img.add_argument("--if-missing", action="store_true", help="do nothing when the image exists")
@@ -163,11 +166,7 @@ def cmd_image(args: Any, env: Environment) -> int:
 
 
 def cmd_labs(args: Any, env: Environment) -> int:
-    from ..base.results import Table
-
-    rows = [[name, title] for name, title in bundled_labs() + bundled_exercises()]  # exercises/NAME: an exercise
-    renderer(args, env)(Table(f"bundled labs and exercises ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
-    return EXIT_OK
+    return labnames.cmd_labs(args, env, renderer(args, env))
 
 
 def parse_inputs(files: list[str], out: Any, env: Environment) -> list[tuple[str, list[Any]]] | None:
@@ -393,5 +392,5 @@ def cmd_attach(args: Any, env: Environment) -> int:
 # `nslab SUBCOMMAND`: each one's runner (no subcommand: the REPL)
 SUBCOMMANDS: dict[str, Callable[[Any, Environment], int]] = {
     "image": cmd_image, "labs": cmd_labs, "run": cmd_run, "check": cmd_check, "reset": cmd_reset,
-    "clean": cmd_clean, "attach": cmd_attach,
+    "clean": cmd_clean, "attach": cmd_attach, "completion": labnames.cmd_completion,
 }
