@@ -202,3 +202,21 @@ def test_a_veth_whose_index_equals_its_peers_comes_up_without_linkwatchs_second(
     took = time.monotonic() - t0
     assert ip_j(lab, "n1", "link", "show", "eth0")[0]["operstate"] == "UP"
     assert took < 0.5, took  # linkwatch's batch is a second: waiting for its announcement took that long
+
+
+def test_link_up_reads_no_addresses_and_its_undo_puts_back_the_ipv6_the_link_had_down(lab: Lab) -> None:
+    """Undoing `up` takes the link down, and the kernel drops its IPv6 addresses then: the undo
+    reads them when it runs (keep_inet6), not `link up` beforehand (judged by ip -j)."""
+    ok(lab, "ns add a")
+    ok(lab, "veth a:e0 a:e1")
+    ok(lab, "addr add a:e0 fd00:5::1/64")
+    ok(lab, "addr add a:e0 10.5.0.1/24")
+    assert "RTM_GETADDR" not in cost(lab, "link a:e0 up")
+    ok(lab, "undo")
+    e0 = ip_j(lab, "a", "addr", "show", "e0")[0]
+    assert "UP" not in e0["flags"]
+    assert sorted(x["local"] for x in e0["addr_info"]) == ["10.5.0.1", "fd00:5::1"]
+    ok(lab, "link a:e0 up")
+    ok(lab, "addr add a:e0 fd00:6::1/64")  # made while up: a later step, undone first
+    ok(lab, "undo 2")
+    assert sorted(x["local"] for x in ip_j(lab, "a", "addr", "show", "e0")[0]["addr_info"]) == ["10.5.0.1", "fd00:5::1"]

@@ -87,8 +87,8 @@ def _prune_routes(where: NsState, lost_ipv4: str | None = None) -> None:
     where.routes = [r for r in where.routes if keeps(r)]
 
 
-def _drop_ipv6(link: Link) -> None:
-    link.addrs = [a for a in link.addrs if ":" not in a]
+def _drop_ipv6(link: Link, keep_global: bool = False) -> None:
+    link.addrs = [a for a in link.addrs if ":" not in a or (keep_global and not a.startswith("fe80:"))]
 
 
 def _drop(state: LabState, ns: str, name: str) -> None:
@@ -188,7 +188,7 @@ def link_set(state: LabState, op: Op) -> None:
         if op["up"] and not link.up and link.kind == "loopback":
             link.addrs += [a for a in ("127.0.0.1/8", "::1/128") if a not in link.addrs]
         if not op["up"] and link.up:  # a link already down loses nothing
-            _drop_ipv6(link)
+            _drop_ipv6(link, keep_global=bool(op.get("keep_inet6")))  # undoing `up` puts them back
         link.up = bool(op["up"])
     _prune_routes(where)
 

@@ -59,10 +59,11 @@ def _carrier(kernel: "Kernel", timeout: float) -> None:
     deadline = start + timeout
     asked: set[tuple[str, str]] = set()
     while watch and time.monotonic() < deadline:
-        # linkwatch announces an urgent event at once, but batches the others (a veth whose
+        # linkwatch runs an urgent event soon (a work item) and batches the others (a veth whose
         # index equals its peer's, a bridge) up to a second; a read of the link runs its event
-        # there and then, so a link still pending after a short grace is read, once
-        late = time.monotonic() - start > GRACE
+        # there and then, so a link the watch says is pending is read, once: one request is
+        # cheaper than waiting long for the work item, which mostly comes within a millisecond
+        late = time.monotonic() - start >= GRACE
         watch = {x for x in watch if _pending(_link(kernel, *x, ask=late and x not in asked), x in carried)}
         if late:
             asked |= watch
@@ -82,7 +83,7 @@ def _wait(kernel: "Kernel", links: set[tuple[str, str]], most: float) -> None:
         time.sleep(most)
 
 
-GRACE = 0.003  # s: linkwatch's urgent events are announced well within it
+GRACE = 0.001  # s: how long the watch may answer alone before a pending link is read
 
 
 def _link(kernel: "Kernel", ns: str, name: str, ask: bool = False) -> "LinkMsg | None":
