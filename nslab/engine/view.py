@@ -30,6 +30,7 @@ class View(Protocol):
     def master(self, ns: str, name: str) -> str | None: ...  # the bridge it is a port of (no peer lookup)
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]: ...
     def routes(self, ns: str) -> list[Route]: ...
+    def link_local(self, ns: str) -> dict[str, list[str]]: ...  # IPv6 fe80:: by interface (the kernel's own)
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
     def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
     def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
@@ -65,6 +66,9 @@ class KernelView:
 
     def routes(self, ns: str) -> list[Route]:
         return inventory.routes(self.nss.get(ns))
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        return inventory.link_local(self.nss.get(ns))
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return inventory.lab_links(self.nss, names, peers)
@@ -112,6 +116,10 @@ class ModelView:
     def routes(self, ns: str) -> list[Route]:
         self.require(ns)
         return list(self.state.nss[ns].routes)
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        self.require(ns)
+        return {}  # made by the kernel from a MAC the model cannot know
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return {n: self.links(n) for n in (names if names is not None else [HOST, *self.names()])}

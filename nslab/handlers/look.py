@@ -22,7 +22,12 @@ from ..kernel import targets
 from ..kernel.netns import HOST
 
 
-def _names(ctx: Ctx, ns: str | None) -> list[str]:
+def _names(ctx: Ctx, ns: str | None, everywhere: bool = False) -> list[str]:
+    """The namespaces a listing covers: NS, or with --all every namespace of the lab, else the context."""
+    if ns is not None and everywhere:
+        raise CommandError(f"a namespace ({ns}) or --all, not both")
+    if everywhere:
+        return [HOST, *ctx.view.names()]
     if ns is not None:
         ctx.view.require(ns)
         return [ns]
@@ -102,23 +107,26 @@ def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
     return rows
 
 
-def link_ls(ctx: Ctx, ns: str | None = None) -> Table:
+def link_ls(ctx: Ctx, ns: str | None = None, all: bool = False) -> Table:  # noqa: A002 - the option's name
     return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer"],
-                 _link_rows(ctx, _names(ctx, ns)), key="links")
+                 _link_rows(ctx, _names(ctx, ns, all)), key="links")
 
 
-def addr_ls(ctx: Ctx, ns: str | None = None) -> Table:
+def addr_ls(ctx: Ctx, ns: str | None = None, all: bool = False) -> Table:  # noqa: A002
+    """Addresses the lab made, and the IPv6 link-local ones the kernel made, marked as such."""
     rows = []
-    for name in _names(ctx, ns):
+    for name in _names(ctx, ns, all):
+        local = ctx.view.link_local(name)
         for link in ctx.view.links(name):
-            for cidr in link.addrs:
-                rows.append([name, link.name, cidr, "UP" if link.up else "DOWN"])
-    return Table("addresses", ["ns", "link", "address", "state"], rows, key="addresses")
+            state = "UP" if link.up else "DOWN"
+            rows += [[name, link.name, cidr, state, ""] for cidr in link.addrs]
+            rows += [[name, link.name, cidr, state, "link-local (by the kernel)"] for cidr in local.get(link.name, [])]
+    return Table("addresses", ["ns", "link", "address", "state", "note"], rows, key="addresses")
 
 
-def route_ls(ctx: Ctx, ns: str | None = None) -> Table:
+def route_ls(ctx: Ctx, ns: str | None = None, all: bool = False) -> Table:  # noqa: A002
     rows = []
-    for name in _names(ctx, ns):
+    for name in _names(ctx, ns, all):
         for r in ctx.view.routes(name):
             rows.append([name, r.dst, r.gw or "", r.dev or "", "kernel" if r.kernel_made else "static"])
     return Table("routes", ["ns", "dest", "via", "dev", "proto"], rows, key="routes")

@@ -31,7 +31,7 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link add A type veth peer name B netns NS"),
     ), example="veth ns1 ns2   |   veth veth0 ns1:eth0"),
     CommandSpec("link", LAB, "interfaces: state, name, namespace, MTU, MAC", (
-        f("link ls [NS:ns]", "link_ls", "list interfaces of the context (or NS)", "ip link show"),
+        f("link ls [NS:ns] [--all]", "link_ls", "list interfaces of the context (or NS; --all: every namespace of the lab)", "ip link show"),
         f("link del EP:ep", "link_del", "delete an interface (a veth takes its peer along)", "ip link del IF"),
         f("link EP:ep up", "link_up", "bring an interface up", "ip link set IF up"),
         f("link EP:ep down", "link_down", "take an interface down", "ip link set IF down"),
@@ -43,13 +43,13 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("addr", LAB, "IPv4 and IPv6 addresses", (
         f("addr add EP:ep CIDR:cidr", "addr_add", "add an address to an interface", "ip addr add CIDR dev IF"),
         f("addr del EP:ep CIDR:cidr", "addr_del", "remove an address", "ip addr del CIDR dev IF"),
-        f("addr ls [NS:ns]", "addr_ls", "list addresses of the context (or NS)", "ip addr show"),
+        f("addr ls [NS:ns] [--all]", "addr_ls", "list addresses of the context (or NS; --all: every namespace), link-local ones marked", "ip addr show"),
     ), example="addr add ns1:eth0 10.0.0.1/24"),
     CommandSpec("route", LAB, "routes", (
         f("route add DEST:dest via GW:ip [dev DEV:ifname]", "route_add", "a route through a gateway", "ip route add DEST via GW"),
         f("route add DEST:dest dev DEV:ifname", "route_add", "a route out of an interface", "ip route add DEST dev IF"),
         f("route del DEST:dest", "route_del", "remove a route", "ip route del DEST"),
-        f("route ls [NS:ns]", "route_ls", "list routes of the context (or NS)", "ip route show"),
+        f("route ls [NS:ns] [--all]", "route_ls", "list routes of the context (or NS; --all: every namespace of the lab)", "ip route show"),
     ), example="ns1 route add default via 10.0.0.254"),
     CommandSpec("bridge", LAB, "Linux bridges and their ports", (
         f("bridge add NAME:bridge", "bridge_add", "create a bridge and bring it up", "ip link add NAME type bridge"),
