@@ -101,7 +101,7 @@ def test_check_reports_every_parse_error_with_its_caret(lab: Lab, tmp_path):
     errors = of(out.events, Failure)
     assert [e.where for e in errors[:-1]] == [f"{bad}:2:20", f"{bad}:3:12", f"{bad}:4:7"]
     assert all(e.line and "^" in e.caret for e in errors[:-1])
-    assert errors[-1].message == (f"{bad}: 3 parse error(s), the first at {bad}:2:20: expected an address like "
+    assert errors[-1].message == (f"{bad}: 3 parse errors, the first at {bad}:2:20: expected an address like "
                                   "10.0.0.1/24, got '10.0.0.300/24'; nothing graded")
     assert not of(out.events, Table)  # nothing graded
     # the command line, too: every error, with the line and the caret, exit 2

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, Table
+from ..base.words import count
 from ..engine.context import Ctx
 from ..lang.exercise import Exercise, expects_in_place
 from ..lang.labfile import LabFile, LabFileError, parse_file
@@ -153,7 +154,7 @@ def check(ctx: Ctx, file: str | None = None) -> Iterator[Any]:
         for err in e.errors:
             yield Failure(err.message, str(err.loc), err.text, err.caret())
         first = e.errors[0]
-        raise CommandError(f"{file}: {len(e.errors)} parse error(s), the first at {first.loc}: {first.message}; "
+        raise CommandError(f"{file}: {count(len(e.errors), 'parse error')}, the first at {first.loc}: {first.message}; "
                            "nothing graded") from None
     if ctx.dry:  # a dry run sends no probe: the file is there and reads
         return
