@@ -220,3 +220,16 @@ def test_link_up_reads_no_addresses_and_its_undo_puts_back_the_ipv6_the_link_had
     ok(lab, "addr add a:e0 fd00:6::1/64")  # made while up: a later step, undone first
     ok(lab, "undo 2")
     assert sorted(x["local"] for x in ip_j(lab, "a", "addr", "show", "e0")[0]["addr_info"]) == ["10.5.0.1", "fd00:5::1"]
+
+
+def test_a_down_links_alias_changed_outside_is_read_not_remembered(lab: Lab) -> None:
+    """do_setlink announces an alias only for an up link: the watch answers for up links only,
+    so the host-mode tag (an alias) is never taken from a stale announcement."""
+    ok(lab, "ns add a")
+    run_in(lab, "a", "ip", "link", "add", "brx", "type", "bridge")  # down
+    nl = lab.nss.get("a").nl
+    assert nl.link("brx") is not None  # heard of now
+    run_in(lab, "a", "ip", "link", "set", "brx", "alias", "not-the-lab")
+    lab.nss.new_step()  # the next step's lookup (a step's own cache keeps the first)
+    msg = nl.link("brx")
+    assert msg is not None and msg.alias == "not-the-lab" == ip_j(lab, "a", "link", "show", "brx")[0]["ifalias"]
