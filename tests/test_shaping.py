@@ -196,3 +196,26 @@ def test_iperf3_through_a_10mbit_rate_sees_9_to_10_5_mbit(lab):
     assert 9.0 <= iperf3(lab, "b", "a", "10.0.0.2") <= 10.5
     # the other direction is not shaped: only what leaves a:eth0 is
     assert iperf3(lab, "a", "b", "10.0.0.1", seconds=2) > 100
+
+
+def test_pyroute2_is_imported_only_when_a_lab_shapes():
+    import os
+    import sys
+
+    from conftest import ROOT
+    code = (
+        "import sys\n"
+        "from nslab.kernel import isolate; isolate.enter()\n"
+        "from nslab.lab import Lab\n"
+        "with Lab() as lab:\n"
+        "    for line in ('ns add a b', 'veth a:eth0 b:eth0', 'a link eth0 up', 'link ls a', 'show',\n"
+        "                 'a link eth0 clear', 'a link eth0 delay 1ms', 'a link eth0 flap 1 --down 0.01 --up 0.01'):\n"
+        "        lab.run(line)\n"
+        "    print('pyroute2' in sys.modules)\n"
+        "    assert lab.run('a link eth0 rate 1mbit').ok\n"
+        "    print('pyroute2' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NSLAB_ISOLATED"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "True"]
