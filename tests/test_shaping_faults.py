@@ -108,6 +108,11 @@ b link eth0 name wan
 b link wan rate 2mbit
 undo
 undo
+b link eth0 rate 1mbit
+b link eth0 netns host
+link eth0 rate 2mbit
+link eth0 name wan
+undo
 """
 
 
@@ -126,7 +131,7 @@ def test_the_model_carries_what_tc_shows():
                 model.run(cmd)
             except Exception:
                 pass
-            for ns in ("a", "b"):
+            for ns in ("host", "a", "b"):
                 if ns not in model.state.nss:
                     continue
                 want = {link["ifname"]: q for link in ip_j(lab, ns, "link", "show")

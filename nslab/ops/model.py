@@ -233,6 +233,7 @@ def _move(state: LabState, op: Op, link: Link) -> None:
         raise refuse(errno.EINVAL)
     where = state.nss[src]
     del where.links[link.name]
+    where.shaping.pop(link.name, None)  # measured: a moved link arrives with the kernel's default qdisc
     for other in where.links.values():
         if other.master == link.name:
             other.master = None
