@@ -219,3 +219,30 @@ def test_pyroute2_is_imported_only_when_a_lab_shapes():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "True"]
+
+
+def test_both_is_atomic_a_refusal_at_the_peer_end_leaves_the_first_end_as_it_was(lab):
+    pair(lab)
+    ok(lab, "a link eth0 rate 2mbit")
+    first = qdiscs(lab, "a", "eth0")
+    tc_b = ["nsenter", f"--net={ns_path(lab, 'b')}", "tc"]
+    subprocess.run([*tc_b, "qdisc", "add", "dev", "eth0", "root", "handle", "1:", "htb", "default", "10"], check=True)
+    subprocess.run([*tc_b, "class", "add", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb", "rate", "1mbit"],
+                   check=True)
+    tree = qdiscs(lab, "b", "eth0")
+    out = lab.run("a link eth0 rate 1mbit --both")
+    assert out.error == ("b:eth0 carries a classful htb (its classes are not kept) that nslab cannot put back; "
+                         "remove it first (tc qdisc del dev eth0 root)")
+    assert qdiscs(lab, "a", "eth0") == first and qdiscs(lab, "b", "eth0") == tree
+    assert lab.run("b link eth0 clear").error == out.error
+    # a tbf with a qdisc of its own below it: a tree, refused alike
+    subprocess.run([*tc_b, "qdisc", "del", "dev", "eth0", "root"], check=True)
+    subprocess.run([*tc_b, "qdisc", "add", "dev", "eth0", "root", "handle", "1:", "tbf", "rate", "1mbit",
+                    "burst", "8k", "latency", "10ms"], check=True)
+    subprocess.run([*tc_b, "qdisc", "add", "dev", "eth0", "parent", "1:1", "handle", "10:", "pfifo", "limit", "5"],
+                   check=True)
+    tree = qdiscs(lab, "b", "eth0")
+    out = lab.run("a link eth0 clear --both")
+    assert out.error == ("b:eth0 carries a qdisc tree (tbf with pfifo below) that nslab cannot put back; "
+                         "remove it first (tc qdisc del dev eth0 root)")
+    assert qdiscs(lab, "a", "eth0") == first and qdiscs(lab, "b", "eth0") == tree

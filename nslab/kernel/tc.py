@@ -31,6 +31,8 @@ HANDLE = 0x10000  # `handle 1:`: the lab's root qdiscs have a fixed handle, as i
 TCMSG = struct.Struct("=BxxxiIII")
 TBF_QOPT = struct.Struct("=BBHhHI BBHhHI III".replace(" ", ""))  # rate, peakrate (tc_ratespec), limit, buffer, mtu
 
+# classful kinds: their classes live outside the qdisc's own options (tbf and netem have one fixed class)
+CLASSFUL = frozenset({"htb", "hfsc", "drr", "prio", "cbq", "ets", "qfq", "multiq", "mqprio", "mq", "taprio", "atm"})
 NO_NETEM = "this kernel has no netem (sch_netem); delay, loss, duplicate, corrupt and reorder need it"
 NEEDS = {"netem": NO_NETEM}
 

@@ -6,7 +6,8 @@ The undo of any qdisc change is what the interface carried before, read from the
 default (undone by `tc_clear`) or a root qdisc put back by `tc_restore` with its kind and its
 options exactly as the kernel dumped them, so a tbf (or a netem, or a qdisc someone set with
 `tc`) comes back byte for byte.  A qdisc tree (children below the root) is not the lab's to
-replace: the command refuses rather than leave an undo that cannot put it back.
+replace, nor is a classful root (htb, hfsc...: its classes are not in its dump): the command
+refuses rather than leave an undo that cannot put it back.
 
 New tbf and netem options are encoded by pyroute2's tc message classes (nslab/kernel/tc.py:
 imported only when a shaping op runs) and sent on the namespace's own rtnetlink socket.
@@ -31,11 +32,12 @@ Op = dict[str, Any]
 def _before(kernel: "Kernel", ns: str, name: str, index: int) -> list[Op]:
     """The ops that put back what the interface carries now."""
     found = tc.qdiscs(kernel.nss.get(ns).nl, index)
-    below = tc.children(found, index)
-    if below:
-        top = tc.root(found, index)
-        raise CommandError(f"{ep(ns, name)} carries a qdisc tree ({top.kind if top else '?'} with "
-                           f"{', '.join(q.kind for q in below)} below) that nslab cannot put back; "
+    top, below = tc.root(found, index), tc.children(found, index)
+    what = (f"a qdisc tree ({top.kind if top else '?'} with {', '.join(q.kind for q in below)} below)" if below
+            else f"a classful {top.kind} (its classes are not kept)" if top is not None and top.kind in tc.CLASSFUL
+            else "")
+    if what:
+        raise CommandError(f"{ep(ns, name)} carries {what} that nslab cannot put back; "
                            f"remove it first (tc qdisc del dev {name} root)")
     now = tc.root(found, index)
     if now is None:
