@@ -246,3 +246,12 @@ def test_both_is_atomic_a_refusal_at_the_peer_end_leaves_the_first_end_as_it_was
     assert out.error == ("b:eth0 carries a qdisc tree (tbf with pfifo below) that nslab cannot put back; "
                          "remove it first (tc qdisc del dev eth0 root)")
     assert qdiscs(lab, "a", "eth0") == first and qdiscs(lab, "b", "eth0") == tree
+
+
+def test_the_netem_refusal_holds_when_lo_already_carries_a_qdisc(lab):
+    pair(lab)
+    subprocess.run(["nsenter", f"--net={ns_path(lab, 'a')}", "tc", "qdisc", "add", "dev", "lo", "root", "handle", "5:",
+                    "pfifo", "limit", "9"], check=True)
+    lo, eth0 = qdiscs(lab, "a", "lo"), qdiscs(lab, "a", "eth0")
+    assert lab.run("a link eth0 delay 10ms").error == NO_NETEM
+    assert qdiscs(lab, "a", "lo") == lo and qdiscs(lab, "a", "eth0") == eth0

@@ -147,7 +147,11 @@ def has_kind(nl: "Rtnl", kind: str, index: int = 1) -> bool:
     except NetlinkError as e:
         if e.code == errno.EAGAIN:  # the kernel loaded the module just now: ask again
             return has_kind(nl, kind, index)
-        return e.code != errno.ENOENT
+        if e.code in (errno.ENOENT, errno.EINVAL):
+            return e.code == errno.EINVAL
+        # lo already carries a qdisc someone set (EEXIST: the kind was never looked at): the kernel's
+        # configuration answers, and failing that the request itself will
+        return configured(kind) is not False
     delete_root(nl, index)  # a kind that takes no options (noqueue): made after all, so taken away
     return True
 

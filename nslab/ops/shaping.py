@@ -15,6 +15,7 @@ imported only when a shaping op runs) and sent on the namespace's own rtnetlink 
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError
@@ -71,7 +72,12 @@ def apply_delay(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     index = kernel.index(ns, name)
     undo = _before(kernel, ns, name, index) if inverse else []
     args = {NETEM_KEYS[k]: op[k] for k in NETEM_KEYS if op.get(k) is not None}
-    tc.create(kernel.nss.get(ns).nl, tc.encode(index, "netem", tc.netem_options(**args)))
+    try:
+        tc.create(kernel.nss.get(ns).nl, tc.encode(index, "netem", tc.netem_options(**args)))
+    except OSError as e:
+        if e.errno == errno.ENOENT:  # the probe could not tell (lo carried a qdisc): the kernel says it now
+            raise CommandError(tc.NO_NETEM) from None
+        raise
     return undo
 
 
