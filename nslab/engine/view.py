@@ -8,7 +8,7 @@ over the model and says what the real run would say.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base.errors import CommandError, GoneError
 from ..kernel import inventory
@@ -34,6 +34,8 @@ class View(Protocol):
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
     def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
     def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]: ...  # root qdiscs set, by interface (not defaults)
+    def flapping(self, ns: str) -> dict[str, str]: ...  # links flapping in the background, in words
 
 
 class KernelView:
@@ -80,6 +82,21 @@ class KernelView:
 
     def fd(self, ns: str) -> int:
         return self.nss.get(ns).fd
+
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]:
+        from ..kernel import tc
+        from ..ops.shaping_spec import carried
+
+        nl = self.nss.get(ns).nl
+        out = {}
+        for q in tc.qdiscs(nl):  # one dump; a name looked up only for an interface that carries one
+            link = nl.link(index=q.index) if tc.root([q], q.index) is not None else None
+            if link is not None:
+                out[link.name] = carried(q.kind, q.options)
+        return out
+
+    def flapping(self, ns: str) -> dict[str, str]:
+        return {name: flap.describe() for (where, name), flap in self.nss.flaps.by_ep.items() if where == ns}
 
 
 class ModelView:
@@ -129,3 +146,11 @@ class ModelView:
 
     def fd(self, ns: str) -> int:
         raise CommandError("a dry run touches no namespace")
+
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]:
+        self.require(ns)
+        return dict(self.state.nss[ns].shaping)
+
+    def flapping(self, ns: str) -> dict[str, str]:
+        self.require(ns)
+        return {name: "flapping" for name in sorted(self.state.nss[ns].flaps)}

@@ -98,17 +98,22 @@ def _process_rows(ctx: Ctx, listed: list[list[Any]], uid: int | None) -> list[li
 
 def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
     by_ns = ctx.view.lab_links(names)  # peers elsewhere: by netnsid, not by reading all
+    from ..ops.shaping_spec import describe
+
     rows = []
     for ns in names:
+        shaped, flapping = ctx.view.shaping(ns), ctx.view.flapping(ns)  # what each interface carries
         for link in by_ns[ns]:
             peer = f"{link.peer[0]}:{link.peer[1]}" if link.peer else ""
+            carries = [describe(shaped[link.name])] if link.name in shaped else []
+            carries += [flapping[link.name]] if link.name in flapping else []
             rows.append([ns, link.name, link.kind, "UP" if link.up else "DOWN", link.operstate, link.mac, link.mtu,
-                         link.master or "", peer])
+                         link.master or "", peer, "; ".join(carries)])
     return rows
 
 
 def link_ls(ctx: Ctx, ns: str | None = None, all: bool = False) -> Table:  # noqa: A002 - the option's name
-    return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer"],
+    return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer", "carries"],
                  _link_rows(ctx, _names(ctx, ns, all)), key="links")
 
 

@@ -39,6 +39,15 @@ TABLE: tuple[CommandSpec, ...] = (
         f("link EP:ep netns NS:ns", "link_netns", "move an interface to another namespace", "ip link set IF netns NS"),
         f("link EP:ep mtu N:mtu", "link_mtu", "set the MTU", "ip link set IF mtu N"),
         f("link EP:ep mac MAC:mac", "link_mac", "set the MAC address", "ip link set IF address MAC"),
+        f("link EP:ep rate RATE:rate [burst BURST:size] [latency LATENCY:time] [--both]", "link_rate",
+          "limit what leaves IF to RATE (tbf; --both: the peer end too)", "tc qdisc replace dev IF root tbf rate RATE ..."),
+        f("link EP:ep delay DELAY:time [jitter JITTER:time] [loss LOSS:percent] [duplicate DUPLICATE:percent] "
+          "[corrupt CORRUPT:percent] [reorder REORDER:percent] [--both]", "link_delay",
+          "delay and impair what leaves IF (netem, where the kernel has it)", "tc qdisc replace dev IF root netem delay T ..."),
+        f("link EP:ep clear [--both]", "link_clear", "take the shaping off IF", "tc qdisc del dev IF root"),
+        f("link EP:ep flap stop", "link_flap_stop", "stop a flap; the link is left as it was before", "ip link set IF up"),
+        f("link EP:ep flap [COUNT:count] [--down SEC:seconds] [--up SEC:seconds]", "link_flap",
+          "take IF down and up COUNT times (default: until stopped) in the background", "ip link set IF down; ip link set IF up"),
     ), example="link ns1:eth0 up"),
     CommandSpec("addr", LAB, "IPv4 and IPv6 addresses", (
         f("addr add EP:ep CIDR:cidr", "addr_add", "add an address to an interface", "ip addr add CIDR dev IF"),

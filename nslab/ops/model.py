@@ -97,6 +97,8 @@ def _drop(state: LabState, ns: str, name: str) -> None:
     link = where.links.pop(name, None) if where is not None else None
     if where is None or link is None:
         return
+    where.shaping.pop(name, None)
+    where.flaps.discard(name)
     for other in where.links.values():
         if other.master == name:
             other.master = None
@@ -200,6 +202,8 @@ def _rename(state: LabState, ns: str, link: Link, new: str) -> None:
     del where.links[old]
     link.name = new
     where.links[new] = link
+    if old in where.shaping:  # a qdisc stays with its interface
+        where.shaping[new] = where.shaping.pop(old)
     for other in where.links.values():
         if other.master == old:
             other.master = new
@@ -229,6 +233,7 @@ def _move(state: LabState, op: Op, link: Link) -> None:
         raise refuse(errno.EINVAL)
     where = state.nss[src]
     del where.links[link.name]
+    where.shaping.pop(link.name, None)  # measured: a moved link arrives with the kernel's default qdisc
     for other in where.links.values():
         if other.master == link.name:
             other.master = None
