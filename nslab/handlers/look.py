@@ -76,7 +76,11 @@ def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
     return rows
 
 
-def link_ls(ctx: Ctx, ns: str | None = None) -> Table:
+def link_ls(ctx: Ctx, ns: str | None = None, stats: bool = False) -> Table | None:
+    if stats:
+        from .learned import link_stats
+
+        return link_stats(ctx, _names(ctx, ns))
     return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer"],
                  _link_rows(ctx, _names(ctx, ns)), key="links")
 
