@@ -210,6 +210,6 @@ def test_watch_off_a_terminal_prints_one_sample(tmp_path) -> None:
     res = nslab_cli("run", "-", input=STAR + "watch -i 0.2 v1 a:eth0\n")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "rates over 0.2 s" in res.stdout and "a:eth0" in res.stdout
-    assert "not at a terminal, so one sample" in res.stdout + res.stderr
+    assert "one sample, as it is not typed at a terminal" in res.stdout + res.stderr
     res = nslab_cli("run", "-", input=STAR + "watch v9\n")
     assert res.returncode == 1 and "watch: no interface v9" in res.stdout + res.stderr

@@ -172,19 +172,22 @@ def _rates(eps: list[tuple[str, str]], before: dict[tuple[str, str], learned.Sta
 
 
 def watch(ctx: Ctx, ep: list[Endpoint] | None = None, i: float = 1.0) -> Iterator[Any]:
-    """Per-interface rates, a table each interval, until a key is pressed at the terminal.  With no
-    terminal (`nslab run`, a pipe) there is no key to wait for: one interval's sample, said so."""
+    """Per-interface rates, a table each interval, until a key is pressed at the terminal.  A line
+    not typed at the REPL's terminal (`nslab run`, `source`, a pipe) has no key to wait for: one
+    interval's sample, said so."""
     eps = _watched(ctx, ep or [])
     if not eps:
         raise CommandError(f"watch: {ctx.ns} has no interface but lo (name one: watch NS:IF)")
     if ctx.dry:
         return
-    keys = ctx.terminal.keys() if ctx.terminal is not None and getattr(ctx.terminal, "tty", None) is not None else None
+    typed = ctx.cmd.loc.source == "repl"  # a replay (`nslab run`, `source`) must not stop for a key
+    live = typed and ctx.terminal is not None and getattr(ctx.terminal, "tty", None) is not None
+    keys = ctx.terminal.keys() if live else None
     if keys is None:
         before, t0 = _sample(ctx, eps), time.monotonic()
         time.sleep(i)
         yield _rates(eps, before, _sample(ctx, eps), time.monotonic() - t0)
-        yield Message("watch: not at a terminal, so one sample; at a terminal it goes on until a key is pressed", "dim")
+        yield Message("watch: one sample, as it is not typed at a terminal (there it goes on until a key is pressed)", "dim")
         return
     yield Message(f"watching {len(eps)} interface(s) every {i:g} s; press any key to stop", "dim")
     with keys as key:
@@ -204,7 +207,9 @@ def watch(ctx: Ctx, ep: list[Endpoint] | None = None, i: float = 1.0) -> Iterato
 
 def _neigh_words(n: learned.Neigh, owners: dict[str, list[str]]) -> str:
     who = f" ({', '.join(owners[n.mac])})" if n.mac in owners else ""
-    return f"{n.dst} is {n.mac or 'not known'}{who}, {' '.join(n.states)}"
+    if not n.mac:
+        return f"{n.dst} has no MAC address yet ({' '.join(n.states)}: asked, not answered)"
+    return f"{n.dst} is {n.mac}{who}, {' '.join(n.states)}"
 
 
 def expect_neigh(ctx: Ctx, ip: Any, mac: str | None = None, ep: Endpoint | None = None) -> ExpectResult | None:
