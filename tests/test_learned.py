@@ -213,3 +213,14 @@ def test_watch_off_a_terminal_prints_one_sample(tmp_path) -> None:
     assert "one sample, as it is not typed at a terminal" in res.stdout + res.stderr
     res = nslab_cli("run", "-", input=STAR + "watch v9\n")
     assert res.returncode == 1 and "watch: no interface v9" in res.stdout + res.stderr
+
+
+def test_lab_09_replays_green_and_its_fdb_is_json() -> None:
+    res = nslab_cli("run", "labs/09-what-a-bridge-learns.lab")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "11 expects held" in res.stdout and "unmet" not in res.stdout
+    res = nslab_cli("--json", "run", "-", input=quiet(STAR) + "a expect reach 10.0.0.2\nfdb ls br0\n")
+    assert res.returncode == 0, res.stderr
+    docs = [json.loads(d) for d in res.stdout.replace("}\n{", "}\x00{").split("\x00") if d.strip()]
+    fdb = next(d["fdb"] for d in docs if "fdb" in d)
+    assert {(e["port"], e["owner"]) for e in fdb if e["type"] == "learned"} == {("v1", "a:eth0"), ("v2", "b:eth0")}
