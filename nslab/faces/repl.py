@@ -282,12 +282,15 @@ class Repl:
             changed = True
         # re-read after any step that may have changed the lab (its own ops, a sourced file's, a
         # program's), not after a listing: a lab of 1,000 links takes 0.15 s to read
-        for step in [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]:
+        steps = [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]
+        for step in steps:
             changed = changed or bool(step.ops or step.program or step.command in _REFRESH_AFTER)
         if changed:
             self.refresh()
             self._load_containers()  # `exec docker run ...` starts one
             after_step(self.lab)  # an open exercise's goals, for the toolbar
+        elif any(step.command == "ping" for step in steps):
+            after_step(self.lab)  # traffic teaches bridges and neighbours: goals on what they learned (expect fdb/neigh)
 
     def read_line(self) -> str:
         """The next line typed; the lab is watched while the prompt waits for it."""

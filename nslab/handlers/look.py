@@ -112,7 +112,11 @@ def _link_rows(ctx: Ctx, names: list[str]) -> list[list[Any]]:
     return rows
 
 
-def link_ls(ctx: Ctx, ns: str | None = None, all: bool = False) -> Table:  # noqa: A002 - the option's name
+def link_ls(ctx: Ctx, ns: str | None = None, all: bool = False, stats: bool = False) -> Table | None:  # noqa: A002
+    if stats:
+        from .learned import link_stats
+
+        return link_stats(ctx, _names(ctx, ns, all))
     return Table("links", ["ns", "name", "kind", "state", "oper", "mac", "mtu", "master", "peer", "carries"],
                  _link_rows(ctx, _names(ctx, ns, all)), key="links")
 

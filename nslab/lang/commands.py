@@ -31,7 +31,9 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link add A type veth peer name B netns NS"),
     ), example="veth ns1 ns2   |   veth veth0 ns1:eth0"),
     CommandSpec("link", LAB, "interfaces: state, name, namespace, MTU, MAC", (
-        f("link ls [NS:ns] [--all]", "link_ls", "list interfaces of the context (or NS; --all: every namespace of the lab)", "ip link show"),
+        f("link ls [NS:ns] [--all] [--stats]", "link_ls",
+          "list interfaces of the context (or NS; --all: every namespace); --stats: rx/tx packets, bytes, drops, errors",
+          "ip [-s] link show"),
         f("link del EP:ep", "link_del", "delete an interface (a veth takes its peer along)", "ip link del IF"),
         f("link EP:ep up", "link_up", "bring an interface up", "ip link set IF up"),
         f("link EP:ep down", "link_down", "take an interface down", "ip link set IF down"),
@@ -68,6 +70,21 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link set IF master NAME"),
         f("bridge NAME:bridge del EP:ep...", "bridge_port_del", "release ports", "ip link set IF nomaster"),
     ), example="bridge br0 add veth0 veth2"),
+    CommandSpec("fdb", RUN, "what a bridge learned: MAC addresses by port", (
+        f("fdb ls [--all] [BRIDGE:bridge]", "fdb_ls",
+          "the forwarding database of BRIDGE (default: every bridge of the context): each MAC, its port, "
+          "learned or permanent, its age and the interface that owns it; --all: the ports' own (self) entries too",
+          "bridge fdb show br BRIDGE"),
+    ), example="fdb ls br0", journal=False),
+    CommandSpec("neigh", RUN, "what a namespace learned: ARP and NDP entries", (
+        f("neigh ls [NS:ns]", "neigh_ls", "the neighbour table of the context (or NS): address, MAC, state, owner",
+          "ip neigh show"),
+    ), example="ns1 neigh ls", journal=False),
+    CommandSpec("watch", RUN, "live per-interface rates", (
+        f("watch [-i SEC:seconds] [EP:ep...]", "watch",
+          "packets and bytes per second on EP... (default: the context's interfaces) until a key is pressed; "
+          "not at a terminal: one sample", "ip -s link show"),
+    ), example="watch ns1:eth0 v1", journal=False),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
@@ -113,6 +130,11 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect master EP:ep BRIDGE:bridge", "expect_master", "the interface is a port of the bridge", "ip link show IF"),
         f("expect route DEST:dest via GW:ip", "expect_route", "the route exists through GW", "ip route show DEST"),
         f("expect route DEST:dest dev DEV:ifname", "expect_route_dev", "the route exists out of IF", "ip route show DEST"),
+        f("expect neigh IP:ip", "expect_neigh", "the context resolved IP (ARP/NDP)", "ip neigh show to IP"),
+        f("expect neigh IP:ip MAC:mac", "expect_neigh", "the context resolved IP to MAC", "ip neigh show to IP"),
+        f("expect neigh IP:ip EP:ep", "expect_neigh", "the context resolved IP to EP's MAC", "ip neigh show to IP"),
+        f("expect fdb BRIDGE:bridge EP:ep", "expect_fdb",
+          "BRIDGE (in the context) learned EP's MAC on the port that leads to EP", "bridge fdb show br BRIDGE"),
     ), example="ns1 expect reach 10.0.0.2", journal=False),
     CommandSpec("history", JOURNAL, "the steps so far", (
         f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),
