@@ -143,9 +143,14 @@ def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
     return Interactive([], target)  # the person's own shell: the face knows which
 
 
+def ipv4_of(ctx: Ctx, ns: str) -> str | None:
+    """The address `ping NS`, `expect reach NS` and `pingall` aim at; None when NS has none."""
+    return targets.first_address((link.index, cidr) for link in ctx.view.links(ns)
+                                 for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
+
+
 def first_ipv4(ctx: Ctx, ns: str) -> str:
-    found = targets.first_address((link.index, cidr) for link in ctx.view.links(ns)
-                                  for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
+    found = ipv4_of(ctx, ns)
     if found is not None:
         return found
     raise CommandError(f"namespace {ns!r} has no IPv4 address to ping")

@@ -83,6 +83,16 @@ TABLE: tuple[CommandSpec, ...] = (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
           "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
+    CommandSpec("pingall", RUN, "every namespace pings every other", (
+        f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "pingall",
+          "a matrix of loss and round-trip times between the namespaces (default: all) by their first IPv4 "
+          "addresses, every echo sent at once", "for each pair: ip netns exec A ping -c N B"),
+    ), example="pingall   |   pingall ns1 ns2 ns3", journal=False),
+    CommandSpec("perf", RUN, "a throughput test between two namespaces", (
+        f("perf [-t SEC:seconds] [--udp] [--rate R:bitrate] [--json] A:ns B:ns", "perf",
+          "a sender in A, a listener in B (its first IPv4 address): Mbit/s, and retransmits (TCP) or loss (UDP); "
+          "--rate paces the sender (UDP's default: 1mbit, as iperf3's)", "iperf3 -s in B; iperf3 -c B in A"),
+    ), example="perf ns1 ns2   |   perf -t 5 --udp --rate 50mbit ns1 ns2", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
@@ -99,6 +109,11 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect master EP:ep BRIDGE:bridge", "expect_master", "the interface is a port of the bridge", "ip link show IF"),
         f("expect route DEST:dest via GW:ip", "expect_route", "the route exists through GW", "ip route show DEST"),
         f("expect route DEST:dest dev DEV:ifname", "expect_route_dev", "the route exists out of IF", "ip route show DEST"),
+        f("expect pingall except PAIR:pair...", "expect_pingall",
+          "every namespace answers every other, except the pairs A-B (either way), which must not", "ping each pair"),
+        f("expect pingall", "expect_pingall", "every namespace with an IPv4 address answers every other", "ping each pair"),
+        f("expect perf A:ns B:ns at least R:bitrate", "expect_perf", "a TCP test from A to B gets at least R",
+          "iperf3 -c B"),
     ), example="ns1 expect reach 10.0.0.2", journal=False),
     CommandSpec("history", JOURNAL, "the steps so far", (
         f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),

@@ -164,6 +164,30 @@ def check_mac_vlan(word: str) -> str:
     return f"{mac}{at}{vlan}"
 
 
+BIT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def check_bitrate(word: str) -> int:
+    """Bits per second, as tc and iperf3 write them: `10mbit`, `10M`, `1.5g`, `500k`, `1000000`."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmgKMG]?)(bit)?", word)
+    if m is None:
+        if re.fullmatch(r"\d+(?:\.\d+)?[kmgKMG]?(bps|B)", word):
+            raise ValueError(f"{word!r} counts bytes (tc reads `mbps` as megabytes): write bits, like 10mbit")
+        raise ValueError(f"expected a bit rate like 10mbit, 500k or 1g, got {word!r}")
+    value = int(float(m.group(1)) * BIT_UNITS[m.group(2).lower()])
+    if value <= 0:
+        raise ValueError(f"expected a bit rate above zero, got {word!r}")
+    return value
+
+
+def check_pair(word: str) -> str:
+    """`A-B`, two namespaces: the word is kept whole and matched against the lab's names joined by
+    '-' (names may hold '-' themselves, so it is never split)."""
+    if not any(NS_RE.match(word[:i]) and NS_RE.match(word[i + 1:]) for i, c in enumerate(word) if c == "-"):
+        raise ValueError(f"expected two namespaces joined by '-', like ns1-ns2, got {word!r}")
+    return word
+
+
 def check_word(word: str) -> str:
     if not word:
         raise ValueError("expected a word, got nothing")
@@ -196,6 +220,8 @@ KINDS: dict[str, Kind] = {
         Kind("mac", "a MAC address", check_mac),
         Kind("cidr_gw", "an address like 10.0.0.2/24 or 10.0.0.2/24@10.0.0.1", check_cidr_gw),
         Kind("mac_vlan", "MAC[@VLAN] like 02:00:00:00:00:01@10 or @10", check_mac_vlan),
+        Kind("bitrate", "a bit rate like 10mbit", check_bitrate),
+        Kind("pair", "two namespaces like ns1-ns2", check_pair),
         Kind("word", "a word", check_word),
         Kind("prog", "a program", check_word),
         Kind("file", "a file name", check_word),
