@@ -85,6 +85,37 @@ def _route_cmd(ns: str, dest: str) -> list[str]:
     return [*ip_words(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
 
 
+# `expect pingall [except A-B...]`: the same pairs (ip netns list, each by first_ipv4), the same
+# three tries of a second for a pair that is silent, iputils' ping for nslab's echoes; one call,
+# not `check`'s twenty (a silent pair costs its three seconds each time)
+PINGALL_FUNC = r"""
+# check_pingall WHAT [A-B...]: every two namespaces with an IPv4 address answer each other's echo
+# within 3 tries of 1 s, except the pairs named (A-B, either order), which must not; else stop.
+check_pingall() {
+  local what=$1 ns a i j k w try ex used=" " bad=""; shift
+  local -a names=() addrs=() todo=() next=() pids=(); local -A answered=()
+  while read -r ns _; do a=$(first_ipv4 "$ns"); if [ -n "$a" ]; then names+=("$ns"); addrs+=("$a"); fi
+  done < <(ip netns list)
+  if (( ${#names[@]} < 2 )); then echo "check failed: $what (fewer than two namespaces with IPv4)" >&2; exit 1; fi
+  for i in "${!names[@]}"; do for j in "${!names[@]}"; do (( i == j )) || todo+=("$i $j"); done; done
+  for try in 1 2 3; do
+    pids=(); next=()
+    for k in "${!todo[@]}"; do read -r i j <<< "${todo[k]}"
+      ip netns exec "${names[i]}" ping -n -q -c 1 -W 1 "${addrs[j]}" >/dev/null 2>&1 & pids[k]=$!; done
+    for k in "${!todo[@]}"; do if wait "${pids[k]}"; then answered["${todo[k]}"]=1; else next+=("${todo[k]}"); fi; done
+    todo=("${next[@]}"); (( ${#todo[@]} )) || break
+  done
+  for i in "${!names[@]}"; do for j in "${!names[@]}"; do (( i != j )) || continue
+    ex=""; for w in "$@"; do [[ $w == "${names[i]}-${names[j]}" || $w == "${names[j]}-${names[i]}" ]] && ex=1 && used+="$w "; done
+    if [ -n "$ex" ] && [ -n "${answered["$i $j"]:-}" ]; then bad+=" ${names[i]}->${names[j]} answered"; fi
+    if [ -z "$ex" ] && [ -z "${answered["$i $j"]:-}" ]; then bad+=" ${names[i]}->${names[j]} silent"; fi
+  done; done
+  for w in "$@"; do [[ $used == *" $w "* ]] || bad+=" $w names no pair"; done
+  if [ -n "$bad" ]; then echo "check failed: $what:$bad" >&2; exit 1; fi
+}
+"""
+
+
 def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
     q = quote
@@ -138,7 +169,10 @@ def expect_lines(step: Step) -> list[str]:
     checks = _expect_check(step.context, cmd.form.handler, cmd.values)
     if step.context != HOST:  # nslab finds a goal in a missing namespace unmet, whatever it asks
         checks.insert(0, (True, f"test -e /run/netns/{quote(step.context)}"))
-    return [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
+    lines = [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
+    if cmd.form.handler == "expect_pingall":
+        lines.append(" ".join(["check_pingall", what, *(quote(w) for w in cmd.values.get("pair") or [])]))
+    return lines
 
 
 def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | None = None) -> str:
@@ -169,6 +203,8 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
         body += _settle_lines(step)
     if any(line.startswith("check") for line in body):
         out.append(CHECK_FUNCS)
+    if any(line.startswith("check_pingall ") for line in body):
+        out.append(PINGALL_FUNC)
     if any(line.startswith("wait_gone") for line in body):
         out.append(WAIT_GONE)
     return "\n".join(out + body) + "\n"

@@ -22,6 +22,12 @@ from .look import first_ipv4, ipv4_of
 PINGALL_PROBES = (3, 1.0)
 PINGALL_QUICK = (1, 0.25)
 EXPECT_PERF_SECONDS = 2.0
+# the kernel keeps one ARP table for every namespace of the machine, at most gc_thresh3 (1024)
+# entries not 5 s old: all the pairs of one big LAN at once need more than that
+NEIGHBOURS_AT = 900
+NEIGHBOURS = ("; with this many pairs on one LAN the kernel's neighbour table may be full (it is shared by every "
+              "namespace of the machine: net.ipv4.neigh.default.gc_thresh3, 1024 entries); a routed star needs "
+              "one entry per host, or ping the hosts in groups")
 SHOWN = 8  # pairs named in a verdict's "found" before "and N more"
 
 
@@ -69,7 +75,8 @@ def pingall(ctx: Ctx, ns: list[str] | None = None, c: int = 1, W: float = 1.0) -
     yield result
     silent = [p for p in result.pairs if p.received == 0]
     if silent:
-        raise CommandError(f"{len(silent)} of {len(result.pairs)} pairs had no reply: {_listed(silent)}")
+        raise CommandError(f"{len(silent)} of {len(result.pairs)} pairs had no reply: {_listed(silent)}"
+                           + (NEIGHBOURS if len(result.pairs) > NEIGHBOURS_AT else ""))
 
 
 def _too_few(hosts: list[str], skipped: list[str]) -> str:

@@ -37,6 +37,7 @@ class Echoes:
 def _socket(fd: int) -> socket.socket:
     sock = open_socket(fd, 4)
     sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     # only echo replies: the echo requests the other namespaces send here are not ours to read
     sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", ~(1 << ICMP_REPLY) & 0xFFFFFFFF))
     return sock
