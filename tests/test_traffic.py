@@ -114,7 +114,7 @@ def test_pingall_on_a_star_answers_every_pair_quickly(lab: Lab, n: int, routed: 
     hosts = n + routed
     assert ok and len(m.pairs) == hosts * (hosts - 1) and all(p.received == 1 for p in m.pairs)
     assert took < 5.0, took  # a generous bound: bench/traffic.py measures it (docs/performance.md)
-    for src, dst in (("h1", f"h{n}"), ("h17", "h3"), (f"h{n - 1}", f"h{n - 2}")):  # a sample, by the oracle
+    for src, dst in (("h1", f"h{n}"), ("h7", "h3"), (f"h{n - 1}", f"h{n - 2}")):  # a sample, by the oracle
         assert iputils_ping(lab, src, m.addrs[dst])
 
 
@@ -202,7 +202,7 @@ def test_perf_udp_counts_every_datagram_at_its_rate(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("broken,words", [
-    ("a route del 10.0.0.0/24", "Network is unreachable"),  # no route: the kernel says so at once
+    ("a addr del eth0 10.0.0.1/24", "Network is unreachable"),  # no route left: the kernel says so at once
     ("b link eth0 down", "no connection to 10.0.0.2 within 2 s"),  # a route, and nobody there
 ])
 def test_perf_to_an_unreachable_namespace_fails_cleanly_and_fast(lab: Lab, broken: str, words: str) -> None:
@@ -224,7 +224,7 @@ def test_expect_perf_holds_and_fails_by_the_rate(lab: Lab) -> None:
     build(lab, PAIR)
     assert lab.run("expect perf a b at least 10mbit").step.outcome == "ok"
     out = lab.run("expect perf a b at least 10000g")
-    assert out.step.outcome == "unmet" and "Mbit/s over 2 s" in out.events[0].found
+    assert out.step.outcome == "unmet" and "Mbit/s over 2" in out.events[0].found
 
 
 def test_perf_json_document() -> None:
