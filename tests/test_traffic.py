@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import iputils_ping, nslab_cli, ns_path
+from conftest import iputils_ping, ns_path, nslab_cli
 
 from nslab.base.results import PerfResult, PingMatrix
 from nslab.lab import Lab, dry_run

@@ -22,7 +22,8 @@ KIND_TOKENS: dict[str, Any] = {
     "ns": Name.Namespace, "newns": Name.Namespace,
     "ep": Name.Variable, "vend": Name.Variable, "ifname": Name.Variable, "bridge": Name.Variable,
     "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
-    "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number,
+    "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number, "bitrate": Number,
+    "pair": Name.Namespace,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
     "word": Name, "prog": Name,
 }
