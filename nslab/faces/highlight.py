@@ -23,7 +23,7 @@ KIND_TOKENS: dict[str, Any] = {
     "ep": Name.Variable, "vend": Name.Variable, "ifname": Name.Variable, "bridge": Name.Variable,
     "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
     "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number, "bitrate": Number,
-    "pair": Name.Namespace,
+    "pair": Name.Namespace, "vni": Number, "port": Number, "macvlan_mode": Keyword.Pseudo,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
     "word": Name, "prog": Name,
 }

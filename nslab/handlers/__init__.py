@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..lang.commands import TABLE
-from . import build, containers, expect, goals, journal_cmds, look, programs, traffic
+from . import build, containers, expect, goals, journal_cmds, link_kinds, look, programs, traffic
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: fn
-    for module in (build, look, programs, expect, goals, journal_cmds, containers, traffic)
+    for module in (build, look, programs, expect, goals, journal_cmds, containers, traffic, link_kinds)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

@@ -188,6 +188,15 @@ def check_pair(word: str) -> str:
     return word
 
 
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
+
+
+def check_macvlan_mode(word: str) -> str:
+    if word not in MACVLAN_MODES:
+        raise ValueError(f"expected a macvlan mode ({', '.join(MACVLAN_MODES)}), got {word!r}")
+    return word
+
+
 def check_word(word: str) -> str:
     if not word:
         raise ValueError("expected a word, got nothing")
@@ -221,6 +230,9 @@ KINDS: dict[str, Kind] = {
         Kind("cidr_gw", "an address like 10.0.0.2/24 or 10.0.0.2/24@10.0.0.1", check_cidr_gw),
         Kind("mac_vlan", "MAC[@VLAN] like 02:00:00:00:00:01@10 or @10", check_mac_vlan),
         Kind("bitrate", "a bit rate like 10mbit", check_bitrate),
+        Kind("vni", "a VXLAN network identifier", _number(int, 0, 16_777_215, "a VXLAN id")),
+        Kind("port", "a UDP port", _number(int, 1, 65535, "a port number")),
+        Kind("macvlan_mode", "a macvlan mode (bridge, private, vepa, passthru)", check_macvlan_mode),
         Kind("pair", "two namespaces like ns1-ns2", check_pair),
         Kind("word", "a word", check_word),
         Kind("prog", "a program", check_word),
