@@ -45,9 +45,8 @@ def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, st
             if link.name == name and link.peer:
                 want.add(link.peer)
                 peer_ns = link.peer[0]
-                if peer_ns not in by_ns:
-                    peer = inventory.find(nss, peer_ns, link.peer[1])
-                    by_ns[peer_ns] = [peer] if peer is not None else []
+                if peer_ns not in by_ns:  # all of it: a macvlan or vxlan on the other end goes too
+                    by_ns.update(inventory.lab_links(nss, [peer_ns]))
     # a macvlan or vxlan goes with the interface it is on
     for ns, name in list(want):
         lower = next((x.index for x in by_ns.get(ns, []) if x.name == name), None)
