@@ -82,7 +82,7 @@ def test_macvlan_modes_and_parent_as_ip_shows_them(lab: Lab) -> None:
         assert (link["linkinfo"]["info_kind"], link["linkinfo"]["info_data"]["mode"], link["link"]) == ("macvlan", mode, "eth0")
     assert "UP" in details(lab, "m", "mv0")["flags"] and "UP" not in details(lab, "m", "mv1")["flags"]
     tree = lab.run("show m").events[0].namespaces[0]
-    assert {x["name"]: x["kind"] for x in tree["links"]}["mv0"] == "macvlan"
+    assert {x["name"]: (x["kind"], x["over"]) for x in tree["links"]}["mv0"] == ("macvlan", "eth0")
 
 
 def test_undo_of_link_del_and_of_the_parent_makes_them_again(lab: Lab) -> None:

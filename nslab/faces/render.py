@@ -231,6 +231,8 @@ class Renderer:
                 bits = [f"{escape(link['name'])}", f"[dim]{link['kind']}[/]", state]
                 if link["peer"]:
                     bits.append(f"<-> {escape(link['peer'])}")
+                if link.get("over"):
+                    bits.append(f"over {escape(link['over'])}")
                 if link["master"]:
                     bits.append(f"on [magenta]{escape(link['master'])}[/]")
                 bits += [escape(a) for a in link["addrs"]]

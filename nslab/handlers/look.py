@@ -117,9 +117,11 @@ def show(ctx: Ctx, ns: str | None = None) -> Tree:
         ctx.view.require(ns)
     out = []
     for name in shown:
+        index = {x.index: x.name for x in by_ns[name]}
         links = [
             {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
-             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs}
+             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs,
+             "over": index.get(x.link_index or 0) if x.kind == "macvlan" and x.link_nsid is None else None}
             for x in by_ns[name]
         ]
         routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
