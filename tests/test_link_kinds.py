@@ -4,10 +4,11 @@ and the kinds this kernel lacks are refused in words (the kernel is asked that i
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
-from conftest import ip_j, iputils_ping
+from conftest import ip_j, iputils_ping, ns_path
 from labworlds import script_world
 from test_model_contract import run_both
 
@@ -180,3 +181,41 @@ def test_bridge_vlan_filtering_is_refused_in_words(lab: Lab) -> None:
     assert asked.returncode != 0 and "Operation not supported" in asked.stderr
     out = lab.run("bridge br0 vlan add vid 5 dev eth0")
     assert not out.ok and "this kernel has no bridge VLAN filtering" in out.events[0].message
+
+
+def test_vxlan_joins_two_isolated_labs_as_it_would_two_machines(lab: Lab) -> None:
+    """Two labs, each in its own root namespace, their hosts joined by one veth (the network between
+    two machines): a vxlan in each host carries a ping between namespaces of the two labs."""
+    with Lab() as other:
+        here, there = lab.host_ns_path, other.host_ns_path
+        # the cable, made by the test with iproute2: one end in each lab's host (a bind mount names
+        # the other lab's namespace for `ip link set ... netns`, and goes right after)
+        subprocess.run(["nsenter", f"--net={here}", "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0x"],
+                       check=True)
+        name = "/run/netns/.other-lab"
+        open(name, "w").close()
+        subprocess.run(["mount", "--bind", there, name], check=True)
+        try:
+            subprocess.run(["nsenter", f"--net={here}", "ip", "link", "set", "u0x", "netns", ".other-lab", "name", "u0"],
+                           check=True)
+        finally:
+            subprocess.run(["umount", name], check=True)
+            os.unlink(name)
+        # (labs of one process share /run/netns, so their namespaces' names differ)
+        for side, (me, peer, h, host_ip) in ((lab, ("192.168.7.1", "192.168.7.2", "h1", "10.7.0.1")),
+                                             (other, ("192.168.7.2", "192.168.7.1", "h2", "10.7.0.2"))):
+            build(side, f"""addr add u0 {me}/24
+link u0 up
+vxlan vx0 id 77 remote {peer} dev u0
+bridge br0 add vx0
+ns add {h}
+veth {h}:eth0 host:hp
+bridge br0 add hp
+{h} addr add eth0 {host_ip}/24
+{h} link eth0 up
+""")
+        assert lab.run("h1 expect reach 10.7.0.2").ok
+        out = subprocess.run(["nsenter", f"--net={ns_path(lab, 'h1')}", "ping", "-n", "-q", "-c", "2", "-W", "2",
+                              "10.7.0.2"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert other.run("h2 expect reach 10.7.0.1").ok

@@ -149,10 +149,11 @@ def _iperf3(lab: Lab, a: str, b: str, addr: str, seconds: float) -> float:
         for _ in range(50):  # until it listens
             client = subprocess.run(["nsenter", f"--net={ns_path(lab, a)}", "iperf3", "-c", addr, "-p", port, "-t",
                                      str(seconds), "-J"], capture_output=True, text=True)
-            if client.returncode == 0:
-                return json.loads(client.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+            doc = json.loads(client.stdout) if client.stdout.strip() else {}
+            if client.returncode == 0 and "error" not in doc:
+                return doc["end"]["sum_received"]["bits_per_second"] / 1e6
             time.sleep(0.1)
-        raise AssertionError(client.stdout + client.stderr)
+        raise AssertionError(client.stdout[-2000:] + client.stderr)
     finally:
         server.kill()
         server.wait()
