@@ -45,7 +45,7 @@ def verdicts(lines: str, expect: str, tmp_path) -> tuple[bool, bool]:
         step.outcome = "ok"  # export writes checks only for met expects: ask it for this one's anyway
         assert lab.run(f"export sh {script}").ok
     # the expect ran last: its checks end the script (the verdict compared is that very check's)
-    assert script.read_text().splitlines()[-1].startswith(("check ", "check_not ", "check_pingall ")), script.read_text()
+    assert script.read_text().splitlines()[-1].startswith(("check ", "check_not ", "check_pingall ", "check_perf ")), script.read_text()
     try:
         script_world(str(script))
         passed = True
@@ -84,3 +84,11 @@ def test_pingall_verdicts_agree(tmp_path, expect: str, met: bool) -> None:
     """`expect pingall [except A-B...]`: met when exactly the pairs named are silent (either order), unmet
     for a silent pair not named, a named pair that answers, or a name that is no pair; bash agrees."""
     assert verdicts(WIRED + REACHABLE + ROUTED, expect, tmp_path) == (met, met)
+
+
+@pytest.mark.parametrize("expect,met", [("a expect perf a b at least 100mbit", True), ("expect perf b a at least 5000g", False),
+                                        ("expect perf a c at least 1mbit", False)])
+def test_perf_verdicts_agree_with_iperf3(tmp_path, expect: str, met: bool) -> None:
+    """`expect perf` and the script's check_perf (iperf3 for the same 2 s) agree: a rate the veth
+    carries, one it cannot, and a pair with no path (a and c share no network)."""
+    assert verdicts(WIRED + REACHABLE, expect, tmp_path) == (met, met)

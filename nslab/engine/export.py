@@ -116,6 +116,27 @@ check_pingall() {
 """
 
 
+# `expect perf A B at least R`: iperf3 (an oracle nslab did not write) for the same 2 s, from A to
+# B's first IPv4 address; its server is stopped by the script, never left running
+PERF_FUNC = r"""
+# check_perf WHAT A B BITS: iperf3 from A to B's first IPv4 address for 2 s gets at least BITS/s; else stop.
+check_perf() {
+  local what=$1 a=$2 b=$3 want=$4 addr pid out got="" i
+  addr=$(first_ipv4 "$b")
+  if [ -z "$addr" ]; then echo "check failed: $what ($b has no IPv4 address)" >&2; exit 1; fi
+  ip netns exec "$b" iperf3 -s -1 -B "$addr" -p 5201 >/dev/null 2>&1 & pid=$!
+  for i in {1..20}; do
+    out=$(ip netns exec "$a" iperf3 -c "$addr" -p 5201 -t 2 -J --connect-timeout 2000 2>/dev/null) || true
+    got=$(awk '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { gsub(/[^0-9.]/, "", $2); print $2; f = 0 }' <<< "$out")
+    [ -n "$got" ] && break; sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  if [ -z "$got" ] || ! awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
+    echo "check failed: $what (${got:-no test} bit/s)" >&2; exit 1; fi
+}
+"""
+
+
 def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
     q = quote
@@ -172,6 +193,9 @@ def expect_lines(step: Step) -> list[str]:
     lines = [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
     if cmd.form.handler == "expect_pingall":
         lines.append(" ".join(["check_pingall", what, *(quote(w) for w in cmd.values.get("pair") or [])]))
+    if cmd.form.handler == "expect_perf":
+        v = cmd.values
+        lines.append(" ".join(["check_perf", what, quote(v["a"]), quote(v["b"]), str(v["r"])]))
     return lines
 
 
@@ -205,6 +229,8 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
         out.append(CHECK_FUNCS)
     if any(line.startswith("check_pingall ") for line in body):
         out.append(PINGALL_FUNC)
+    if any(line.startswith("check_perf ") for line in body):
+        out.append(PERF_FUNC)
     if any(line.startswith("wait_gone") for line in body):
         out.append(WAIT_GONE)
     return "\n".join(out + body) + "\n"
