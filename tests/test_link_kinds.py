@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import ip_j, iputils_ping, ns_path
 from labworlds import script_world
 from test_model_contract import run_both
+from test_safety_egress import Uplink, lab_name, reset, wired
 
 from nslab.lab import Lab
 from nslab.lang.labfile import parse_text
@@ -219,3 +223,35 @@ bridge br0 add hp
                               "10.7.0.2"], capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
         assert other.run("h2 expect reach 10.7.0.1").ok
+
+
+@pytest.fixture
+def uplink(tmp_path: Path) -> Iterator[Uplink]:
+    """test_safety_egress's sandbox host with an uplink to a fake gateway."""
+    u = Uplink(tmp_path)
+    try:
+        yield u
+    finally:
+        u.remove()
+
+
+def test_host_mode_keeps_macvlan_and_vxlan_off_the_machines_uplink(uplink: Uplink) -> None:
+    """A macvlan on the machine's eth0, or a tunnel whose datagrams would leave through it, would put
+    the lab on the real network: refused, nothing made, not one packet out (DESIGN section 8)."""
+    lab = lab_name()
+    before = uplink.received()
+    text = (wired(lab) + "macvlan mv0 eth0\n", "vxlan vx0 id 5 remote 192.0.2.1\n",
+            "vxlan vx0 id 5 remote 10.77.0.9 dev eth0\n", f"vxlan vx1 id 6 remote 10.77.0.2 dev {lab}h\n")
+    try:
+        outs = [uplink.host(lab, line) for line in text]
+        said = [r.stdout + r.stderr for r in outs]
+        assert [r.returncode for r in outs] == [1, 1, 1, 0], said
+        assert "eth0 was not made by this lab; nslab will not put a macvlan on it" in said[0], said[0]
+        assert "vxlan vx0: 192.0.2.1 is not in this lab: from host it would leave through eth0" in said[1], said[1]
+        assert "eth0 was not made by this lab; nslab will not run a vxlan over it" in said[2], said[2]
+        names = {x["ifname"] for x in uplink.ipj("link", "show")}
+        assert "mv0" not in names and "vx0" not in names and "vx1" in names  # the lab's own tunnel is made
+        time.sleep(0.3)
+        assert uplink.received() == before
+    finally:
+        reset(uplink, lab)

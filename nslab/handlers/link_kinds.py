@@ -22,6 +22,7 @@ def _fresh(ctx: Ctx, ns: str, name: str) -> None:
 
 def macvlan(ctx: Ctx, name: str, ep: Endpoint, mode: str = "bridge") -> Message:
     ns, parent = existing(ctx, ep)
+    ctx.guard.interface(ns, parent, "put a macvlan on")  # host mode: eth0's macvlan is the real network's
     _fresh(ctx, ns, name)
     ctx.apply({"op": "macvlan", "ns": ns, "name": name, "link": parent, "mode": mode})
     return Message(f"macvlan {show_ep(ns, name)} on {parent} (mode {mode}, down)", "ok")
@@ -39,6 +40,9 @@ def vxlan(ctx: Ctx, name: str, vni: int, ip: Any, dev: str | None = None, n: int
         raise CommandError("vxlan group needs `dev DEV`: the interface the multicast group is joined on")
     if dev is not None:
         existing(ctx, Endpoint(ns, dev))
+        ctx.guard.interface(ns, dev, "run a vxlan over")
+    if (leaves := ctx.guard.outside(ns, str(addr), dev)) is not None:  # its datagrams would leave the lab
+        raise CommandError(f"vxlan {name}: {leaves}")
     _fresh(ctx, ns, name)
     op: dict[str, Any] = {"op": "vxlan", "ns": ns, "name": name, "vni": vni, ("group" if group else "remote"): str(addr)}
     if dev is not None:
