@@ -230,15 +230,18 @@ def test_expect_perf_holds_and_fails_by_the_rate(lab: Lab) -> None:
 
 def test_perf_json_document() -> None:
     """`perf --json` is one JSON document; with nslab's --json the rest of the output goes to stderr."""
-    proc = nslab_cli("--json", "run", "-", input=PAIR + "perf -t 0.5 --json a b\nperf -t 0.5 --udp --rate 5mbit --json a b\n")
+    proc = nslab_cli("--json", "run", "-", input=PAIR + "perf -t 0.5 --json a b\nperf -t 0.5 --udp --rate 5mbit --json a b\n"
+                     "pingall\n")
     assert proc.returncode == 0, proc.stderr
     decoder = json.JSONDecoder()
     docs, text = [], proc.stdout.strip()
     while text:
         doc, end = decoder.raw_decode(text)
-        docs.append(doc["perf"])
+        docs.append(doc)
         text = text[end:].strip()
-    tcp, udp = docs
+    (tcp, udp), matrix = [d["perf"] for d in docs[:2]], docs[2]
+    assert matrix["skipped"] == [] and sorted((p["from"], p["to"]) for p in matrix["pingall"]) == [("a", "b"), ("b", "a")]
+    assert all(p["received"] == p["sent"] == 1 and p["loss_percent"] == 0 and p["rtt_avg_ms"] > 0 for p in matrix["pingall"])
     assert set(tcp) == {"src", "dst", "addr", "protocol", "seconds", "bytes", "mbps", "retransmits"}
     assert set(udp) == {"src", "dst", "addr", "protocol", "seconds", "bytes", "mbps", "sent", "received", "lost", "loss_percent"}
     assert (tcp["src"], tcp["dst"], tcp["addr"], tcp["protocol"]) == ("a", "b", "10.0.0.2", "tcp")
