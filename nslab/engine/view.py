@@ -27,8 +27,10 @@ class View(Protocol):
     def names(self) -> list[str]: ...  # the named namespaces (not the lab's host)
     def has(self, ns: str, name: str) -> bool: ...
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None: ...
+    def master(self, ns: str, name: str) -> str | None: ...  # the bridge it is a port of (no peer lookup)
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]: ...
     def routes(self, ns: str) -> list[Route]: ...
+    def link_local(self, ns: str) -> dict[str, list[str]]: ...  # IPv6 fe80:: by interface (the kernel's own)
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
     def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
     def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
@@ -53,11 +55,20 @@ class KernelView:
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
         return inventory.find(self.nss, ns, name, with_addrs=with_addrs)
 
+    def master(self, ns: str, name: str) -> str | None:
+        nl = self.nss.get(ns).nl
+        msg = nl.latest(name)  # a master is announced as it changes, a veth's too (kernel/watch.py)
+        found = nl.link(index=msg.master) if msg is not None and msg.master else None
+        return found.name if found is not None else None
+
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         return inventory.links(self.nss.get(ns), with_addrs=with_addrs)
 
     def routes(self, ns: str) -> list[Route]:
         return inventory.routes(self.nss.get(ns))
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        return inventory.link_local(self.nss.get(ns))
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return inventory.lab_links(self.nss, names, peers)
@@ -94,6 +105,10 @@ class ModelView:
         except GoneError:
             return None
 
+    def master(self, ns: str, name: str) -> str | None:
+        link = self.link(ns, name)
+        return link.master if link is not None else None
+
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         self.require(ns)
         return list(self.state.nss[ns].links.values())
@@ -101,6 +116,10 @@ class ModelView:
     def routes(self, ns: str) -> list[Route]:
         self.require(ns)
         return list(self.state.nss[ns].routes)
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        self.require(ns)
+        return {}  # made by the kernel from a MAC the model cannot know
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return {n: self.links(n) for n in (names if names is not None else [HOST, *self.names()])}

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base.environment import Environment
 from ..base.results import Changes, Interactive
+from ..base.words import count
 from ..kernel import isolate
 from ..kernel.netns import HOST
 from ..lang.lexer import current_line
@@ -262,7 +263,7 @@ class Repl:
         if force or self.lab.host_mode or self.attached or not _holds_something(self.inv):
             return True
         ns, links, _ = self.inv.counts
-        return self.ask(f"the lab ({ns} namespaces, {links} links) goes away when nslab exits (save FILE keeps a .lab of it); leave? [y/N] ")
+        return self.ask(f"the lab ({count(ns, 'namespace')}, {count(links, 'link')}) goes away when nslab exits (save FILE keeps a .lab of it); leave? [y/N] ")
 
     def run_line(self, text: str) -> None:
         line = logical(text)

@@ -267,7 +267,7 @@ class Namespaces:
         try:
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
         except FileExistsError:
-            raise CommandError(f"namespace {name!r} exists: File exists") from None
+            raise CommandError(f"namespace {name!r} exists already") from None
         back = sysns.current_netns_fd()
         try:
             sysns.unshare(sysns.CLONE_NEWNET)

@@ -19,7 +19,9 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("ns", LAB, "network namespaces", (
         f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
         f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
-        f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+        f("ns ls [--all]", "ns_ls",
+          "list the lab's namespaces and your containers; --all: also other processes' namespaces (your own, or anybody's for root)",
+          "ip netns ls"),
         f("ns link TARGET:pid_or_container [NAME:newns]", "ns_link",
           "name a process's or container's namespace (default name: the container's), valid while it runs",
           "ip netns attach NAME PID"),
@@ -29,7 +31,7 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link add A type veth peer name B netns NS"),
     ), example="veth ns1 ns2   |   veth veth0 ns1:eth0"),
     CommandSpec("link", LAB, "interfaces: state, name, namespace, MTU, MAC", (
-        f("link ls [NS:ns]", "link_ls", "list interfaces of the context (or NS)", "ip link show"),
+        f("link ls [NS:ns] [--all]", "link_ls", "list interfaces of the context (or NS; --all: every namespace of the lab)", "ip link show"),
         f("link del EP:ep", "link_del", "delete an interface (a veth takes its peer along)", "ip link del IF"),
         f("link EP:ep up", "link_up", "bring an interface up", "ip link set IF up"),
         f("link EP:ep down", "link_down", "take an interface down", "ip link set IF down"),
@@ -41,13 +43,13 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("addr", LAB, "IPv4 and IPv6 addresses", (
         f("addr add EP:ep CIDR:cidr", "addr_add", "add an address to an interface", "ip addr add CIDR dev IF"),
         f("addr del EP:ep CIDR:cidr", "addr_del", "remove an address", "ip addr del CIDR dev IF"),
-        f("addr ls [NS:ns]", "addr_ls", "list addresses of the context (or NS)", "ip addr show"),
+        f("addr ls [NS:ns] [--all]", "addr_ls", "list addresses of the context (or NS; --all: every namespace), link-local ones marked", "ip addr show"),
     ), example="addr add ns1:eth0 10.0.0.1/24"),
     CommandSpec("route", LAB, "routes", (
         f("route add DEST:dest via GW:ip [dev DEV:ifname]", "route_add", "a route through a gateway", "ip route add DEST via GW"),
         f("route add DEST:dest dev DEV:ifname", "route_add", "a route out of an interface", "ip route add DEST dev IF"),
         f("route del DEST:dest", "route_del", "remove a route", "ip route del DEST"),
-        f("route ls [NS:ns]", "route_ls", "list routes of the context (or NS)", "ip route show"),
+        f("route ls [NS:ns] [--all]", "route_ls", "list routes of the context (or NS; --all: every namespace of the lab)", "ip route show"),
     ), example="ns1 route add default via 10.0.0.254"),
     CommandSpec("bridge", LAB, "Linux bridges and their ports", (
         f("bridge add NAME:bridge", "bridge_add", "create a bridge and bring it up", "ip link add NAME type bridge"),
@@ -94,7 +96,8 @@ TABLE: tuple[CommandSpec, ...] = (
     ), example="exec ns1 ip addr", journal=False),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
-          "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
+          "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "
+          "iputils prints; -I IF sends out of IF; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
     CommandSpec("pingall", RUN, "every namespace pings every other", (
         f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "pingall",
@@ -110,8 +113,10 @@ TABLE: tuple[CommandSpec, ...] = (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
-        f("expect reach TARGET:target", "expect_reach", "TARGET answers a ping from the context", "ping -c1 TARGET"),
-        f("expect noreach TARGET:target", "expect_noreach", "TARGET does not answer", "! ping -c1 TARGET"),
+        f("expect reach [-I IF:ifname] TARGET:target", "expect_reach", "TARGET answers a ping from the context (out of IF)",
+          "ping -c1 [-I IF] TARGET"),
+        f("expect noreach [-I IF:ifname] TARGET:target", "expect_noreach", "TARGET does not answer (out of IF)",
+          "! ping -c1 [-I IF] TARGET"),
         f("expect ns NAME:ns", "expect_ns", "the namespace exists", "ip netns ls"),
         f("expect no ns NAME:ns", "expect_no_ns", "the namespace does not exist", "ip netns ls"),
         f("expect no link EP:ep", "expect_no_link", "the interface does not exist", "ip link show IF"),
@@ -158,6 +163,12 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("help", JOURNAL, "help on commands", (
         f("help [CMD:cmd]", "help", "list commands, or one command's forms"),
     ), journal=False),
+)
+
+# words only the REPL takes (it handles them before the parser): `help` lists them with the rest
+REPL_WORDS: tuple[tuple[str, str], ...] = (
+    ("exit", "leave the REPL (also quit, Ctrl-D); asks first when an isolated lab holds something"),
+    ("exit!", "leave the REPL at once, without asking; an isolated lab goes with it"),
 )
 
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}
