@@ -51,10 +51,12 @@ def _has_caps(*caps: int) -> bool:
 
 def unmet(needs: Needs, docker_host: str | None = None) -> list[tuple[str, str]]:
     """(what is missing, what to do) for each need this process cannot meet; empty when all are met."""
+    out: list[tuple[str, str]] = []
+    if not needs.what:
+        return out  # a lab that needs nothing imports no Docker client
     from ..services import docker as containers
     from ..services import image
 
-    out: list[tuple[str, str]] = []
     engine = False
     if "docker" in needs.what:
         machine = _in_machine_userns()

@@ -14,7 +14,7 @@ from ..base.errors import NoInterfaceError
 from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.commands import TABLE
-from ..lang.suggestions import did_you_mean
+from ..lang.near import did_you_mean
 from . import build, containers, expect, goals, journal_cmds, learned, link_kinds, look, programs, shaping, traffic
 
 

@@ -10,7 +10,6 @@ seven.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -70,6 +69,8 @@ def grade(ctx: Ctx, placed: list[tuple[Command, str]], quick: bool = False) -> l
             result = ExpectResult(False, text, e.message)
         results.append(result)
     if probes:
+        from concurrent.futures import ThreadPoolExecutor  # only when a goal sends probes: 3 ms at start-up
+
         with ThreadPoolExecutor(max_workers=min(8, len(probes)), thread_name_prefix="nslab-probe") as pool:
             sent = [pool.submit(probe, fd, addr, *(QUICK if quick else PROBES[handler]), iface)
                     for _, handler, _, _, fd, addr, iface in probes]

@@ -11,8 +11,6 @@ from ..base.results import Failure, Message, SourceFile, Table
 from ..base.words import count
 from ..engine import needs
 from ..engine.context import Ctx
-from ..engine.export import sh_text
-from ..engine.savefile import save_text
 from ..kernel.netns import HOST
 from ..lang import commands
 from ..lang.exercise import exercise_of
@@ -63,6 +61,8 @@ def _alive(ctx: Ctx) -> set[str]:
 def save(ctx: Ctx, file: str, expects: bool = False) -> list[Message]:
     """Only what replays in a fresh lab (the dry run judges each line first: nslab/engine/savefile.py);
     what was left out is said, with why."""
+    from ..engine.savefile import save_text  # it runs the dry run: only when a file is saved
+
     saved = save_text(ctx.lab.journal.steps, ctx.lab.handlers, expects=expects)
     _write(file, saved.text)
     n = saved.steps
@@ -72,6 +72,8 @@ def save(ctx: Ctx, file: str, expects: bool = False) -> list[Message]:
 
 
 def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
+    from ..engine.export import sh_text  # the exporter (and its bash) only when a script is written
+
     _write(file, sh_text(ctx.lab.journal.steps, teardown, namespaces=_alive(ctx)), 0o755)
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.errors import Loc, ParseError
-from . import commands, grammar, iproute2
+from . import commands, grammar
 from .lexer import BLANKS, LexError, Token, join_lines, tokenize
+from .near import did_you_mean
 from .spec import Arg, CommandSpec, Form, Lit
-from .suggestions import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
     if head is None or (head.spec is None and not head.program):
         raise fail(0, f"unknown command {first!r}{suggest(first)}")
     prefix = head.prefix.text if head.prefix is not None else None
-    if prefix in ("ip", "brctl", "docker") and (told := iproute2.explain([t.text for t in toks])):
+    if prefix in ("ip", "brctl", "docker") and (told := _translation([t.text for t in toks])):
         tool = "an iproute2" if prefix == "ip" else f"a {prefix}"
         raise fail(0, f"that is {tool} command line; {told}" + ("" if prefix == "docker" else
                       f" (`exec {text.strip()}` runs {prefix} itself)"))
@@ -218,12 +218,19 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
             idx = index_of[m.index] if m.index < len(index_of) else len(body)
             misses.append(_Miss(start + idx, m.message))
     best = _merge(misses)
-    told = iproute2.explain(["ip", *(t.text for t in body)])  # `addr add CIDR dev IF`: iproute2's order
+    told = _translation(["ip", *(t.text for t in body)])  # `addr add CIDR dev IF`: iproute2's order
     habit = _habit(spec.name, [t.text for t in body])
     said = told.split("`")[1] if told else ""
     hint = f"; {told}" if said and said != " ".join(t.text for t in body) and said not in habit else ""
     hint = hint.replace("in nslab: `", f"in nslab: `{prefix} ") if hint and prefix else hint
     raise fail(best.index, best.message + habit + hint)
+
+
+def _translation(words: list[str]) -> str | None:
+    """An iproute2 line's nslab words (lang/iproute2.py, imported only for a line that did not parse)."""
+    from . import iproute2
+
+    return iproute2.explain(words)
 
 
 def parse_line(text: str, loc: Loc | None = None) -> Command | None:

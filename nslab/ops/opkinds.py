@@ -12,16 +12,33 @@ clean, export and the host-mode identity checks read instead of lists of their o
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import CommandError
-from . import container_ops as ctr
-from . import link_kinds as kinds
-from . import model, shaping, shaping_spec
+from . import model
 from . import op_text as words
 from . import shell_words as lines
+
+
+class _Later:
+    """An op module imported when one of its functions is first called: containers, OVS, shaping
+    and the other link kinds stay off the start-up of a lab that uses none of them (15 ms)."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __getattr__(self, fn: str) -> Callable[..., Any]:
+        def call(*args: Any, **kw: Any) -> Any:
+            return getattr(importlib.import_module(f"{__package__}.{self.module}"), fn)(*args, **kw)
+
+        call.__name__ = call.__qualname__ = fn
+        return call
+
+
+ctr, kinds, shaping, shaping_spec = (_Later(m) for m in ("container_ops", "link_kinds", "shaping", "shaping_spec"))
 
 Op = dict[str, Any]
 Apply = Callable[[Any, Op, bool], list[Op]]  # (kernel, op, inverse) -> the ops that undo it
