@@ -196,11 +196,6 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
         opts = _take_options(fw, misses, start)
         if opts is None:
             continue
-        # options removed: map indexes back to the original tokens for carets (by column, which
-        # is unique per word: `body.index` per word made a long line quadratic); the second half
-        # of a glued `-c1` left among the words (`-I -c1`: -I took `-c`) is at its word's col + 2
-        position = {t.col: k for k, t in enumerate(body)}
-        index_of = [position[t.col] if t.col in position else position[t.col - 2] for t in fw.words]
         local: list[_Miss] = []
         for stop in fw.stops():
             if stop.error is not None:
@@ -214,6 +209,13 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
                 return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
             else:
                 local += [_Miss(stop.at, m) for m in map(_ended, grammar.firsts(stop.pending)) if m]
+        if not local:
+            continue
+        # options removed: map indexes back to the original tokens for carets (by column, which
+        # is unique per word: `body.index` per word made a long line quadratic); the second half
+        # of a glued `-c1` left among the words (`-I -c1`: -I took `-c`) is at its word's col + 2
+        position = {t.col: k for k, t in enumerate(body)}
+        index_of = [position[t.col] if t.col in position else position[t.col - 2] for t in fw.words]
         for m in local:
             idx = index_of[m.index] if m.index < len(index_of) else len(body)
             misses.append(_Miss(start + idx, m.message))

@@ -129,6 +129,8 @@ def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[T
     words: (the other words, each option with its flag and value words and position, an option at
     the end still waiting for its value).  The grammar walk reads them for the parser, the
     completer and the highlighter."""
+    if not frm.options:  # most forms: nothing to take apart
+        return list(toks), [], None
     from .lexer import Token
 
     flags = {o.flag: o for o in frm.options}
