@@ -24,7 +24,7 @@ KIND_TOKENS: dict[str, Any] = {
     "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
     "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
-    "word": Name, "prog": Name,
+    "word": Name, "prog": Name, "filter": Text,
 }
 PART_TOKENS: dict[str, Any] = {
     "prefix": Name.Namespace, "program": Name.Builtin, "argv": Text, "command": Keyword,

@@ -146,6 +146,8 @@ class Repl:
             self._opening = None
             if self._failed is not None:
                 raise self._failed
+        if self._lab is not None and getattr(self._lab, "captures", None) is not None:
+            self._lab.captures.sink = self.background  # `capture start`'s lines come to this REPL
         return self._lab
 
     def _ready(self) -> bool:
@@ -155,6 +157,21 @@ class Repl:
         except Exception as e:
             print(f"nslab: cannot open the lab: {getattr(e, 'message', e)}", file=self.env.stderr)
             return False
+
+    def background(self, event: Any) -> None:
+        """A background capture's line, from its thread: above the prompt while one waits (on the
+        prompt's loop, through run_in_terminal), else straight to the renderer."""
+        from prompt_toolkit.application import run_in_terminal
+
+        app = self.session.app
+        try:
+            if app.is_running and app.loop is not None:
+                app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self.out(event)) if app.is_running
+                                              else self.out(event))
+                return
+        except RuntimeError:  # the loop has closed: the prompt returned meanwhile
+            pass
+        self.out(event)
 
     def _shown(self) -> Any:
         """The lab for the prompt and toolbar, without waiting for it."""

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..lang.commands import TABLE
-from . import build, containers, expect, goals, journal_cmds, look, programs
+from . import build, capture, containers, expect, goals, journal_cmds, look, programs
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: fn
-    for module in (build, look, programs, expect, goals, journal_cmds, containers)
+    for module in (build, look, programs, expect, goals, journal_cmds, containers, capture)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

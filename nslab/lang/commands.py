@@ -83,6 +83,16 @@ TABLE: tuple[CommandSpec, ...] = (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
           "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
+    CommandSpec("capture", RUN, "packets on interfaces, one line each as tcpdump -n -e shows them", (
+        f("capture start [-q] [-w FILE:file] EP:ep... [-- FILTER:filter*]", "capture_start",
+          "the same in the background: lines come as packets do (-q: only into the file) until `capture stop`"),
+        f("capture ls", "capture_ls", "the background captures, with their packets so far"),
+        f("capture stop [ID:count]", "capture_stop", "stop background capture ID (default: all); counts per endpoint"),
+        f("capture [-c N:count] [-t SEC:seconds] [-w FILE:file] EP:ep... [-- FILTER:filter*]", "capture",
+          "packets on the endpoints in time order, until N packets, SEC seconds or Ctrl-C; -w: a pcapng with one "
+          "interface per endpoint; FILTER: arp ip ip6 icmp icmp6 udp tcp vlan, host IP, port N, ether MAC, "
+          "and/or/not, ( ) (not BPF)", "tcpdump -n -e -i IF [-c N] [-w FILE] [FILTER]"),
+    ), example="capture -c 4 ns1:eth0 ns2:eth0 -- icmp or arp", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),

@@ -202,5 +202,6 @@ KINDS: dict[str, Kind] = {
         Kind("container", "a container", check_word),
         Kind("pid_or_container", "a PID or a container", check_word),
         Kind("cmd", "a command", check_word),
+        Kind("filter", "a capture filter (arp, icmp, host IP, port N, and/or/not...)", check_word),
     ]
 }

@@ -1,0 +1,232 @@
+"""Captures: packet sockets on lab endpoints, merged in time order, matched by a filter, written to
+pcapng with one interface per endpoint (`NS:IF`), in the foreground or on a background thread.
+
+The sockets are opened by the handler on the main thread, each inside its namespace
+(nslab/kernel/packet.py); a background capture's thread only reads them.  Each session keeps its
+background captures in one `Captures`; the lab's end and `reset` stop them, and a stopped capture's
+file is flushed and closed after its thread has ended, so it holds whole blocks only.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..base.errors import CommandError
+from ..base.results import CaptureCounts, CapturedPacket, Message
+from ..kernel.packet import SNAP, Tap
+from . import packets
+
+IF_NAME, EPB_FLAGS, ENDOFOPT = 2, 2, 0
+INBOUND, OUTBOUND = 1, 2  # pcapng epb_flags: the direction bits
+
+
+class Pcapng:
+    """A pcapng file written as packets come: a section header, an interface block per endpoint
+    (if_name `NS:IF`), then an enhanced packet block per frame with its interface and direction."""
+
+    def __init__(self, path: str, labels: list[str], dpkt: Any) -> None:
+        self.path = path
+        self.png = dpkt.pcapng
+        try:
+            # O_NOFOLLOW: a symlink planted at PATH is refused, never written through
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise CommandError(f"cannot write {path}: {e.strerror}") from None
+        self.file = os.fdopen(fd, "wb")
+        idbs = [self.png.InterfaceDescriptionBlockLE(snaplen=SNAP, opts=[
+            self.png.PcapngOptionLE(code=IF_NAME, data=label.encode()), self.png.PcapngOptionLE(code=ENDOFOPT)])
+            for label in labels]
+        self.writer = self.png.Writer(self.file, snaplen=SNAP, idb=idbs)
+
+    def write(self, iface: int, ts: float, outgoing: bool, frame: bytes) -> None:
+        us = round(ts * 1e6)
+        flags = struct.pack("<I", OUTBOUND if outgoing else INBOUND)
+        self.writer.writepkt(self.png.EnhancedPacketBlockLE(
+            iface_id=iface, ts_high=us >> 32, ts_low=us & 0xFFFFFFFF, caplen=len(frame), pkt_len=len(frame),
+            pkt_data=frame, opts=[self.png.PcapngOptionLE(code=EPB_FLAGS, data=flags),
+                                  self.png.PcapngOptionLE(code=ENDOFOPT)]))
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class Capture:
+    """Open sockets, a filter and maybe a file: `read` takes what came, in time order."""
+
+    taps: list[Tap]
+    filter: Any = None  # nslab/lang/capfilter.py's Filter
+    path: str | None = None
+    lines: bool = True  # make a line per packet (not for `capture start -q` without a filter)
+    number: int = 0
+    kept: list[int] = field(default_factory=list)  # per tap: packets that passed the filter
+    read_n: list[int] = field(default_factory=list)  # per tap: packets read
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.dpkt = packets.load()
+        self.kept = [0] * len(self.taps)
+        self.read_n = [0] * len(self.taps)
+        self.file: Pcapng | None = None
+        if self.path is not None:
+            self.file = Pcapng(self.path, [t.label for t in self.taps], self.dpkt)
+        self.poller = select.poll()  # not select: a big lab's descriptors pass FD_SETSIZE
+        for tap in self.taps:
+            self.poller.register(tap, select.POLLIN)
+
+    @property
+    def total(self) -> int:
+        return sum(self.kept)
+
+    def read(self, timeout: float, limit: int | None = None) -> list[CapturedPacket]:
+        """Wait up to TIMEOUT for packets; every socket's queue is taken, then sorted by the kernel's
+        time, so the endpoints' lines merge in order.  At most LIMIT pass (a `-c N` capture)."""
+        if not self.poller.poll(max(0, int(timeout * 1000))):
+            return []
+        frames: list[tuple[float, int, bool, bytes]] = []
+        for k, tap in enumerate(self.taps):
+            got = tap.frames()
+            self.read_n[k] += len(got)
+            frames += [(ts, k, out, frame) for ts, out, frame in got]
+        frames.sort(key=lambda f: f[0])
+        events: list[CapturedPacket] = []
+        for ts, k, outgoing, frame in frames:
+            if limit is not None and self.total >= limit:
+                break
+            seen = packets.decode(frame, self.dpkt) if self.lines or self.filter is not None else None
+            if seen is not None and self.filter is not None and not packets.matches(self.filter.tree, seen):
+                continue
+            self.kept[k] += 1
+            if self.file is not None:
+                self.file.write(k, ts, outgoing, frame)
+            if self.lines and seen is not None:
+                events.append(CapturedPacket(ts, self.taps[k].label, "Out" if outgoing else "In", seen.src, seen.dst,
+                                             seen.ethertype, seen.length, seen.summary, seen.protocol, self.number))
+        if self.file is not None:
+            self.file.flush()  # whole blocks on disk: a reader of the file meanwhile sees every packet so far
+        return events
+
+    def counts(self, why: str) -> CaptureCounts:
+        return CaptureCounts([(t.label, self.kept[k], self.read_n[k], t.kernel_drops()) for k, t in enumerate(self.taps)],
+                             why, self.path, self.number)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        for tap in self.taps:
+            tap.close()
+
+
+@contextmanager
+def ctrl_c() -> Iterator[Callable[[], bool]]:
+    """While the body runs on the main thread, Ctrl-C sets a flag instead of raising: a foreground
+    capture ends cleanly with its counts, whichever line the main thread was printing."""
+    hit = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hit.is_set
+        return
+    before = signal.signal(signal.SIGINT, lambda *_: hit.set())
+    try:
+        yield hit.is_set
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def foreground(cap: Capture, count: int | None, seconds: float | None) -> Iterator[Any]:
+    """The packets as they come, then the counts: until COUNT packets, SECONDS or Ctrl-C."""
+    deadline = time.monotonic() + seconds if seconds is not None else None
+    why = "Ctrl-C"
+    try:
+        with ctrl_c() as interrupted:
+            while not interrupted():
+                if count is not None and cap.total >= count:
+                    why = f"{count} packet{'s' if count != 1 else ''}"
+                    break
+                left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if left <= 0:
+                    why = f"{seconds:g} second{'s' if seconds != 1 else ''}"
+                    break
+                yield from cap.read(left, count)
+        yield cap.counts(why)
+    finally:
+        cap.close()
+
+
+class Background(threading.Thread):
+    def __init__(self, cap: Capture, sink: Callable[[Any], None] | None) -> None:
+        super().__init__(name=f"nslab-capture-{cap.number}", daemon=True)
+        self.cap = cap
+        self.sink = sink
+        self.stopping = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                for event in self.cap.read(0.1):
+                    if self.sink is not None:
+                        self.sink(event)
+        except OSError as e:
+            self.error = e.strerror or str(e)
+            if self.sink is not None:
+                self.sink(Message(f"capture {self.cap.number} stopped: {self.error}", "error"))
+
+
+class Captures:
+    """A session's background captures.  `sink` (set by the face) takes each line as it comes; with
+    none, lines are not shown (the file and the counts remain)."""
+
+    def __init__(self) -> None:
+        self.running: dict[int, Background] = {}
+        self.next = 1
+        self.sink: Callable[[Any], None] | None = None
+
+    def start(self, cap: Capture) -> int:
+        cap.number = self.next
+        self.next += 1
+        job = Background(cap, self._emit)
+        self.running[cap.number] = job
+        job.start()
+        return cap.number
+
+    def _emit(self, event: Any) -> None:
+        sink = self.sink  # read as each line comes: a face may set it after the capture started
+        if sink is not None:
+            sink(event)
+
+    def stop(self, number: int | None = None, why: str = "capture stop") -> list[CaptureCounts]:
+        if number is not None and number not in self.running:
+            have = ", ".join(map(str, self.running)) or "none is running"
+            raise CommandError(f"no background capture {number} ({have})")
+        out = []
+        for n in [number] if number is not None else list(self.running):
+            job = self.running.pop(n)
+            job.stopping.set()
+            job.join()  # its last read is done: the file gets whole blocks only
+            out.append(job.cap.counts(why if job.error is None else f"{why} (it had stopped: {job.error})"))
+            job.cap.close()
+        return out
+
+    def stop_all(self) -> None:
+        self.stop(None, "the lab's end")
+
+    def rows(self) -> list[list[Any]]:
+        rows = []
+        for n, job in self.running.items():
+            cap = job.cap
+            rows.append([n, ", ".join(t.label for t in cap.taps), str(cap.filter) if cap.filter else "",
+                         cap.path or "", cap.total, "stopped: " + job.error if job.error else "running",
+                         time.strftime("%H:%M:%S", time.localtime(cap.started))])
+        return rows
