@@ -47,8 +47,8 @@ class Pcapng:
             for label in labels]
         self.writer = self.png.Writer(self.file, snaplen=SNAP, idb=idbs)
 
-    def write(self, iface: int, ts: float, outgoing: bool, frame: bytes) -> None:
-        us = round(ts * 1e6)
+    def write(self, iface: int, ns: int, outgoing: bool, frame: bytes) -> None:
+        us = (ns + 500) // 1000
         flags = struct.pack("<I", OUTBOUND if outgoing else INBOUND)
         self.writer.writepkt(self.png.EnhancedPacketBlockLE(
             iface_id=iface, ts_high=us >> 32, ts_low=us & 0xFFFFFFFF, caplen=len(frame), pkt_len=len(frame),
@@ -95,7 +95,7 @@ class Capture:
         time, so the endpoints' lines merge in order.  At most LIMIT pass (a `-c N` capture)."""
         if not self.poller.poll(max(0, int(timeout * 1000))):
             return []
-        frames: list[tuple[float, int, bool, bytes]] = []
+        frames: list[tuple[int, int, bool, bytes]] = []
         for k, tap in enumerate(self.taps):
             got = tap.frames()
             self.read_n[k] += len(got)
@@ -112,7 +112,7 @@ class Capture:
             if self.file is not None:
                 self.file.write(k, ts, outgoing, frame)
             if self.lines and seen is not None:
-                events.append(CapturedPacket(ts, self.taps[k].label, "Out" if outgoing else "In", seen.src, seen.dst,
+                events.append(CapturedPacket(((ts + 500) // 1000) / 1e6, self.taps[k].label, "Out" if outgoing else "In", seen.src, seen.dst,
                                              seen.ethertype, seen.length, seen.summary, seen.protocol, self.number))
         if self.file is not None:
             self.file.flush()  # whole blocks on disk: a reader of the file meanwhile sees every packet so far

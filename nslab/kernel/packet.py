@@ -31,7 +31,7 @@ _AUX = struct.Struct("=IIIHHHH")
 _TS = struct.Struct("=qq")
 _ANC = socket.CMSG_SPACE(_TS.size) + socket.CMSG_SPACE(_AUX.size)
 
-Frame = tuple[float, bool, bytes]  # the kernel's time (epoch seconds), outgoing, the frame
+Frame = tuple[int, bool, bytes]  # the kernel's time (epoch nanoseconds: a float would round to 0.24 us), outgoing, the frame
 
 
 class Tap:
@@ -60,11 +60,11 @@ class Tap:
                     self.down = True
                     continue
                 raise
-            ts, frame = 0.0, bytes(view[:n])
+            ts, frame = 0, bytes(view[:n])
             for level, kind, data in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = _TS.unpack_from(data)
-                    ts = sec + nsec / 1e9
+                    ts = sec * 1_000_000_000 + nsec
                 elif level == SOL_PACKET and kind == PACKET_AUXDATA:
                     frame = _with_vlan(frame, data)
             out.append((ts, addr[2] == PACKET_OUTGOING, frame))
