@@ -65,7 +65,7 @@ def parse(given: list[str]) -> Node:
     """The tree of a filter given as words; FilterError says what is wrong and where."""
     words = words_of(given)
     if not words:
-        raise FilterError("an empty filter after `--`: write one (arp, icmp, host IP, port N...) or drop the `--`", 0)
+        raise FilterError("an empty filter after `--`: write one (arp, icmp, host IP, port N...) or drop the `--`", -1)
     parser = _Parser(words)
     node = parser.or_()
     if parser.i < len(words):

@@ -188,7 +188,7 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
                 vals = _values(stop)
                 if spec.name == "exec" and vals.get("argv"):
                     _fits_execve(toks[len(toks) - len(vals["argv"]):], len(toks) - len(vals["argv"]), fail)
-                if vals.get("filter"):  # `capture ... -- FILTER`: its own small language, checked here
+                if "filter" in vals:  # `capture ... -- FILTER`: its own small language, checked here
                     vals["filter"] = _filter(toks[len(toks) - len(vals["filter"]):], text, loc)
                 return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
             else:
