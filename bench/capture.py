@@ -23,7 +23,9 @@ FRAME = bytes.fromhex("0242ac1100020242000000010800450000541c4640004001" "0000" 
                       "0800f7ff00010001") + bytes(56)
 
 
-def flood(seconds: float, tmp: str) -> dict[str, float]:
+def flood(seconds: float, tmp: str, lines: bool) -> dict[str, float]:
+    """LINES: a foreground `capture -t` printing every line (to /dev/null); else `capture start -q -w`,
+    the file only, as tcpdump -w is run here."""
     from nslab.faces.render import Renderer
     from nslab.lab import Lab
 
@@ -38,15 +40,21 @@ def flood(seconds: float, tmp: str) -> dict[str, float]:
         dump.stderr.readline()  # "listening on eth0 ...": it is capturing
         ping = subprocess.Popen(["sh", "-c", f"sleep 0.5; exec nsenter --net=/run/netns/a ping -f -q -w {seconds:g} 10.0.0.2"],
                                 stdout=subprocess.PIPE, text=True)
-        with open(os.devnull, "w") as null:
-            out = Renderer(file=null)
-            t0 = time.perf_counter()
-            counts = None
-            for event in lab.stream_line(f"capture -t {seconds + 1.5:g} -w {ours} a:eth0"):
-                out(event)
-                counts = event
-            took = time.perf_counter() - t0
-        ping_out = ping.communicate(timeout=30)[0]
+        t0 = time.perf_counter()
+        counts = None
+        if lines:
+            with open(os.devnull, "w") as null:
+                out = Renderer(file=null)
+                for event in lab.stream_line(f"capture -t {seconds + 1.5:g} -w {ours} a:eth0"):
+                    out(event)
+                    counts = event
+            ping_out = ping.communicate(timeout=30)[0]
+        else:
+            assert lab.run(f"capture start -q -w {ours} a:eth0").ok
+            ping_out = ping.communicate(timeout=30)[0]
+            time.sleep(0.3)
+            counts = lab.run("capture stop").events[0]
+        took = time.perf_counter() - t0
         dump.send_signal(signal.SIGINT)  # our own child, by its handle
         dump.communicate(timeout=30)
         read = subprocess.run(["tcpdump", "-n", "-r", theirs], capture_output=True, text=True, check=True)
@@ -54,7 +62,7 @@ def flood(seconds: float, tmp: str) -> dict[str, float]:
         nslab_n = counts.counts[0][1] if counts is not None else 0
         drops = counts.counts[0][3] if counts is not None else 0
         sent = next((line.split()[0] for line in ping_out.splitlines() if "transmitted" in line), "?")
-        return {"echoes sent": float(sent) if sent != "?" else 0.0, "tcpdump packets": tcpdump_n,
+        return {"mode": "lines" if lines else "file only (-q -w)", "echoes sent": float(sent) if sent != "?" else 0.0, "tcpdump packets": tcpdump_n,
                 "nslab packets": nslab_n, "nslab kernel drops": drops, "ratio": nslab_n / tcpdump_n if tcpdump_n else 0.0,
                 "nslab seconds": took, "packets per second": tcpdump_n / seconds}
 
@@ -101,12 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:32} {value:10.1f}")
     worst = 1.0
     for k in range(args.rounds):
-        with tempfile.TemporaryDirectory() as tmp:
-            got = flood(args.seconds, tmp)
-        print(f"round {k + 1}: " + ", ".join(f"{key} {value:.3f}" if isinstance(value, float) and value < 10
-                                              else f"{key} {value:.0f}" for key, value in got.items()))
-        worst = min(worst, got["ratio"])
-    print(f"nslab recorded {worst * 100:.2f}% of the packets tcpdump did (worst round); target 99%")
+        for lines in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                got = flood(args.seconds, tmp, lines)
+            print(f"round {k + 1}: " + ", ".join(
+                f"{key} {value}" if isinstance(value, str) else f"{key} {value:.3f}" if isinstance(value, float) and value < 10
+                else f"{key} {value:.0f}" for key, value in got.items()))
+            if not lines:
+                worst = min(worst, float(got["ratio"]))
+    print(f"nslab (-q -w, as tcpdump -w) recorded {worst * 100:.2f}% of the packets tcpdump did (worst round); target 99%")
     return 0 if worst >= 0.99 else 1
 
 

@@ -9,6 +9,7 @@ file is flushed and closed after its thread has ended, so it holds whole blocks 
 
 from __future__ import annotations
 
+import bisect
 import os
 import select
 import signal
@@ -22,10 +23,11 @@ from typing import Any
 
 from ..base.errors import CommandError
 from ..base.results import CaptureCounts, CapturedPacket, Message
-from ..kernel.packet import SNAP, Tap
+from ..kernel.packet import BLOCKS, RETIRE_MS, SNAP, Tap
 from . import packets
 
 IF_NAME, EPB_FLAGS, ENDOFOPT = 2, 2, 0
+HOLD = 3 * RETIRE_MS / 1000  # seconds a frame waits for the other rings' frames of the same moment
 INBOUND, OUTBOUND = 1, 2  # pcapng epb_flags: the direction bits
 
 
@@ -46,14 +48,22 @@ class Pcapng:
             self.png.PcapngOptionLE(code=IF_NAME, data=label.encode()), self.png.PcapngOptionLE(code=ENDOFOPT)])
             for label in labels]
         self.writer = self.png.Writer(self.file, snaplen=SNAP, idb=idbs)
+        # an enhanced packet block is packed as dpkt's own bulk writer (Writer.writepkts) packs it:
+        # dpkt's header packer and options, without an object per packet
+        epb = self.png.EnhancedPacketBlockLE()
+        self.pack, self.kind, self.head = epb._pack_hdr, epb.type, epb.__hdr_len__
+        self.opts = {out: b"".join(bytes(o) for o in (
+            self.png.PcapngOptionLE(code=EPB_FLAGS, data=struct.pack("<I", OUTBOUND if out else INBOUND)),
+            self.png.PcapngOptionLE(code=ENDOFOPT))) for out in (False, True)}
 
     def write(self, iface: int, ns: int, outgoing: bool, frame: bytes) -> None:
         us = (ns + 500) // 1000
-        flags = struct.pack("<I", OUTBOUND if outgoing else INBOUND)
-        self.writer.writepkt(self.png.EnhancedPacketBlockLE(
-            iface_id=iface, ts_high=us >> 32, ts_low=us & 0xFFFFFFFF, caplen=len(frame), pkt_len=len(frame),
-            pkt_data=frame, opts=[self.png.PcapngOptionLE(code=EPB_FLAGS, data=flags),
-                                  self.png.PcapngOptionLE(code=ENDOFOPT)]))
+        size = len(frame)
+        pad = -size % 4
+        opts = self.opts[outgoing]
+        n = self.head + size + pad + len(opts)
+        hdr = self.pack(self.kind, n, iface, us >> 32, us & 0xFFFFFFFF, size, size, n)
+        self.file.write(b"".join((hdr[:-4], frame, b"\0" * pad, opts, hdr[-4:])))
 
     def flush(self) -> None:
         self.file.flush()
@@ -78,6 +88,7 @@ class Capture:
     def __post_init__(self) -> None:
         self.dpkt = packets.load()
         self.kept = [0] * len(self.taps)
+        self.pending: list[tuple[int, int, bool, bytes]] = []  # read, not yet old enough to be in order
         self.read_n = [0] * len(self.taps)
         self.file: Pcapng | None = None
         if self.path is not None:
@@ -90,17 +101,23 @@ class Capture:
     def total(self) -> int:
         return sum(self.kept)
 
-    def read(self, timeout: float, limit: int | None = None) -> list[CapturedPacket]:
-        """Wait up to TIMEOUT for packets; every socket's queue is taken, then sorted by the kernel's
-        time, so the endpoints' lines merge in order.  At most LIMIT pass (a `-c N` capture)."""
-        if not self.poller.poll(max(0, int(timeout * 1000))):
+    def read(self, timeout: float, limit: int | None = None, final: bool = False) -> list[CapturedPacket]:
+        """Wait up to TIMEOUT for packets; every ring's filled blocks are taken, then sorted by the
+        kernel's time, so the endpoints' lines merge in order.  Each ring hands over its blocks on its
+        own timer, so with several endpoints a frame waits HOLD for the others' of the same moment
+        (FINAL: none waits, the capture is ending).  At most LIMIT pass (a `-c N` capture)."""
+        hold = len(self.taps) > 1 and not final
+        if self.poller.poll(max(0, int((min(timeout, HOLD) if self.pending else timeout) * 1000))):
+            for k, tap in enumerate(self.taps):
+                got = tap.frames()
+                self.read_n[k] += len(got)
+                self.pending += [(ts, k, out, frame) for ts, out, frame in got]
+        if not self.pending:
             return []
-        frames: list[tuple[int, int, bool, bytes]] = []
-        for k, tap in enumerate(self.taps):
-            got = tap.frames()
-            self.read_n[k] += len(got)
-            frames += [(ts, k, out, frame) for ts, out, frame in got]
-        frames.sort(key=lambda f: f[0])
+        self.pending.sort(key=lambda f: f[0])
+        cut = bisect.bisect_right(self.pending, time.time_ns() - int(HOLD * 1e9), key=lambda f: f[0]) if hold \
+            else len(self.pending)
+        frames, self.pending = self.pending[:cut], self.pending[cut:]
         events: list[CapturedPacket] = []
         for ts, k, outgoing, frame in frames:
             if limit is not None and self.total >= limit:
@@ -159,6 +176,8 @@ def foreground(cap: Capture, count: int | None, seconds: float | None) -> Iterat
                     why = f"{seconds:g} second{'s' if seconds != 1 else ''}"
                     break
                 yield from cap.read(left, count)
+        time.sleep(2 * RETIRE_MS / 1000)  # the rings' last blocks, not full, are handed over
+        yield from cap.read(0, count, final=True)
         yield cap.counts(why)
     finally:
         cap.close()
@@ -175,13 +194,23 @@ class Background(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                for event in self.cap.read(0.1):
-                    if self.sink is not None:
-                        self.sink(event)
+                self.deliver(self.cap.read(0.1))
+            time.sleep(2 * RETIRE_MS / 1000)  # the ring's last block, not full, is handed over: take it too
+            for _ in range(BLOCKS):
+                before = sum(self.cap.read_n)
+                self.deliver(self.cap.read(0, final=True))
+                if sum(self.cap.read_n) == before:
+                    break
         except OSError as e:
             self.error = e.strerror or str(e)
             if self.sink is not None:
                 self.sink(Message(f"capture {self.cap.number} stopped: {self.error}", "error"))
+
+
+    def deliver(self, events: list[CapturedPacket]) -> None:
+        if self.sink is not None:
+            for event in events:
+                self.sink(event)
 
 
 class Captures:
