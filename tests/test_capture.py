@@ -254,3 +254,18 @@ def test_the_dry_run_treats_capture_as_read_only(line, tmp_path):
     assert os.listdir(tmp_path) == []
     missing, _ = dry_run(parse_text("capture a:eth0\n", "t.lab").commands)
     assert "no namespace 'a'" in missing[0].message
+
+
+def test_deleting_a_captured_namespace_stops_its_capture_and_the_namespace_goes(lab, tmp_path):
+    pair(lab)
+    seen: list = []
+    lab.captures.sink = seen.append
+    assert lab.run(f"capture start -q -w {tmp_path}/d.pcapng a:eth0").ok
+    assert lab.run(f"capture start -q -w {tmp_path}/e.pcapng b:eth0").ok
+    assert lab.run("ns del a").ok
+    assert list(lab.captures.running) == [2]  # b's goes on
+    assert [c.why for c in seen if isinstance(c, CaptureCounts)] == ["namespace a deleted"]
+    deadline = time.monotonic() + 3  # the kernel frees a namespace on a work queue: its veth goes soon after
+    while "eth0" in [x["ifname"] for x in ip_j(lab, "b", "link", "show")] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "eth0" not in [x["ifname"] for x in ip_j(lab, "b", "link", "show")]  # no socket kept a alive

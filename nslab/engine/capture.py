@@ -248,6 +248,13 @@ class Captures:
             job.cap.close()
         return out
 
+    def stop_in(self, ns: str) -> None:
+        """Stop the captures reading an endpoint in NS (it is being deleted); the counts go to the sink."""
+        for n, job in list(self.running.items()):
+            if any(t.label.rsplit(":", 1)[0] == ns for t in job.cap.taps):
+                for counts in self.stop(n, f"namespace {ns} deleted"):
+                    self._emit(counts)
+
     def stop_all(self) -> None:
         self.stop(None, "the lab's end")
 

@@ -165,6 +165,8 @@ class Session:
         def apply(op: Op) -> None:
             if watch is not None:
                 watch.touch(op)  # the state before: what the step's list of changes compares with
+            if op["op"] == "ns_del":  # a capture's socket would keep the namespace, and its veths, alive
+                self.captures.stop_in(op["ns"])
             if opkinds.kind(op).routes_traffic:  # host mode: never take the host's traffic (egress.py)
                 egress.apply_route_change(self, op, tx.apply)
             else:
