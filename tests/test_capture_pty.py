@@ -43,3 +43,20 @@ def test_background_capture_lines_come_while_the_lab_pings(term):
     term.wait_for(r"capture 1 ended \(capture stop\):\s+host:lo: 8 packets")  # 2 echoes and 2 replies, out and in
     term.type("exit!\r")
     assert term.proc.wait(timeout=15) == 0
+
+
+def test_background_lines_come_above_a_waiting_prompt(term):
+    term.wait_for(r"nslab>")
+    term.type("capture start lo -- icmp\r")
+    term.wait_for(r"capture 1 started on host:lo")
+    term.wait_for(r"nslab>")
+    # a ping that starts after the step has ended: its packets come while the prompt waits
+    term.type("exec sh -c '(sleep 1; ping -n -c 2 -i 0.3 127.0.0.1 >/dev/null 2>&1) &'\r")
+    term.wait_for(r"nslab>")
+    term.wait_for(r"\[1\] [\d:.]+ host:lo (In |Out) .*ICMP echo reply, id \d+, seq 2, length 64[\s\S]*nslab>")
+    term.type("ns add after\r")  # the prompt still reads keys
+    term.wait_for(r"added after")
+    term.type("capture stop\r")
+    term.wait_for(r"capture 1 ended \(capture stop\):\s+host:lo: 8 packets")
+    term.type("exit!\r")
+    assert term.proc.wait(timeout=15) == 0

@@ -21,6 +21,7 @@ from ..kernel.netns import HOST
 from ..lang.lexer import current_line
 from ..lang.lexer import join_continued as logical  # a typed line's `\\` continuations, joined as a .lab file's
 from . import attach, keys, toolbar
+from .aboveprompt import AbovePrompt
 from .completion import (
     Candidate,
     Fits,
@@ -106,6 +107,7 @@ class Repl:
         self._containers_at = 0.0  # when the engine was last asked
         self.io = {"input": pt_input or self.env.prompt_input, "output": pt_output or self.env.prompt_output}
         self.live = Live(self._changed_elsewhere, self._lab_ended)
+        self.above = AbovePrompt(lambda: self.session.app, lambda: self.out)  # background captures' lines
         self.session = self._session(history if history is not None else self.env.history_path)
         self._opener: Any = None
         if callable(lab):
@@ -147,7 +149,7 @@ class Repl:
             if self._failed is not None:
                 raise self._failed
         if self._lab is not None and getattr(self._lab, "captures", None) is not None:
-            self._lab.captures.sink = self.background  # `capture start`'s lines come to this REPL
+            self._lab.captures.sink = self.above  # `capture start`'s lines come to this REPL
         return self._lab
 
     def _ready(self) -> bool:
@@ -157,21 +159,6 @@ class Repl:
         except Exception as e:
             print(f"nslab: cannot open the lab: {getattr(e, 'message', e)}", file=self.env.stderr)
             return False
-
-    def background(self, event: Any) -> None:
-        """A background capture's line, from its thread: above the prompt while one waits (on the
-        prompt's loop, through run_in_terminal), else straight to the renderer."""
-        from prompt_toolkit.application import run_in_terminal
-
-        app = self.session.app
-        try:
-            if app.is_running and app.loop is not None:
-                app.loop.call_soon_threadsafe(lambda: run_in_terminal(lambda: self.out(event)) if app.is_running
-                                              else self.out(event))
-                return
-        except RuntimeError:  # the loop has closed: the prompt returned meanwhile
-            pass
-        self.out(event)
 
     def _shown(self) -> Any:
         """The lab for the prompt and toolbar, without waiting for it."""
