@@ -101,11 +101,13 @@ class Capture:
     def total(self) -> int:
         return sum(self.kept)
 
-    def read(self, timeout: float, limit: int | None = None, final: bool = False) -> list[CapturedPacket]:
+    def read(self, timeout: float, limit: int | None = None, final: bool = False,
+             until: int | None = None) -> list[CapturedPacket]:
         """Wait up to TIMEOUT for packets; every ring's filled blocks are taken, then sorted by the
         kernel's time, so the endpoints' lines merge in order.  Each ring hands over its blocks on its
         own timer, so with several endpoints a frame waits HOLD for the others' of the same moment
-        (FINAL: none waits, the capture is ending).  At most LIMIT pass (a `-c N` capture)."""
+        (FINAL: none waits, the capture is ending).  At most LIMIT pass (a `-c N` capture), and none
+        the kernel saw after UNTIL (epoch ns: a `-t SEC` capture's end, read late under a flood)."""
         hold = len(self.taps) > 1 and not final
         if self.poller.poll(max(0, int((min(timeout, HOLD) if self.pending else timeout) * 1000))):
             for k, tap in enumerate(self.taps):
@@ -120,7 +122,7 @@ class Capture:
         frames, self.pending = self.pending[:cut], self.pending[cut:]
         events: list[CapturedPacket] = []
         for ts, k, outgoing, frame in frames:
-            if limit is not None and self.total >= limit:
+            if (limit is not None and self.total >= limit) or (until is not None and ts > until):
                 break
             seen = packets.decode(frame, self.dpkt) if self.lines or self.filter is not None else None
             if seen is not None and self.filter is not None and not packets.matches(self.filter.tree, seen):
@@ -164,6 +166,7 @@ def ctrl_c() -> Iterator[Callable[[], bool]]:
 def foreground(cap: Capture, count: int | None, seconds: float | None) -> Iterator[Any]:
     """The packets as they come, then the counts: until COUNT packets, SECONDS or Ctrl-C."""
     deadline = time.monotonic() + seconds if seconds is not None else None
+    until = time.time_ns() + int(seconds * 1e9) if seconds is not None else None
     why = "Ctrl-C"
     try:
         with ctrl_c() as interrupted:
@@ -175,9 +178,9 @@ def foreground(cap: Capture, count: int | None, seconds: float | None) -> Iterat
                 if left <= 0:
                     why = f"{seconds:g} second{'s' if seconds != 1 else ''}"
                     break
-                yield from cap.read(left, count)
+                yield from cap.read(left, count, until=until)
         time.sleep(2 * RETIRE_MS / 1000)  # the rings' last blocks, not full, are handed over
-        yield from cap.read(0, count, final=True)
+        yield from cap.read(0, count, final=True, until=until if why != "Ctrl-C" else None)
         yield cap.counts(why)
     finally:
         cap.close()
