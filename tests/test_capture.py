@@ -269,3 +269,36 @@ def test_deleting_a_captured_namespace_stops_its_capture_and_the_namespace_goes(
     while "eth0" in [x["ifname"] for x in ip_j(lab, "b", "link", "show")] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "eth0" not in [x["ifname"] for x in ip_j(lab, "b", "link", "show")]  # no socket kept a alive
+
+
+SEND_TAGGED = """
+import socket, struct, sys
+dst, src = (bytes.fromhex(m.replace(":", "")) for m in sys.argv[1:3])
+ip = bytes.fromhex("4500001c0001000040110000" "0a000001" "0a000002")
+udp = struct.pack("!HHHH", 4000, 4001, 8, 0)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+s.send(dst + src + struct.pack("!HH", 0x8100, (3 << 13) | 10) + b"\\x08\\x00" + ip + udp + bytes(18))
+"""
+
+
+def test_vlan_tags_and_unreachable_reasons_read_as_tcpdump_and_tshark_read_them(lab, tmp_path):
+    macs = pair(lab)
+    path = str(tmp_path / "v.pcapng")
+    sender = subprocess.Popen(["sh", "-c", f"sleep 0.4; nsenter --net=/run/netns/a {sys.executable} -c '{SEND_TAGGED}' "
+                               f"{macs['b']} {macs['a']}; nsenter --net=/run/netns/a {sys.executable} -c "
+                               "'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b\"x\", (\"10.0.0.2\", 9))'"])
+    lines, _, failures = captured(lab, f"capture -t 2.5 -w {path} a:eth0 b:eth0 -- vlan or icmp")
+    assert sender.wait(timeout=10) == 0 and failures == []
+    tagged = [e for e in lines if "vlan" in e.summary]
+    assert [(e.endpoint, e.direction) for e in tagged] == [("a:eth0", "Out"), ("b:eth0", "In")]  # b's kernel took it off
+    for e in tagged:
+        assert e.ethertype == "802.1Q (0x8100)" and e.length == 64
+        assert e.summary.startswith("vlan 10, p 3, ethertype IPv4 (0x0800), 10.0.0.1.4000 > 10.0.0.2.4001: UDP, length 0")
+    unreachable = [e for e in lines if "unreachable" in e.summary]
+    assert [e.summary for e in unreachable] == ["10.0.0.2 > 10.0.0.1: ICMP 10.0.0.2 udp port 9 unreachable, length 37"] * 2
+    assert tshark(path, "frame.interface_name", "vlan.id", "vlan.priority", "icmp.type", "icmp.code") == [
+        [e.endpoint, "10" if "vlan" in e.summary else "", "3" if "vlan" in e.summary else "",
+         "3" if "unreachable" in e.summary else "", "3" if "unreachable" in e.summary else ""] for e in lines]
+    dump = subprocess.run(["tcpdump", "-n", "-e", "-r", path], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [text.split(": ", 1)[1] for text in dump] == [e.summary for e in lines]
