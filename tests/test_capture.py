@@ -302,3 +302,32 @@ def test_vlan_tags_and_unreachable_reasons_read_as_tcpdump_and_tshark_read_them(
          "3" if "unreachable" in e.summary else "", "3" if "unreachable" in e.summary else ""] for e in lines]
     dump = subprocess.run(["tcpdump", "-n", "-e", "-r", path], capture_output=True, text=True, check=True).stdout.splitlines()
     assert [text.split(": ", 1)[1] for text in dump] == [e.summary for e in lines]
+
+
+LAB = """ns add a b
+veth a:eth0 b:eth0
+addr add a:eth0 10.0.0.1/24
+addr add b:eth0 10.0.0.2/24
+link a:eth0 up
+link b:eth0 up
+capture start a:eth0 -- icmp
+a ping -c 2 -i 0.2 10.0.0.2
+capture stop
+"""
+
+
+def test_a_lab_file_captures_while_it_pings(tmp_path):
+    from conftest import nslab_cli
+
+    lab_file = tmp_path / "cap.lab"
+    lab_file.write_text(LAB)
+    r = nslab_cli("run", str(lab_file))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [x for x in r.stdout.splitlines() if x.startswith("[1] ")]
+    assert len(lines) == 4 and all(" a:eth0 " in x for x in lines), r.stdout
+    assert [("Out" in x, "echo request" in x) for x in lines] == [(True, True), (False, False)] * 2
+    assert re.search(r"capture 1 ended \(capture stop\):\n  a:eth0: 4 packets", r.stdout)
+    j = nslab_cli("--json", "run", str(lab_file))
+    assert j.returncode == 0, j.stderr
+    docs = [__import__("json").loads(x) for x in j.stdout.splitlines() if x.startswith('{"packet"')]
+    assert [d["packet"]["protocol"] for d in docs] == ["ICMP"] * 4 and {d["packet"]["capture"] for d in docs} == {1}
