@@ -83,13 +83,19 @@ def docker_ok() -> bool:
     return shutil.which("docker") is not None and os.path.exists("/var/run/docker.sock")
 
 
+CONTAINER_NUMBERS = range(6, 9)  # labs 06-08 run containers; 09 and later are namespaces only
+
+
+def needs_containers(path: Path) -> bool:
+    return path.name[:2].isdigit() and int(path.name[:2]) in CONTAINER_NUMBERS
+
+
 def bundled(containers: bool = False) -> list[Path]:
-    """The bundled labs (01, 02, ...).  The container labs (06 and later) keep state in docker,
+    """The bundled labs (01, 02, ...).  The container labs (06-08) keep state in docker,
     which namespace dumps do not see: only with `containers=True`, and only when docker runs."""
     out = []
     for path in sorted(LABS.glob("0*.lab")):
-        number = int(path.name[:2]) if path.name[:2].isdigit() else 0
-        if number >= 6 and not (containers and docker_ok()):
+        if needs_containers(path) and not (containers and docker_ok()):
             continue
         out.append(path)
     return out

@@ -131,7 +131,7 @@ def test_dry_run_needs_no_privileges():
     assert r.returncode == 0, r.stderr
     parse, problems, who = r.stdout.splitlines()
     assert json.loads(parse)[:2] == ["parse", "bad.lab:5:17"]  # the bad address, with its column
-    assert json.loads(problems) == [["bad.lab:3", "no interface a:eth9"],
-                                    ["bad.lab:4", "namespace 'a' exists: File exists"]]
+    assert json.loads(problems) == [["bad.lab:3", "no interface a:eth9; did you mean eth0?"],
+                                    ["bad.lab:4", "namespace 'a' exists already"]]
     uid, netns = who.split()
     assert uid == "65534" and netns == os.readlink("/proc/self/ns/net")

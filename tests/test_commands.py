@@ -83,7 +83,7 @@ def test_ns_add_del(lab):
 
 def test_ns_add_existing_fails_in_words(lab):
     ok(lab, "ns add dup")
-    fails(lab, "ns add dup", "File exists")
+    fails(lab, "ns add dup", "namespace 'dup' exists already")
 
 
 def test_ns_ls_lists_lab_namespaces(lab):
@@ -142,7 +142,7 @@ def test_veth_host_prefix_and_context(lab):
 
 def test_veth_errors(lab):
     ok(lab, "veth v0 v1")
-    fails(lab, "veth v0 v2", "v0 exists", "File exists")
+    fails(lab, "veth v0 v2", "v0 exists already")
     fails(lab, "veth q0 q0", "both ends")
     fails(lab, "veth nosuch:eth0 v9", "nosuch")
     assert "v2" not in links(lab, "host") and "v9" not in links(lab, "host")
@@ -165,7 +165,7 @@ def test_link_name_keeps_state(lab):
     assert "v0" not in h and is_up(h["eth7"])
     ok(lab, "link v1 name eth8")
     assert not is_up(links(lab, "host")["eth8"])
-    fails(lab, "link eth7 name eth8", "File exists")
+    fails(lab, "link eth7 name eth8", "eth8 exists already")
 
 
 def test_link_netns(lab):
@@ -210,7 +210,7 @@ def test_addr_add_del_v4_v6(lab):
     assert addrs(lab, "n1", "eth0") == {"10.0.0.1/24", "fd00::1/64"}
     v4 = [a for x in ip_j(lab, "n1", "-4", "addr", "show", "dev", "eth0") for a in x["addr_info"]][0]
     assert v4["broadcast"] == "10.0.0.255"  # as `ip addr add ... brd +` and pipework give it
-    fails(lab, "addr add n1:eth0 10.0.0.1/24", "File exists")
+    fails(lab, "addr add n1:eth0 10.0.0.1/24", "n1:eth0 has 10.0.0.1/24 already")
     ok(lab, "addr del n1:eth0 10.0.0.1/24")
     assert addrs(lab, "n1", "eth0") == {"fd00::1/64"}
     ok(lab, "n1 addr del eth0 fd00::1/64")
@@ -287,7 +287,7 @@ def test_bridge_add_del_ls(lab):
     ok(lab, "bridge add br0")
     br = links(lab, "host")["br0"]
     assert kind(br) == "bridge" and is_up(br)
-    fails(lab, "bridge add br0", "File exists")
+    fails(lab, "bridge add br0", "br0 exists already")
     ok(lab, "veth v0 v1", "bridge br0 add v0")
     (t,) = events(ok(lab, "bridge ls"), Table)
     assert [r[1:4] for r in t.rows] == [["br0", "UP", "v0"]]

@@ -115,7 +115,7 @@ def test_ns_link_errors(lab: Lab, container):
     c = container()
     assert lab.run("ns add taken").ok
     out = lab.run(f"ns link {c} taken")
-    assert not out.ok and out.error == "namespace 'taken' exists: File exists"
+    assert not out.ok and out.error == "namespace 'taken' exists already"
     docker("stop", "-t", "0", c)
     out = lab.run(f"ns link {c}")
     assert not out.ok and out.error == f"container {c!r} is not running"

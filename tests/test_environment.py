@@ -95,7 +95,7 @@ def test_source_runs_the_whole_file_when_stdin_is_not_a_terminal(netns, tmp_path
     assert env.ask is None  # nobody at a terminal: no key reader
     code, out, _ = run(["run", "-"], env)
     assert code == 0, out
-    assert "[Enter] run" not in out and "ok: 1/1 steps" in out
+    assert "[Enter] run" not in out and "ok: 1/1 step," in out
     assert {"e1", "e2", "e3"} <= set(os.listdir(env.netns_dir))
 
 
@@ -141,5 +141,5 @@ def test_a_host_labs_journal_goes_to_the_environments_state_dir(tmp_path: Path):
         assert not os.path.exists(f"/run/nslab/{name}")  # not the default state dir
     finally:
         code, out, _ = run(["--host", "--lab", name, "reset"], Environment.of({}, state_dir=str(state)))
-    assert code == 0 and "reset: undid 1 steps" in out, out
+    assert code == 0 and "reset: undid 1 step" in out, out
     assert "envh1" not in os.listdir(env.netns_dir)

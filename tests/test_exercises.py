@@ -101,7 +101,7 @@ def test_check_reports_every_parse_error_with_its_caret(lab: Lab, tmp_path):
     errors = of(out.events, Failure)
     assert [e.where for e in errors[:-1]] == [f"{bad}:2:20", f"{bad}:3:12", f"{bad}:4:7"]
     assert all(e.line and "^" in e.caret for e in errors[:-1])
-    assert errors[-1].message == (f"{bad}: 3 parse error(s), the first at {bad}:2:20: expected an address like "
+    assert errors[-1].message == (f"{bad}: 3 parse errors, the first at {bad}:2:20: expected an address like "
                                   "10.0.0.1/24, got '10.0.0.300/24'; nothing graded")
     assert not of(out.events, Table)  # nothing graded
     # the command line, too: every error, with the line and the caret, exit 2
@@ -202,4 +202,21 @@ def test_the_dry_run_passes_goals_hint_and_check(tmp_path):
     path = tmp_path / "lines.lab"
     path.write_text(f"ns add a\ngoals\nhint\nhint 2\ncheck\ncheck {TASK}\n")
     r = nslab_cli("--no-color", "run", "--dry-run", str(path))
-    assert r.returncode == 0 and "0 problem(s)" in r.stdout, r.stdout
+    assert r.returncode == 0 and "0 problems" in r.stdout, r.stdout
+
+
+def test_source_of_an_exercise_at_the_prompt_opens_it_as_run_i_does(lab: Lab):
+    """`source exercises/01-...` typed in the REPL runs the setup only, then the exercise is the
+    open one: `goals` lists it unmet, the solution's lines meet it, `check` with no file passes."""
+    out = lab.run("source exercises/01-veth-to-namespace")
+    assert out.ok, [getattr(e, "message", e) for e in out.events]
+    assert isinstance(lab.exercise, Opened) and lab.exercise.tally == (0, 7)
+    assert not [e for e in out.events if isinstance(e, ExpectResult)]  # the goals were not run as steps
+    solution = parse_file(os.path.join(EX, "01-veth-to-namespace.solution.lab")).commands
+    for cmd in solution:
+        if cmd.section == "Solution":
+            assert lab.run(cmd.text).ok, cmd.text
+    graded = lab.run("check")
+    tables = [e for e in graded.events if isinstance(e, Table)]
+    assert graded.ok and [t.title for t in tables] == ["check exercises/01-veth-to-namespace: 7/7 passed"]
+    assert lab.exercise.tally == (7, 7)

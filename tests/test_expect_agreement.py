@@ -24,6 +24,12 @@ EXPECTS = st.one_of(
     st.builds("{} expect route {} via {}".format, st.sampled_from(["a", "b"]), st.sampled_from(["default", "10.9.0.0/24"]),
               st.sampled_from(["10.0.0.2", "10.1.0.9"])),
     st.builds("expect {}ns {}".format, st.sampled_from(["", "no "]), st.sampled_from(["a", "c", "zz"])),
+    # what the lab learned (tests/test_learned.py has the cases with traffic before them)
+    st.builds("{} expect neigh {}{}".format, st.sampled_from(["a", "b"]), st.sampled_from(["10.0.0.1", "10.0.0.2"]),
+              st.sampled_from(["", " 02:00:00:00:00:01", " a:eth0", " b:eth0"])),
+    # (the context's own interfaces: a MAC another namespace's IPv6 chatter teaches a bridge would be learned at a
+    # moment of its own, in nslab and in the script alike)
+    st.builds("{} expect fdb br0 {}".format, st.sampled_from(["a", "b"]), st.sampled_from(["eth0", "eth1"])),
 )
 # a few lines that make reach checks interesting: addresses on both ends of a cable, links up
 REACHABLE = ("a addr add eth0 10.0.0.1/24\nb addr add eth0 10.0.0.2/24\na link eth0 up\nb link eth0 up\n"

@@ -90,10 +90,10 @@ def test_ns_ls_shows_namespaces_only_processes_hold(lab):
                 if f.read().strip() == "sleep":
                     break
             time.sleep(0.02)
-        rows = next(e for e in lab.run("ns ls").events if isinstance(e, Table)).rows
+        rows = next(e for e in lab.run("ns ls --all").events if isinstance(e, Table)).rows
         assert [f"pid {proc.pid} (sleep)", "process", 1] in rows  # only lo: a fresh namespace
         assert lab.run(f"ns link {proc.pid} held").ok
-        rows = next(e for e in lab.run("ns ls").events if isinstance(e, Table)).rows
+        rows = next(e for e in lab.run("ns ls --all").events if isinstance(e, Table)).rows
         assert not any(str(r[0]).startswith(f"pid {proc.pid} ") for r in rows)  # now it has a name
         assert any(r[0] == "held" for r in rows)
     finally:

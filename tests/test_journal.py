@@ -40,7 +40,7 @@ def test_step_shows_section_narration_line_and_iproute2_then_runs(lab):
     ask, asked = keys("", "s", "", "never asked")
     events = list(replay(lab, cmds, ask))
     words = texts(events)
-    assert words[:5] == ["## Namespaces", "  Two network stacks.", "» ns add ns1 ns2", "  iproute2: ip netns add ns1",
+    assert words[:6] == ["# Two namespaces", "## Namespaces", "  Two network stacks.", "» ns add ns1 ns2", "  iproute2: ip netns add ns1",
                          "  iproute2: ip netns add ns2"]
     assert "## A cable" in words and "skipped" in words
     assert len(asked) == 3  # the third step fails (its cable was skipped): the replay stops

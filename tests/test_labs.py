@@ -103,7 +103,7 @@ def test_replays_green(path: Path):
     held = len(expect_lines(path))
     assert held > 0
     assert summary(res.stdout).startswith("ok: ")
-    assert f"{held} expects held" in summary(res.stdout)
+    assert f"{held} expect{'' if held == 1 else 's'} held" in summary(res.stdout)
     assert "unmet" not in summary(res.stdout)
 
 

@@ -79,7 +79,7 @@ def test_a_failed_pipework_leaves_nothing(lab: Lab, container):
     run(lab, f"pipework br1 {c} 10.88.0.2/24")
     before, host_before = state(c), ip_j(lab, "host", "link", "show")
     for line, err in [
-        (f"pipework br9 {c} 10.88.9.2/24", f"container {c} has eth1 already: File exists (choose another with -i)"),
+        (f"pipework br9 {c} 10.88.9.2/24", f"container {c} has eth1 already (choose another with -i)"),
         (f"pipework br1 -i eth3 {c} 10.88.0.5/24 @10", "VLAN configuration is unsupported for a Linux bridge"),
         (f"pipework foo0 -i eth3 {c} 10.88.0.5/24", "no bridge foo0: pipework makes a missing one only"),
         ("pipework br1 nslab-no-such 10.88.0.5/24", "no container 'nslab-no-such'"),

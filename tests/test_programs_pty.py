@@ -153,3 +153,28 @@ def test_nslab_run_at_a_terminal_gives_a_program_the_keys(tmp_path):
         assert term.proc.wait(timeout=15) == 0
     finally:
         term.close()
+
+
+def test_tcpdump_at_the_prompt_shows_packets_as_they_arrive_and_its_summary_on_ctrl_c(term):
+    """The issue's own case: `NS tcpdump -ni IF icmp` printed nothing while packets arrived and
+    lost its summary on Ctrl-C.  The pings come from another terminal (`nslab attach NS -- ping`)."""
+    for line in ("veth pa:eth0 pb:eth0", "pa link eth0 up", "pb link eth0 up",
+                 "pa addr add eth0 10.78.0.1/24", "pb addr add eth0 10.78.0.2/24"):
+        term.type(line + "\r")
+        term.wait_for(PROMPT)
+    term.type("pb tcpdump -ni eth0 icmp\r")
+    term.wait_for(r"listening on eth0")
+    pinger = subprocess.Popen([sys.executable, "-m", "nslab", "attach", "pa", "--", "ping", "-n", "-c", "3", "-i", "0.3",
+                               "10.78.0.2"], env=term.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        term.wait_for(r"IP 10\.78\.0\.1 > 10\.78\.0\.2: ICMP echo request")  # on the screen while it runs
+        assert pinger.wait(timeout=20) == 0
+        term.wait_for(r"ICMP echo reply, id \d+, seq 3")
+    finally:
+        if pinger.poll() is None:
+            pinger.kill()
+    term.type("\x03")
+    term.wait_for(r"6 packets captured[\s\S]*packets received by filter" + PROMPT)
+    row = _history_row(term, "tcpdump -ni eth0 icmp")
+    assert "│ interrupted" in row, row
+    _prompt_works_again(term)

@@ -5,6 +5,7 @@ cached lookup saved must still be what the kernel has (judged by `ip -j`)."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections import Counter
 
 import pytest
@@ -182,3 +183,53 @@ def test_cross_namespace_steps_undo_exactly(lab: Lab) -> None:
     ok(lab, "undo")
     assert {m["ifname"] for m in ip_j(lab, "a", "link", "show")} == {"lo", "x"}
     assert "UP" in ip_j(lab, "c", "link", "show", "y")[0]["flags"]
+
+
+def test_a_veth_whose_index_equals_its_peers_comes_up_without_linkwatchs_second(lab: Lab) -> None:
+    """linkwatch batches a veth whose index equals its peer's (in another namespace) up to a
+    second; the link watch hears of it only then, so settle reads it once after a short grace
+    (a read runs the event): the step does not wait the second, and the link is UP when it returns."""
+    ok(lab, "ns add n1")
+    ok(lab, "veth v0 n1:eth0")
+    v0, eth0 = ip_j(lab, "host", "link", "show", "v0")[0], ip_j(lab, "n1", "link", "show", "eth0")[0]
+    if v0["ifindex"] != eth0["ifindex"]:  # the lab's own host namespace: both are its second link
+        pytest.fail(f"the case needs equal indexes: {v0['ifindex']} and {eth0['ifindex']}")
+    ok(lab, "link v0 up")
+    ok(lab, "n1 link eth0 up")
+    ok(lab, "link v0 down")
+    t0 = time.monotonic()
+    ok(lab, "link v0 up")
+    took = time.monotonic() - t0
+    assert ip_j(lab, "n1", "link", "show", "eth0")[0]["operstate"] == "UP"
+    assert took < 0.5, took  # linkwatch's batch is a second: waiting for its announcement took that long
+
+
+def test_link_up_reads_no_addresses_and_its_undo_puts_back_the_ipv6_the_link_had_down(lab: Lab) -> None:
+    """Undoing `up` takes the link down, and the kernel drops its IPv6 addresses then: the undo
+    reads them when it runs (keep_inet6), not `link up` beforehand (judged by ip -j)."""
+    ok(lab, "ns add a")
+    ok(lab, "veth a:e0 a:e1")
+    ok(lab, "addr add a:e0 fd00:5::1/64")
+    ok(lab, "addr add a:e0 10.5.0.1/24")
+    assert "RTM_GETADDR" not in cost(lab, "link a:e0 up")
+    ok(lab, "undo")
+    e0 = ip_j(lab, "a", "addr", "show", "e0")[0]
+    assert "UP" not in e0["flags"]
+    assert sorted(x["local"] for x in e0["addr_info"]) == ["10.5.0.1", "fd00:5::1"]
+    ok(lab, "link a:e0 up")
+    ok(lab, "addr add a:e0 fd00:6::1/64")  # made while up: a later step, undone first
+    ok(lab, "undo 2")
+    assert sorted(x["local"] for x in ip_j(lab, "a", "addr", "show", "e0")[0]["addr_info"]) == ["10.5.0.1", "fd00:5::1"]
+
+
+def test_a_down_links_alias_changed_outside_is_read_not_remembered(lab: Lab) -> None:
+    """do_setlink announces an alias only for an up link: the watch answers for up links only,
+    so the host-mode tag (an alias) is never taken from a stale announcement."""
+    ok(lab, "ns add a")
+    run_in(lab, "a", "ip", "link", "add", "brx", "type", "bridge")  # down
+    nl = lab.nss.get("a").nl
+    assert nl.link("brx") is not None  # heard of now
+    run_in(lab, "a", "ip", "link", "set", "brx", "alias", "not-the-lab")
+    lab.nss.new_step()  # the next step's lookup (a step's own cache keeps the first)
+    msg = nl.link("brx")
+    assert msg is not None and msg.alias == "not-the-lab" == ip_j(lab, "a", "link", "show", "brx")[0]["ifalias"]

@@ -141,7 +141,7 @@ def test_a_probe_the_host_would_forward_out_of_its_uplink_is_refused(uplink: Upl
         assert r.returncode == 1, out
         assert (f"10.20.0.1 is not in this lab: from {lab}n it would leave through eth0 (not made by this lab) "
                 "of the host, which forwards it") in out, out
-        assert "1 expects held" in out, out  # the host itself is in the lab's reach
+        assert "1 expect held" in out, out  # the host itself is in the lab's reach
         time.sleep(0.3)
         assert uplink.received() == before
     finally:

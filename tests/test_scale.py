@@ -82,7 +82,7 @@ def test_addr_add_twice_is_still_refused_in_words(lab: Lab) -> None:
     ok(lab, "addr add a:e0 10.74.0.1/24")
     out = lab.run("addr add a:e0 10.74.0.1/24")
     assert not out.ok
-    assert [e.message for e in out.events if hasattr(e, "message")] == ["a:e0 has 10.74.0.1/24 already: File exists"]
+    assert [e.message for e in out.events if hasattr(e, "message")] == ["a:e0 has 10.74.0.1/24 already"]
     assert [a["local"] for a in ip_j(lab, "a", "addr", "show", "e0")[0]["addr_info"] if a["family"] == "inet"] == ["10.74.0.1"]
 
 

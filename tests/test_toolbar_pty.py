@@ -58,7 +58,8 @@ def test_the_toolbar_counts_a_sourced_exercise(term):
     term.wait_for(r"\[Enter\] run")  # the teaching replay; `c` runs the rest
     term.type("c\r")
     term.wait_for(r"nslab>")
-    toolbar_shows(term, r"1 namespace · 2 links · 0 bridges · last: source exercises/01", within=0)
+    # the sourced exercise is open now: its goals are counted too (source opens it as run -i does)
+    toolbar_shows(term, r"1 namespace · 2 links · 0 bridges · goals 0/7 · last: source exercises/01", within=0)
     term.type("exit!\r")
     assert term.proc.wait(timeout=15) == 0
 

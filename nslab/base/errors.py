@@ -51,6 +51,19 @@ class GoneError(CommandError):
     """Undoing an object that is no longer there (deleted, renamed or moved outside the lab)."""
 
 
+class NoInterfaceError(CommandError):
+    """An interface missing where the line looked: it carries where, so the handlers' hint can say
+    where the name is now, or which name was meant."""
+
+    def __init__(self, message: str, ns: str, name: str) -> None:
+        super().__init__(message)
+        self.ns, self.name = ns, name
+
+
+class InterfaceGoneError(GoneError, NoInterfaceError):
+    """The op found no interface (an undo goes on past it, as past any GoneError)."""
+
+
 class DriftedError(CommandError):
     """An object under a name the lab used is not the one the lab made: somebody re-created it."""
 

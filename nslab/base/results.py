@@ -43,6 +43,7 @@ class PingSummary:
     sent: int
     received: int
     rtts: list[float] = field(default_factory=list)
+    time_ms: float = 0.0  # from the first echo sent to the last packet, as iputils counts it
 
     @property
     def loss(self) -> float:
@@ -127,6 +128,7 @@ class SourceFile:
 
     path: str  # its real path, to refuse a loop
     commands: list[Any]
+    opens: Any = None  # an exercise's: made the lab's open exercise once its setup ran (goals.Opened)
 
 
 @dataclass

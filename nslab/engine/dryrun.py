@@ -18,6 +18,7 @@ from typing import Any
 
 from ..base.errors import CommandError
 from ..base.results import ContextChanged, Failure, Message, SourceFile
+from ..base.words import count
 from ..kernel.labstate import LabState
 from ..kernel.netns import HOST
 from ..ops import opkinds
@@ -128,5 +129,5 @@ def report(commands: list[Any], out: Callable[[Any], None], handlers: Mapping[st
     for p in problems:
         out(Failure(p.message, p.where, p.line))
     verdict = "a real run would stop at the first of them" if problems else "a real run should get through"
-    out(Message(f"dry run: {n} lines resolved, {len(problems)} problem(s); {verdict}", "error" if problems else "ok"))
+    out(Message(f"dry run: {count(n, 'line')} resolved, {count(len(problems), 'problem')}; {verdict}", "error" if problems else "ok"))
     return 1 if problems else 0

@@ -20,6 +20,8 @@ from ..ops import opkinds
 from ..ops.journal import Op, Step
 from ..ops.opkinds import ip_lines
 from ..ops.shell_words import command, comment_text, ip_words, quote
+from .export_learned import MAC_OF, Ports
+from .export_learned import checks as learned_checks
 
 
 def _with_context(step: Step) -> str:
@@ -85,7 +87,7 @@ def _route_cmd(ns: str, dest: str) -> list[str]:
     return [*ip_words(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
 
 
-def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, str]]:
+def _expect_check(ns: str, handler: str, v: dict[str, Any], ports: Ports | None = None) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
     q = quote
 
@@ -93,7 +95,7 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         return (e.ns or ns), e.ifname
 
     if handler in ("expect_reach", "expect_noreach"):
-        argv = " ".join(q(a) for a in _in_ns(ns, ["ping", "-c1", "-W2"]))
+        argv = " ".join(q(a) for a in _in_ns(ns, ["ping", "-c1", "-W2", *(["-I", v["I"]] if v.get("I") else [])]))
         return [(handler == "expect_reach", f"{argv} {_target(v['target'])}")]
     if handler in ("expect_ns", "expect_no_ns"):
         if v["name"] == HOST:
@@ -120,10 +122,13 @@ def _expect_check(ns: str, handler: str, v: dict[str, Any]) -> list[tuple[bool, 
         show = " ".join(q(a) for a in _route_cmd(ns, v["dest"]))
         want = f" via {_ere(str(v['gw']))} " if handler == "expect_route" else f"(^| )dev {_ere(v['dev'])}( |$)"
         return [(True, f"has_match {q(want)} {show}")]
-    return []
+    return learned_checks(ns, handler, v, ports)
 
 
-def expect_lines(step: Step) -> list[str]:
+expect_checks = _expect_check  # the teaching replay shows them as a goal's iproute2 form
+
+
+def expect_lines(step: Step, ports: Ports | None = None) -> list[str]:
     """The bash checks for an `expect` step, by re-reading its line with the parser."""
     from ..base.errors import NslabError
     from ..lang.parser import parse_line
@@ -135,7 +140,7 @@ def expect_lines(step: Step) -> list[str]:
     if cmd is None or cmd.name != "expect":
         return []
     what = quote(_with_context(step))
-    checks = _expect_check(step.context, cmd.form.handler, cmd.values)
+    checks = _expect_check(step.context, cmd.form.handler, cmd.values, ports)
     if step.context != HOST:  # nslab finds a goal in a missing namespace unmet, whatever it asks
         checks.insert(0, (True, f"test -e /run/netns/{quote(step.context)}"))
     return [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
@@ -148,9 +153,12 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
     body: list[str] = []
     section = None
     undone_before = False
+    ports = Ports()  # the lab as the kept steps so far made it: where `expect fdb` looks
     for step in steps:
         undone_before = undone_before or step.outcome == "undone"
-        checks = expect_lines(step) if step.command == "expect" and step.outcome == "ok" and not undone_before else []
+        checks = expect_lines(step, ports) if step.command == "expect" and step.outcome == "ok" and not undone_before else []
+        if kept(step):
+            ports.follow(step)
         program = ran_program(step, namespaces)
         if not kept(step) and not checks and not program:
             continue
@@ -169,6 +177,8 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
         body += _settle_lines(step)
     if any(line.startswith("check") for line in body):
         out.append(CHECK_FUNCS)
+    if any("$(mac_of " in line for line in body):
+        out.append(MAC_OF)
     if any(line.startswith("wait_gone") for line in body):
         out.append(WAIT_GONE)
     return "\n".join(out + body) + "\n"

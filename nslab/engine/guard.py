@@ -13,7 +13,7 @@ import ipaddress
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..base.errors import CommandError
+from ..base.errors import CommandError, NoInterfaceError
 from ..kernel import inventory
 from ..kernel.netns import HOST
 from ..ops.apply import ep
@@ -145,7 +145,7 @@ class Guard:
             return
         link = inventory.find(self.lab.nss, ns, name, with_addrs=False)
         if link is None:
-            raise CommandError(f"no interface {ep(ns, name)}")
+            raise NoInterfaceError(f"no interface {ep(ns, name)}", ns, name)
         self._refresh()
         if (self._inode(ns), link.index) in self._ifaces:
             return

@@ -309,12 +309,15 @@ class Session:
             if self.ask is not None:
                 yield from stepper.replay(self, event.commands, self.ask)
                 self._stop_if_failed()
-                return
-            for cmd in event.commands:
-                yield from self.stream(cmd)
-                self._stop_if_failed()
+            else:
+                for cmd in event.commands:
+                    yield from self.stream(cmd)
+                    self._stop_if_failed()
         finally:
             self.sources.remove(event.path)
+        if event.opens is not None:  # an exercise's setup ran: it is open, its goals listed
+            self.exercise = event.opens
+            yield from self.stream_line("goals")
 
     def _stop_if_failed(self) -> None:
         last = self.last

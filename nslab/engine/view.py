@@ -8,7 +8,7 @@ over the model and says what the real run would say.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base.errors import CommandError, GoneError
 from ..kernel import inventory
@@ -27,11 +27,15 @@ class View(Protocol):
     def names(self) -> list[str]: ...  # the named namespaces (not the lab's host)
     def has(self, ns: str, name: str) -> bool: ...
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None: ...
+    def master(self, ns: str, name: str) -> str | None: ...  # the bridge it is a port of (no peer lookup)
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]: ...
     def routes(self, ns: str) -> list[Route]: ...
+    def link_local(self, ns: str) -> dict[str, list[str]]: ...  # IPv6 fe80:: by interface (the kernel's own)
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
     def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
     def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]: ...  # root qdiscs set, by interface (not defaults)
+    def flapping(self, ns: str) -> dict[str, str]: ...  # links flapping in the background, in words
 
 
 class KernelView:
@@ -53,11 +57,20 @@ class KernelView:
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None:
         return inventory.find(self.nss, ns, name, with_addrs=with_addrs)
 
+    def master(self, ns: str, name: str) -> str | None:
+        nl = self.nss.get(ns).nl
+        msg = nl.latest(name)  # a master is announced as it changes, a veth's too (kernel/watch.py)
+        found = nl.link(index=msg.master) if msg is not None and msg.master else None
+        return found.name if found is not None else None
+
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         return inventory.links(self.nss.get(ns), with_addrs=with_addrs)
 
     def routes(self, ns: str) -> list[Route]:
         return inventory.routes(self.nss.get(ns))
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        return inventory.link_local(self.nss.get(ns))
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return inventory.lab_links(self.nss, names, peers)
@@ -69,6 +82,21 @@ class KernelView:
 
     def fd(self, ns: str) -> int:
         return self.nss.get(ns).fd
+
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]:
+        from ..kernel import tc
+        from ..ops.shaping_spec import carried
+
+        nl = self.nss.get(ns).nl
+        out = {}
+        for q in tc.qdiscs(nl):  # one dump; a name looked up only for an interface that carries one
+            link = nl.link(index=q.index) if tc.root([q], q.index) is not None else None
+            if link is not None:
+                out[link.name] = carried(q.kind, q.options)
+        return out
+
+    def flapping(self, ns: str) -> dict[str, str]:
+        return {name: flap.describe() for (where, name), flap in self.nss.flaps.by_ep.items() if where == ns}
 
 
 class ModelView:
@@ -94,6 +122,10 @@ class ModelView:
         except GoneError:
             return None
 
+    def master(self, ns: str, name: str) -> str | None:
+        link = self.link(ns, name)
+        return link.master if link is not None else None
+
     def links(self, ns: str, with_addrs: bool = True) -> list[Link]:
         self.require(ns)
         return list(self.state.nss[ns].links.values())
@@ -101,6 +133,10 @@ class ModelView:
     def routes(self, ns: str) -> list[Route]:
         self.require(ns)
         return list(self.state.nss[ns].routes)
+
+    def link_local(self, ns: str) -> dict[str, list[str]]:
+        self.require(ns)
+        return {}  # made by the kernel from a MAC the model cannot know
 
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
         return {n: self.links(n) for n in (names if names is not None else [HOST, *self.names()])}
@@ -110,3 +146,11 @@ class ModelView:
 
     def fd(self, ns: str) -> int:
         raise CommandError("a dry run touches no namespace")
+
+    def shaping(self, ns: str) -> dict[str, dict[str, Any]]:
+        self.require(ns)
+        return dict(self.state.nss[ns].shaping)
+
+    def flapping(self, ns: str) -> dict[str, str]:
+        self.require(ns)
+        return {name: "flapping" for name in sorted(self.state.nss[ns].flaps)}

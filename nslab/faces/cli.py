@@ -6,12 +6,13 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..base.environment import Environment
 from ..base.errors import NslabError
-from ..lang.bundled import bundled_dir, bundled_labs, resolve_lab
+from ..base.words import count
+from ..lang.bundled import near_bundled, resolve_lab
+from . import labnames
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -41,7 +42,9 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
                      help="parse and resolve every line against a model of the lab; no kernel, no privileges")
     chk = sub.add_parser("check", help="evaluate only the expect lines of FILE against the host lab (--host)")
     chk.add_argument("file", metavar="FILE")
-    sub.add_parser("labs", help="list the bundled labs")
+    sub.add_parser("labs", help="list the bundled labs and exercises").add_argument(
+        "--names", action="store_true", help="only their names, one a line (shell completion)")
+    sub.add_parser("completion", help="a bash completion script: eval \"$(nslab completion bash)\"").add_argument("shell", choices=["bash"])
     img = sub.add_parser("image", help="build the labs' small container image with no registry (docker import of busybox-static)")
     img.add_argument("--name", default=None, metavar="IMAGE", help="image name (default nslab/busybox:latest)")
     img.add_argument("--if-missing", action="store_true", help="do nothing when the image exists")
@@ -163,11 +166,7 @@ def cmd_image(args: Any, env: Environment) -> int:
 
 
 def cmd_labs(args: Any, env: Environment) -> int:
-    from ..base.results import Table
-
-    rows = [[name, title] for name, title in bundled_labs()]
-    renderer(args, env)(Table(f"bundled labs ({bundled_dir()})", ["lab", "title"], rows, key="labs"))
-    return EXIT_OK
+    return labnames.cmd_labs(args, env, renderer(args, env))
 
 
 def parse_inputs(files: list[str], out: Any, env: Environment) -> list[tuple[str, list[Any]]] | None:
@@ -196,9 +195,7 @@ def parse_inputs(files: list[str], out: Any, env: Environment) -> list[tuple[str
 
 def _near_lab(name: str) -> str:
     """A mistyped bundled lab's name: say which ones are near."""
-    import difflib
-
-    near = difflib.get_close_matches(Path(name).stem, [n for n, _ in bundled_labs()], n=2, cutoff=0.6)
+    near = near_bundled(name)
     return f"; a bundled lab is near: {', '.join(near)} (nslab labs lists them)" if near else ""
 
 
@@ -225,6 +222,10 @@ def cmd_run(args: Any, env: Environment) -> int:
         from ..lab import dry_run_report
 
         return dry_run_report(commands, out)
+    from ..engine import needs
+
+    if needs.refuse(groups, out, env.docker_host):  # `# needs: docker` and no root: before any step
+        return EXIT_USAGE
     if args.step:
         from ..engine.stepper import run_stepped
 
@@ -233,6 +234,7 @@ def cmd_run(args: Any, env: Environment) -> int:
             bad = run_stepped(stepped, commands, renderer(args, env, show_changes=True), env.key_reader())
         finally:
             stepped.close()
+        needs.after_run(commands, bad, out, env.docker_host)
         return EXIT_FAILED if bad else EXIT_OK
     from ..lab import Lab
     from .grading import exercise_in, open_exercise
@@ -249,7 +251,8 @@ def cmd_run(args: Any, env: Environment) -> int:
         lab.captures.sink = out  # `capture start` in a .lab: its lines as they come (the REPL's own, once it opens)
         exercise = exercise_in(name, cmds) if last and args.interactive else None
         label = f"{name} (setup)" if exercise else (name if len(groups) > 1 else None)
-        ok, failed = replay(lab, exercise.setup if exercise else cmds, out, label, env)
+        with needs.removed_on_interrupt(commands, out, env.docker_host):
+            ok, failed = replay(lab, exercise.setup if exercise else cmds, out, label, env)
         bad |= not ok
         if not ok and not failed and not args.interactive and exercise_in(name, cmds):
             out(Message(f"{name} is an exercise: nslab run -i {name} opens the shell on it, goals listed", "dim"))
@@ -263,6 +266,7 @@ def cmd_run(args: Any, env: Environment) -> int:
         return cmd_repl(args, env, lab=lab)
     if lab is not None:
         lab.close(remove=False)
+    needs.after_run(commands, bad, out, env.docker_host)  # a failed lab leaves none of its containers
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -293,7 +297,7 @@ def replay(lab: Any, commands: list[Any], out: Any, name: str | None, env: Envir
     took = time.perf_counter() - t0
     status = "failed" if failed or unmet else "ok"
     label = f"{name}: " if name else ""
-    summary = f"{label}{status}: {steps}/{len(commands)} steps, {held} expects held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
+    summary = f"{label}{status}: {steps}/{count(len(commands), 'step')}, {count(held, 'expect')} held" + (f", {unmet} unmet" if unmet else "") + f", {took:.2f} s"
     out.line(summary, "bold green" if status == "ok" else "bold red")
     return status == "ok", failed
 
@@ -327,10 +331,10 @@ def cmd_reset(args: Any, env: Environment) -> int:
     for message in done.problems:
         out(Failure(message))
     if done.left:
-        out(Failure(f"reset: undid {len(done)} steps, but this lab made {', '.join(done.left)} and it is still there; "
+        out(Failure(f"reset: undid {count(len(done), 'step')}, but this lab made {', '.join(done.left)} and it is still there; "
                     f"nslab --host --lab {args.lab} clean removes it"))
         return EXIT_FAILED
-    out(Message(f"reset: undid {len(done)} steps", "ok"))
+    out(Message(f"reset: undid {count(len(done), 'step')}", "ok"))
     return EXIT_OK
 
 
@@ -348,7 +352,7 @@ def cmd_clean(args: Any, env: Environment) -> int:
         out.line(f"  {line}")
     for message in skipped:
         out(Message(message, "warn"))
-    out(Message(f"clean: removed {len(removed)} objects of lab {args.lab!r}", "ok"))
+    out(Message(f"clean: removed {count(len(removed), 'object')} of lab {args.lab!r}", "ok"))
     lab.close()
     return EXIT_OK
 
@@ -389,5 +393,5 @@ def cmd_attach(args: Any, env: Environment) -> int:
 # `nslab SUBCOMMAND`: each one's runner (no subcommand: the REPL)
 SUBCOMMANDS: dict[str, Callable[[Any, Environment], int]] = {
     "image": cmd_image, "labs": cmd_labs, "run": cmd_run, "check": cmd_check, "reset": cmd_reset,
-    "clean": cmd_clean, "attach": cmd_attach,
+    "clean": cmd_clean, "attach": cmd_attach, "completion": labnames.cmd_completion,
 }

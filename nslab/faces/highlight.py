@@ -23,6 +23,7 @@ KIND_TOKENS: dict[str, Any] = {
     "ep": Name.Variable, "vend": Name.Variable, "ifname": Name.Variable, "bridge": Name.Variable,
     "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
     "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number,
+    "rate": Number, "size": Number, "time": Number, "percent": Number,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
     "word": Name, "prog": Name, "filter": Text,
 }

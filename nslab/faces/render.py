@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from ..base import results as r
 from ..base.environment import Environment
+from ..kernel.ping import reply_line, summary_lines
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
 
@@ -62,8 +63,11 @@ class Renderer:
         if self._console is None:
             from rich.console import Console
 
+            # no markup, no :emoji: codes, no highlighting: what is printed is names, addresses and
+            # program output as they are (a MAC's `:ab:` is no emoji code, `[b]` no style)
             self._console = Console(file=self.text_file, no_color=not self.color, highlight=False, width=self.width,
-                                    force_terminal=self.color, soft_wrap=True, _environ=dict(self.environ))
+                                    force_terminal=self.color, soft_wrap=True, markup=False, emoji=False,
+                                    _environ=dict(self.environ))
         return self._console
 
     def line(self, text: str, style: str = "") -> None:
@@ -71,7 +75,9 @@ class Renderer:
             self.text_file.write(text + "\n")
             self.text_file.flush()
             return
-        self.console.print(text, style=style or None, markup=False)
+        from rich.text import Text
+
+        self.console.print(Text(text, style=style))
 
     def render(self, event: Any) -> None:
         snake = "".join("_" + c.lower() if c.isupper() else c for c in type(event).__name__)
@@ -118,20 +124,13 @@ class Renderer:
     def on_ping_reply(self, e: r.PingReply) -> None:
         if self.quiet:
             return
-        if e.ms is None:
-            self.line(f"no answer from {e.target}: icmp_seq={e.seq}", "yellow")
-        else:
-            ttl = f" ttl={e.ttl}" if e.ttl is not None else ""
-            self.line(f"{e.size} bytes from {e.target}: icmp_seq={e.seq}{ttl} time={e.ms:.3f} ms")
+        self.line(reply_line(e), "yellow" if e.ms is None else "")  # iputils' words (nslab/kernel/ping.py)
 
     def on_ping_summary(self, e: r.PingSummary) -> None:
         if self.quiet:
             return
-        self.line(f"--- {e.target} ping statistics ---")
-        self.line(f"{e.sent} packets transmitted, {e.received} received, {e.loss:.0f}% packet loss")
-        if e.rtts:
-            avg = sum(e.rtts) / len(e.rtts)
-            self.line(f"rtt min/avg/max = {min(e.rtts):.3f}/{avg:.3f}/{max(e.rtts):.3f} ms")
+        for text in summary_lines(e):
+            self.line(text)
 
     def on_context_changed(self, e: r.ContextChanged) -> None:
         if not self.quiet:
@@ -147,9 +146,9 @@ class Renderer:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(e.title, style="bold"), title_justify="left", header_style="bold")
+        table = Table(title=Text(visible(e.title), style="bold"), title_justify="left", header_style="bold")
         for col in e.columns:
-            table.add_column(col)
+            table.add_column(Text(col), overflow="fold")  # a narrow terminal wraps a MAC, never cuts it to `02:ab:cd…`
         for row in e.rows:
             # Text: `[dev IF]` is not markup; a step's text may hold what the user typed
             table.add_row(*[Text("" if v is None else visible_lines(str(v))) for v in row])
@@ -161,27 +160,29 @@ class Renderer:
         if self.json_mode:
             self.file.write(json.dumps({"namespaces": e.namespaces}, indent=2) + "\n")
             return
-        from rich.markup import escape
+        from rich.text import Text
         from rich.tree import Tree
 
-        root = Tree("[bold]lab[/]")
+        # Text pieces, never markup: a name, an address or a route is shown as it is
+        root = Tree(Text("lab", style="bold"))
         for ns in e.namespaces:
-            node = root.add(f"[bold cyan]{escape(ns['ns'])}[/]")
+            node = root.add(Text(visible(ns["ns"]), style="bold cyan"))
             for link in ns["links"]:
-                state = "[green]UP[/]" if link["up"] else "[red]DOWN[/]"
-                bits = [f"{escape(link['name'])}", f"[dim]{link['kind']}[/]", state]
+                label = Text.assemble(visible(link["name"]), " ", (visible(link["kind"]), "dim"), " ",
+                                      ("UP", "green") if link["up"] else ("DOWN", "red"))
                 if link["peer"]:
-                    bits.append(f"<-> {escape(link['peer'])}")
+                    label.append(f" <-> {visible(link['peer'])}")
                 if link["master"]:
-                    bits.append(f"on [magenta]{escape(link['master'])}[/]")
-                bits += [escape(a) for a in link["addrs"]]
-                node.add(" ".join(bits))
+                    label.append(" on ").append(visible(link["master"]), style="magenta")
+                for a in link["addrs"]:
+                    label.append(" " + visible(a))
+                node.add(label)
             static = [rt for rt in ns["routes"] if not rt["kernel"]]
             if static:
-                rnode = node.add("[dim]routes[/]")
+                rnode = node.add(Text("routes", style="dim"))
                 for rt in static:
-                    rnode.add(escape(rt["dst"] + (f" via {rt['via']}" if rt["via"] else "")
-                                     + (f" dev {rt['dev']}" if rt["dev"] else "")))
+                    rnode.add(Text(visible(rt["dst"] + (f" via {rt['via']}" if rt["via"] else "")
+                                           + (f" dev {rt['dev']}" if rt["dev"] else ""))))
         self.console.print(root)
 
     def on_captured_packet(self, e: r.CapturedPacket) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base.environment import Environment
 from ..base.results import Changes, Interactive
+from ..base.words import count
 from ..kernel import isolate
 from ..kernel.netns import HOST
 from ..lang.lexer import current_line
@@ -266,7 +267,7 @@ class Repl:
         if force or self.lab.host_mode or self.attached or not _holds_something(self.inv):
             return True
         ns, links, _ = self.inv.counts
-        return self.ask(f"the lab ({ns} namespaces, {links} links) goes away when nslab exits (save FILE keeps a .lab of it); leave? [y/N] ")
+        return self.ask(f"the lab ({count(ns, 'namespace')}, {count(links, 'link')}) goes away when nslab exits (save FILE keeps a .lab of it); leave? [y/N] ")
 
     def run_line(self, text: str) -> None:
         line = logical(text)
@@ -285,12 +286,15 @@ class Repl:
             changed = True
         # re-read after any step that may have changed the lab (its own ops, a sourced file's, a
         # program's), not after a listing: a lab of 1,000 links takes 0.15 s to read
-        for step in [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]:
+        steps = [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]
+        for step in steps:
             changed = changed or bool(step.ops or step.program or step.command in _REFRESH_AFTER)
         if changed:
             self.refresh()
             self._load_containers()  # `exec docker run ...` starts one
             after_step(self.lab)  # an open exercise's goals, for the toolbar
+        elif any(step.command == "ping" for step in steps):
+            after_step(self.lab)  # traffic teaches bridges and neighbours: goals on what they learned (expect fdb/neigh)
 
     def read_line(self) -> str:
         """The next line typed; the lab is watched while the prompt waits for it."""

@@ -67,6 +67,11 @@ class Terminal:
                 self._take_back(saved, lend)
         return procns.ended(code, ctrl_c.at, time.monotonic())
 
+    def keys(self) -> "Keys":
+        """The terminal waiting for a key while a live view (`watch`) redraws: see Keys."""
+        assert self.tty is not None
+        return Keys(self.tty)
+
     def _take(self) -> None:
         """In the child, before exec: its own process group, the terminal's foreground one."""
         assert self.tty is not None
@@ -88,6 +93,37 @@ class Terminal:
                     termios.tcsetattr(self.tty, termios.TCSADRAIN, saved)  # raw mode a killed program left
                 except termios.error:
                     pass
+
+
+class Keys:
+    """A with-block in which the terminal hands over each key at once and echoes none (cbreak:
+    Ctrl-C still interrupts); `wait(SEC)` says whether a key came within SEC, and eats it, so it
+    does not turn up at the next prompt.  The modes are restored on leaving."""
+
+    def __init__(self, tty: int) -> None:
+        self.tty = tty
+        self.saved: list[Any] | None = None
+
+    def __enter__(self) -> "Keys":
+        import tty as ttymod
+
+        self.saved = _modes(self.tty)
+        if self.saved is not None:
+            ttymod.setcbreak(self.tty, termios.TCSANOW)
+        return self
+
+    def wait(self, seconds: float) -> bool:
+        import select
+
+        if not select.select([self.tty], [], [], seconds)[0]:
+            return False
+        os.read(self.tty, 256)
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            with _quiet_ttou():
+                termios.tcsetattr(self.tty, termios.TCSADRAIN, self.saved)
 
 
 def _foreground(tty: int) -> bool:

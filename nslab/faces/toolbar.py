@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.words import count
 from .completion import Inventory
 from .goalbar import goals_segment
 
@@ -24,10 +25,6 @@ class Bar:
     attached: bool = False
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def mode(bar: Bar) -> str:
     kind = "host" if bar.lab.host_mode else ("attached" if bar.attached else "isolated")
     return f" {kind} lab"
@@ -35,7 +32,7 @@ def mode(bar: Bar) -> str:
 
 def counts(bar: Bar) -> str:
     ns, links, bridges = bar.inv.counts
-    return " · ".join((_plural(ns, "namespace"), _plural(links, "link"), _plural(bridges, "bridge")))
+    return " · ".join((count(ns, "namespace"), count(links, "link"), count(bridges, "bridge")))
 
 
 def last_step(bar: Bar) -> str | None:

@@ -6,16 +6,52 @@ May import: engine, ops, services, kernel, lang, base.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..base.errors import NoInterfaceError
+from ..engine.context import Ctx
+from ..kernel.netns import HOST
 from ..lang.commands import TABLE
-from . import build, capture, containers, expect, goals, journal_cmds, look, programs
+from ..lang.suggestions import did_you_mean
+from . import build, capture, containers, expect, goals, journal_cmds, learned, look, programs, shaping
+
+
+def where_now(ctx: Ctx, e: NoInterfaceError) -> str:
+    """What a missing interface's error adds: where that name is now (it moved), or the names it is close to."""
+    elsewhere = [ns for ns in [HOST, *ctx.view.names()] if ns != e.ns and ctx.view.has(ns, e.name)]
+    if elsewhere:
+        return "; " + ", ".join(f"{e.name} is in {ns} now: {ns}:{e.name}" for ns in elsewhere)
+    if not ctx.view.exists(e.ns):
+        return ""
+    return did_you_mean(e.name, (link.name for link in ctx.view.links(e.ns, with_addrs=False)))
+
+
+def _taught(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The handler, its missing-interface errors completed with `where_now` (one place for every command)."""
+
+    def stream(ctx: Ctx, produced: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from produced
+        except NoInterfaceError as e:
+            raise NoInterfaceError(e.message + where_now(ctx, e), e.ns, e.name) from None
+
+    @functools.wraps(fn)
+    def run(ctx: Ctx, **values: Any) -> Any:
+        try:
+            produced = fn(ctx, **values)
+        except NoInterfaceError as e:
+            raise NoInterfaceError(e.message + where_now(ctx, e), e.ns, e.name) from None
+        return stream(ctx, produced) if hasattr(produced, "__next__") else produced
+
+    return run
+
 
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
-    name: fn
-    for module in (build, look, programs, expect, goals, journal_cmds, containers, capture)
+    name: _taught(fn)
+    for module in (build, look, programs, expect, goals, journal_cmds, containers, shaping, learned, capture)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

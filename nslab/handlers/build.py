@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from ..base.errors import CommandError
+from ..base.errors import CommandError, NoInterfaceError
 from ..base.results import Message
 from ..engine.context import Ctx
 from ..kernel import inventory
@@ -25,7 +25,7 @@ def where(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
 def existing(ctx: Ctx, e: Endpoint) -> tuple[str, str]:
     ns, name = where(ctx, e)
     if not ctx.view.has(ns, name):
-        raise CommandError(f"no interface {show_ep(ns, name)}")
+        raise NoInterfaceError(f"no interface {show_ep(ns, name)}", ns, name)
     return ns, name
 
 
@@ -34,7 +34,7 @@ def found(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link]:
     ns, name = where(ctx, e)
     link = ctx.view.link(ns, name)
     if link is None:
-        raise CommandError(f"no interface {show_ep(ns, name)}")
+        raise NoInterfaceError(f"no interface {show_ep(ns, name)}", ns, name)
     return ns, link
 
 
@@ -49,7 +49,7 @@ def ns_add(ctx: Ctx, name: list[str]) -> Message:
     for n in dict.fromkeys(name):
         _guard_ns_name(ctx, n)
         if ctx.view.exists(n):
-            raise CommandError(f"namespace {n!r} exists: File exists")
+            raise CommandError(f"namespace {n!r} exists already")
         ctx.apply({"op": "ns_add", "ns": n})
     return Message(f"added {', '.join(dict.fromkeys(name))}", "ok")
 
@@ -93,7 +93,7 @@ def veth(ctx: Ctx, a: Endpoint, b: Endpoint) -> Message:
         # the kernel says only "File exists": name the end that does (no lookups before, on the fast path)
         for ns, name in ends:
             if ctx.view.has(ns, name):
-                raise CommandError(f"{show_ep(ns, name)} exists: File exists") from None
+                raise CommandError(f"{show_ep(ns, name)} exists already") from None
         raise
     return Message(f"veth {show_ep(ans, aname)} <-> {show_ep(bns, bname)}", "ok")
 
@@ -118,13 +118,16 @@ def link_down(ctx: Ctx, ep: Endpoint) -> Message:
 def link_name(ctx: Ctx, ep: Endpoint, new: str) -> Message:
     ns, name = existing(ctx, ep)
     if ctx.view.has(ns, new):
-        raise CommandError(f"{show_ep(ns, new)} exists: File exists")
+        raise CommandError(f"{show_ep(ns, new)} exists already")
     _set(ctx, ep, rename=new)
     return Message(f"{show_ep(ns, name)} is now {new}", "ok")
 
 
 def link_netns(ctx: Ctx, ep: Endpoint, ns: str) -> Message:
     src, name = existing(ctx, ep)
+    if ns.isdigit() and not ctx.view.exists(ns):  # `ip link set IF netns PID`: nslab names the namespace first
+        raise CommandError(f"no namespace {ns!r}; for process {ns}'s namespace, name it first: "
+                           f"`ns link {ns} NAME`, then `link {ep} netns NAME`")
     ctx.view.require(ns)
     ctx.guard.namespace(ns, for_moving=True)
     _set(ctx, ep, netns=ns)
@@ -150,18 +153,26 @@ def link_del(ctx: Ctx, ep: Endpoint) -> Message:
     return Message(f"deleted {show_ep(ns, name)}", "ok")
 
 
-def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
+def port_warning(port: str, addrs: list[str], bridge: str) -> Message:
+    """The tutorial's trap, in one set of words for both ways into it: an address on a bridge port."""
+    return Message(f"{port} holds {', '.join(addrs)}: a bridge port answers on no address, so this takes the address "
+                   f"off it in effect (an uplink cuts this machine off its network); move the address to {bridge}", "warn")
+
+
+def addr_add(ctx: Ctx, ep: Endpoint, cidr: Any) -> list[Message]:
     # one RTM_GETLINK, no dump of the addresses: the kernel's EEXIST is the duplicate check
     # (reading them every step made 4,000 addresses on one interface quadratic)
     ns, name = existing(ctx, ep)
+    master = ctx.view.master(ns, name)  # a bridge port: the tutorial's trap (a request only when it is one)
     ctx.guard.interface(ns, name, "address")
     try:
         ctx.apply({"op": "addr_add", "ns": ns, "name": name, "cidr": str(cidr)})
     except CommandError as e:
         if e.message.endswith(": File exists"):
-            raise CommandError(f"{show_ep(ns, name)} has {cidr} already: File exists") from None
+            raise CommandError(f"{show_ep(ns, name)} has {cidr} already") from None
         raise
-    return Message(f"{cidr} on {show_ep(ns, name)}", "ok")
+    warn = [port_warning(name, [str(cidr)], master)] if master else []
+    return [*warn, Message(f"{cidr} on {show_ep(ns, name)}", "ok")]
 
 
 def addr_del(ctx: Ctx, ep: Endpoint, cidr: Any) -> Message:
@@ -200,7 +211,7 @@ def route_del(ctx: Ctx, dest: str) -> Message:
 
 def bridge_add(ctx: Ctx, name: str) -> Message:
     if ctx.view.has(ctx.ns, name):
-        raise CommandError(f"{show_ep(ctx.ns, name)} exists: File exists")
+        raise CommandError(f"{show_ep(ctx.ns, name)} exists already")
     ctx.apply({"op": "bridge", "ns": ctx.ns, "name": name})
     return Message(f"bridge {show_ep(ctx.ns, name)} (up)", "ok")
 
@@ -241,8 +252,7 @@ def bridge_port_add(ctx: Ctx, name: str, ep: list[Endpoint]) -> list[Message]:
     for link in ports:
         ctx.guard.interface(ctx.ns, link.name, "enslave")
         if link.addrs:
-            out.append(Message(f"{link.name} holds {', '.join(link.addrs)}: a bridge port answers on no address, so this takes the address "
-                               f"off it in effect (an uplink cuts this machine off its network); move the address to {name}", "warn"))
+            out.append(port_warning(link.name, link.addrs, name))
         change: dict[str, Any] = {}
         if link.master and link.master != name:
             out.append(Message(f"{link.name} leaves bridge {link.master} for {name}", "warn"))

@@ -51,7 +51,7 @@ def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
         raise CommandError(f"{e}; give the link a name: ns link {target} NAME") from None
     _guard_ns_name(ctx, name)
     if ctx.view.exists(name):
-        raise CommandError(f"namespace {name!r} exists: File exists")
+        raise CommandError(f"namespace {name!r} exists already")
     if pid == os.getpid() and not ctx.dry:
         raise CommandError("that is nslab itself; its namespace is the lab's host")
     start = None if ctx.dry else containers.start_time(pid)
@@ -144,11 +144,11 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     guest = f"v{cif}pg{pid}"[:IFNAME_MAX]
     inside = containers.interfaces(pid)
     if cif in inside:
-        raise CommandError(f"container {c.name} has {cif} already: File exists (choose another with -i)")
+        raise CommandError(f"container {c.name} has {cif} already (choose another with -i)")
     if guest in inside:
-        raise CommandError(f"container {c.name} has {guest} already: File exists")
+        raise CommandError(f"container {c.name} has {guest} already")
     if ctx.view.has(ns, local):
-        raise CommandError(f"{show_ep(ns, local)} exists: File exists (name the host end with -l)")
+        raise CommandError(f"{show_ep(ns, local)} exists already (name the host end with -l)")
 
     out = [] if exists else [_make_bridge(ctx, ns, bridge, kind)]
     br = ctx.view.link(ns, bridge)

@@ -17,25 +17,28 @@ from .look import resolve_target
 PROBES = {"expect_reach": (3, 1.0), "expect_noreach": (2, 0.3)}
 
 
-def aim(ctx: Ctx, target: str) -> tuple[str | None, str]:
+def aim(ctx: Ctx, target: str, iface: str | None = None) -> tuple[str | None, str]:
     """(the address a probe of TARGET is sent to, ""), or (None, why nothing can be sent):
-    a target that names nothing, or a route that leaves the lab (the guard refuses it)."""
+    a target that names nothing, an interface (-I) the context lacks, or a route that leaves
+    the lab (the guard refuses it)."""
     try:
         addr = resolve_target(ctx, target)
     except CommandError as e:
         return None, e.message
-    if (leaves := ctx.guard.outside(ctx.ns, addr)) is not None:
+    if iface is not None and not ctx.view.has(ctx.ns, iface):
+        return None, f"no interface {show_ep(ctx.ns, iface)}"
+    if (leaves := ctx.guard.outside(ctx.ns, addr, iface)) is not None:
         return None, leaves
     return addr, ""
 
 
-def probe(fd: int, addr: str, tries: int, wait: float) -> tuple[bool, str]:
+def probe(fd: int, addr: str, tries: int, wait: float, iface: str | None = None) -> tuple[bool, str]:
     """Echoes from the namespace open as FD: (a reply came, what was found).  Needs no view,
     so a grader may send several at once from threads (each socket is its own)."""
     from ..kernel.ping import ping
 
     try:
-        for event in ping(fd, addr, tries, 0.0, wait):
+        for event in ping(fd, addr, tries, 0.0, wait, iface):
             if isinstance(event, PingReply) and event.ms is not None:
                 return True, f"reply from {addr} in {event.ms:.2f} ms"
     except CommandError as e:
@@ -43,29 +46,31 @@ def probe(fd: int, addr: str, tries: int, wait: float) -> tuple[bool, str]:
     return False, f"no reply from {addr} ({tries} sent, {wait:g} s each)"
 
 
-def reach_result(handler: str, ctx: Ctx, target: str, replied: bool | None, found: str) -> ExpectResult:
+def reach_result(handler: str, ctx: Ctx, target: str, replied: bool | None, found: str,
+                 iface: str | None = None) -> ExpectResult:
     """The verdict of a probe; `replied` None: nothing could be sent, and neither goal holds
     (a target that names nothing is not "unreachable", it is a goal not met)."""
+    out_of = f" out of {iface}" if iface else ""
     if handler == "expect_reach":
-        return ExpectResult(replied is True, f"{target} reachable from {ctx.ns}", found)
-    return ExpectResult(replied is False, f"{target} not reachable from {ctx.ns}", found)
+        return ExpectResult(replied is True, f"{target} reachable from {ctx.ns}{out_of}", found)
+    return ExpectResult(replied is False, f"{target} not reachable from {ctx.ns}{out_of}", found)
 
 
-def _expect_probe(handler: str, ctx: Ctx, target: str) -> ExpectResult:
-    addr, why = aim(ctx, target)
+def _expect_probe(handler: str, ctx: Ctx, target: str, iface: str | None) -> ExpectResult:
+    addr, why = aim(ctx, target, iface)
     if addr is None:
-        return reach_result(handler, ctx, target, None, why)
+        return reach_result(handler, ctx, target, None, why, iface)
     tries, wait = PROBES[handler]
-    replied, found = probe(ctx.view.fd(ctx.ns), addr, tries, wait)
-    return reach_result(handler, ctx, target, replied, found)
+    replied, found = probe(ctx.view.fd(ctx.ns), addr, tries, wait, iface)
+    return reach_result(handler, ctx, target, replied, found, iface)
 
 
-def expect_reach(ctx: Ctx, target: str) -> ExpectResult:
-    return _expect_probe("expect_reach", ctx, target)
+def expect_reach(ctx: Ctx, target: str, I: str | None = None) -> ExpectResult:  # noqa: E741,N803  (ping's -I)
+    return _expect_probe("expect_reach", ctx, target, I)
 
 
-def expect_noreach(ctx: Ctx, target: str) -> ExpectResult:
-    return _expect_probe("expect_noreach", ctx, target)
+def expect_noreach(ctx: Ctx, target: str, I: str | None = None) -> ExpectResult:  # noqa: E741,N803
+    return _expect_probe("expect_noreach", ctx, target, I)
 
 
 def expect_ns(ctx: Ctx, name: str) -> ExpectResult:
@@ -87,7 +92,9 @@ def _link(ctx: Ctx, e: Endpoint) -> tuple[str, inventory.Link | None, str]:
 
 
 def _state(link: inventory.Link) -> str:
-    return f"{'UP' if link.up else 'DOWN'} ({link.operstate})"
+    """`UP`, or `UP (operstate LOWERLAYERDOWN)` when the kernel's state says more than the flag."""
+    admin = "UP" if link.up else "DOWN"
+    return admin if link.operstate == admin else f"{admin} (operstate {link.operstate})"
 
 
 def expect_link(ctx: Ctx, ep: Endpoint) -> ExpectResult:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base.errors import CommandError, NslabError
 from ..base.results import ExpectResult, Failure, Message, Table
+from ..base.words import count
 from ..engine.context import Ctx
 from ..lang.exercise import Exercise, expects_in_place
 from ..lang.labfile import LabFile, LabFileError, parse_file
@@ -42,7 +43,7 @@ class Opened:
 def grade(ctx: Ctx, placed: list[tuple[Command, str]], quick: bool = False) -> list[ExpectResult]:
     """The verdict on each (expect line, namespace it runs in), in order."""
     results: list[ExpectResult | None] = []
-    probes: list[tuple[int, str, Ctx, str, int, str]] = []
+    probes: list[tuple[int, str, Ctx, str, int, str, str | None]] = []
     for i, (cmd, ns) in enumerate(placed):
         text = cmd.text.strip()
         if not ctx.view.exists(ns):  # as a run finds it: a goal in a missing namespace is unmet
@@ -53,13 +54,13 @@ def grade(ctx: Ctx, placed: list[tuple[Command, str]], quick: bool = False) -> l
         result: ExpectResult | None
         try:
             if handler in PROBES:
-                target = cmd.values["target"]
-                addr, why = aim(sub, target)
+                target, iface = cmd.values["target"], cmd.values.get("I")
+                addr, why = aim(sub, target, iface)
                 if addr is None:
-                    result = reach_result(handler, sub, target, None, why)
+                    result = reach_result(handler, sub, target, None, why, iface)
                 else:
                     result = None
-                    probes.append((i, handler, sub, target, ctx.view.fd(ns), addr))
+                    probes.append((i, handler, sub, target, ctx.view.fd(ns), addr, iface))
             else:
                 result = ctx.lab.handlers[handler](sub, **cmd.values)
         except NslabError as e:
@@ -67,11 +68,11 @@ def grade(ctx: Ctx, placed: list[tuple[Command, str]], quick: bool = False) -> l
         results.append(result)
     if probes:
         with ThreadPoolExecutor(max_workers=min(8, len(probes)), thread_name_prefix="nslab-probe") as pool:
-            sent = [pool.submit(probe, fd, addr, *(QUICK if quick else PROBES[handler]))
-                    for _, handler, _, _, fd, addr in probes]
-            for (i, handler, sub, target, _, _), future in zip(probes, sent, strict=True):
+            sent = [pool.submit(probe, fd, addr, *(QUICK if quick else PROBES[handler]), iface)
+                    for _, handler, _, _, fd, addr, iface in probes]
+            for (i, handler, sub, target, _, _, iface), future in zip(probes, sent, strict=True):
                 replied, found = future.result()
-                results[i] = reach_result(handler, sub, target, replied, found)
+                results[i] = reach_result(handler, sub, target, replied, found, iface)
     return [r for r in results if r is not None]
 
 
@@ -153,7 +154,7 @@ def check(ctx: Ctx, file: str | None = None) -> Iterator[Any]:
         for err in e.errors:
             yield Failure(err.message, str(err.loc), err.text, err.caret())
         first = e.errors[0]
-        raise CommandError(f"{file}: {len(e.errors)} parse error(s), the first at {first.loc}: {first.message}; "
+        raise CommandError(f"{file}: {count(len(e.errors), 'parse error')}, the first at {first.loc}: {first.message}; "
                            "nothing graded") from None
     if ctx.dry:  # a dry run sends no probe: the file is there and reads
         return

@@ -8,11 +8,14 @@ from typing import Any
 
 from ..base.errors import CommandError
 from ..base.results import Failure, Message, SourceFile, Table
+from ..base.words import count
+from ..engine import needs
 from ..engine.context import Ctx
 from ..engine.export import sh_text
 from ..engine.savefile import save_text
 from ..kernel.netns import HOST
 from ..lang import commands
+from ..lang.exercise import exercise_of
 from ..lang.labfile import LabFileError, parse_file
 from ..ops.change_words import BY_PROGRAM, undid
 
@@ -64,7 +67,7 @@ def save(ctx: Ctx, file: str, expects: bool = False) -> list[Message]:
     _write(file, saved.text)
     n = saved.steps
     out = [Message(f"left out of {file}: {why}", "warn") for why in saved.left_out]
-    return [*out, Message(f"saved {n} step{'' if n == 1 else 's'} to {file}"
+    return [*out, Message(f"saved {count(n, 'step')} to {file}"
                           + (f" ({len(saved.left_out)} left out: it replays without them)" if saved.left_out else ""), "ok")]
 
 
@@ -104,7 +107,7 @@ def undo(ctx: Ctx, n: int = 1) -> list[Message]:
 def reset(ctx: Ctx) -> list[Message]:
     over = _passed_over(ctx, [], everything=True)
     done = ctx.lab.reset()
-    return [*over, *_undo_report(done), Message(f"reset: undid {len(done)} steps", "ok")]
+    return [*over, *_undo_report(done), Message(f"reset: undid {count(len(done), 'step')}", "ok")]
 
 
 MAX_SOURCE_DEPTH = 64  # each level is a few Python frames: a deep chain would end in a RecursionError
@@ -135,6 +138,15 @@ def _load(ctx: Ctx, file: str) -> Any:
 def source(ctx: Ctx, file: str) -> SourceFile:
     """The session runs the file's lines, each a step of its own (Lab._source)."""
     lab_file, real = _load(ctx, file)
+    if not ctx.dry and (unmet := needs.unmet(lab_file.needs, getattr(ctx.lab, "docker_host", None))):
+        raise CommandError(f"{file}: " + "; ".join(f"{problem}; {fix.replace('FILE', file)}" for problem, fix in unmet)
+                           + " (nothing of it ran)")
+    # an exercise (a `## Goals` section): its setup runs, then it is the open one, as `nslab run -i`
+    exercise = None if ctx.dry else exercise_of(real, lab_file.commands, file)
+    if exercise is not None:
+        from .goals import Opened
+
+        return SourceFile(real, exercise.setup, Opened(exercise))
     return SourceFile(real, lab_file.commands)
 
 
@@ -142,8 +154,12 @@ def help(ctx: Ctx, cmd: str | None = None) -> Any:  # noqa: A001 - the command's
     if cmd is None:
         order = list(dict.fromkeys(c.group for c in commands.TABLE))  # groups together, in table order
         rows = [[c.group, c.name, c.summary] for c in sorted(commands.TABLE, key=lambda c: order.index(c.group))]
+        rows += [["repl", word, what] for word, what in commands.REPL_WORDS]
         return Table("commands (help CMD for one)", ["group", "command", "what"], rows, key="help")
     spec = commands.BY_NAME.get(cmd)
+    repl_word = dict(commands.REPL_WORDS).get(cmd)
+    if spec is None and repl_word is not None:
+        return Table(f"{cmd}: a word of the REPL", ["form", "what"], [[cmd, repl_word]], key="help")
     if spec is None:
         from ..lang.parser import suggest
 

@@ -86,6 +86,17 @@ def _addr_text(a: "AddrMsg") -> str | None:
     return f"{a.address}/{a.prefixlen}"
 
 
+def link_local(ns: "Netns") -> dict[str, list[str]]:
+    """The IPv6 link-local addresses the kernel gave each interface (fe80::/64 from its MAC): one
+    dump.  Not in a Link's addrs (the lab did not make them), but `addr ls` shows them, marked."""
+    names = {msg.index: msg.name for msg in ns.nl.links()}
+    found: dict[str, list[str]] = {}
+    for a in ns.nl.addrs():
+        if a.family == 10 and ipaddress.ip_address(a.address).is_link_local and a.index in names:
+            found.setdefault(names[a.index], []).append(f"{a.address}/{a.prefixlen}")
+    return found
+
+
 def links(ns: "Netns", with_addrs: bool = True) -> list[Link]:
     out: list[Link] = []
     by_index: dict[int, Link] = {}

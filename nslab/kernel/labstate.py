@@ -30,6 +30,8 @@ class NsState:
     links: dict[str, Link] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)  # static ones: the kernel's follow from addresses
     sysctls: dict[str, str] = field(default_factory=dict)
+    shaping: dict[str, dict[str, object]] = field(default_factory=dict)  # root qdiscs the lab set, by link
+    flaps: set[str] = field(default_factory=set)  # links flapping in the background
     opaque: bool = False  # a container's namespace (`ns link`): what it holds is not known here
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..base.errors import CommandError
 from ..lang.kinds import HOST  # noqa: F401  (the lab's host namespace: importers find it here)
 from . import sysns
+from .flap import Flaps
 from .rtnl import RECV_SIZE, Rtnl, Shared, open_in
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Namespaces:
         self.checks: dict[str, Callable[[], None]] = {}
         # per namespace (by inode): the ids it gives other namespaces -> (name, inode) of each
         self._nsids: dict[int, dict[int, tuple[str, int | None]]] = {}
+        self.flaps = Flaps()  # links going down and up in the background (`link EP flap`)
         prepare_run_dir(run_dir)
 
     @property
@@ -267,7 +269,7 @@ class Namespaces:
         try:
             os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
         except FileExistsError:
-            raise CommandError(f"namespace {name!r} exists: File exists") from None
+            raise CommandError(f"namespace {name!r} exists already") from None
         back = sysns.current_netns_fd()
         try:
             sysns.unshare(sysns.CLONE_NEWNET)
@@ -303,6 +305,7 @@ class Namespaces:
             ns.close()
 
     def close(self) -> None:
+        self.flaps.close()  # before the sockets and namespaces they toggle go
         for name in list(self._open):
             if name != HOST:
                 self._forget(name)

@@ -1,7 +1,9 @@
 """ICMP echo from inside a namespace with a raw socket: no ping binary, no fork.
 
 The socket is opened by a thread that has entered the namespace, so it stays
-there; replies are matched by identifier and sequence.
+there; replies are matched by identifier and sequence.  What a ping says is
+worded as iputils' `ping` words it (`header`, `reply_line`, `summary_lines`,
+`NO_SOURCE`), so a student sees what the tutorial shows.
 """
 
 from __future__ import annotations
@@ -18,10 +20,90 @@ from collections.abc import Iterator
 from ..base.errors import CommandError
 from ..base.results import PingReply, PingSummary
 from . import sysns
+from .inventory import Link
 
 ICMP_ECHO, ICMP_REPLY = 8, 0
 ICMP6_ECHO, ICMP6_REPLY = 128, 129
 SO_BINDTODEVICE = 25
+PAYLOAD = 56  # data bytes of an echo, as iputils sends by default: 64 with the ICMP header
+# iputils' warning when -I names a device without an IPv4 address (iputils 20221126 wording)
+NO_SOURCE = "ping: Warning: source address might be selected on device other than: {}"
+
+
+def source(ns_fd: int, target: str, iface: str | None) -> str:
+    """The source address the kernel picks for `target` (through `iface`): what iputils prints after `from`."""
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+
+    def pick() -> str:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            if iface:
+                s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
+            s.connect((target, 1025))  # a UDP connect sends nothing: only the route lookup
+            return str(s.getsockname()[0])
+
+    try:
+        return sysns.call_in(ns_fd, pick)
+    except OSError:
+        return "::" if family == socket.AF_INET6 else "0.0.0.0"
+
+
+def header(target: str, iface: str | None = None, src: str | None = None) -> str:
+    if ":" in target:
+        return f"PING {target} ({target}) {PAYLOAD} data bytes" if not iface else \
+            f"PING {target} ({target}) from {src} {iface}: {PAYLOAD} data bytes"
+    via = f" from {src} {iface}:" if iface else ""
+    return f"PING {target} ({target}){via} {PAYLOAD}({PAYLOAD + 28}) bytes of data."
+
+
+def _ms(ms: float) -> str:
+    """A round trip as iputils prints it: three significant digits below 100 ms."""
+    us = int(ms * 1000)
+    if us >= 100000:
+        return f"{us // 1000}"
+    if us >= 10000:
+        return f"{us // 1000}.{us % 1000 // 100:01d}"
+    if us >= 1000:
+        return f"{us // 1000}.{us % 1000 // 10:02d}"
+    return f"{us // 1000}.{us % 1000:03d}"
+
+
+def _us3(ms: float) -> str:
+    us = int(ms * 1000)  # iputils truncates to microseconds, as in its reply lines
+    return f"{us // 1000}.{us % 1000:03d}"
+
+
+def reply_line(e: PingReply) -> str:
+    if e.ms is None:
+        return f"no answer yet for icmp_seq={e.seq}"  # iputils' words for it (with -O)
+    ttl = f" ttl={e.ttl}" if e.ttl is not None else ""
+    return f"{e.size} bytes from {e.target}: icmp_seq={e.seq}{ttl} time={_ms(e.ms)} ms"
+
+
+def summary_lines(e: PingSummary) -> list[str]:
+    out = ["", f"--- {e.target} ping statistics ---",
+           f"{e.sent} packets transmitted, {e.received} received, {e.loss:g}% packet loss, time {e.time_ms:.0f}ms"]
+    if e.rtts:
+        avg = sum(e.rtts) / len(e.rtts)
+        mdev = max(0.0, sum(r * r for r in e.rtts) / len(e.rtts) - avg * avg) ** 0.5
+        out.append("rtt min/avg/max/mdev = " + "/".join(_us3(v) for v in (min(e.rtts), avg, max(e.rtts), mdev)) + " ms")
+    return out
+
+
+def down_hint(links: dict[str, list[Link]], ns: str, target: str) -> str | None:
+    """Why an unanswered ping may have gone nowhere: a link on the way that is down (the target's own
+    interface, the context's interface on its subnet, or the other end of either's cable)."""
+    addr = ipaddress.ip_address(target)
+    by_ep = {(link.ns, link.name): link for found in links.values() for link in found}
+    owners = [link for link in by_ep.values() if any(c.split("/")[0] == target for c in link.addrs)]
+    near = [link for link in links.get(ns, []) if any(addr in ipaddress.ip_interface(c).network for c in link.addrs)]
+    for link in [*owners, *near]:
+        for end in (link, by_ep.get(link.peer) if link.peer else None):
+            if end is not None and not end.up:
+                up = f"link {end.name} up" if end.ns == "host" else f"{end.ns} link {end.name} up"
+                what = f"{target} is on {link.ep}" if link in owners else f"{ns} reaches {target} through {link.ep}"
+                cable = "" if end is link else f"; its cable's other end {end.ep} is down"
+                return f"{what}{cable if cable else ', which is down'}: `{up}`"
+    return None
 
 
 def _checksum(data: bytes) -> int:
@@ -67,6 +149,7 @@ def ping(
     rtts: list[float] = []
     sent = 0
     interrupted = False
+    first = last = 0.0
     try:
         for seq in range(1, count + 1):
             if seq > 1:
@@ -77,11 +160,13 @@ def ping(
             csum = _checksum(header + payload) if addr.version == 4 else 0  # the kernel fills ICMPv6's
             packet = struct.pack("!BBHHH", kind, 0, csum, ident, seq) + payload
             t0 = _send(sock, packet, str(addr), target)
+            first, last = first or t0, t0
             sent += 1
             reply = _await(sock, addr.version, ident, seq, t0 + wait)
             if reply is None:
                 yield PingReply(str(addr), seq, None, None)
                 continue
+            last = reply[1]
             ttl, ms = reply[0], (reply[1] - t0) * 1000
             rtts.append(ms)
             yield PingReply(str(addr), seq, ttl, ms)
@@ -89,7 +174,7 @@ def ping(
         interrupted = True  # Ctrl-C: the statistics still come, as iputils prints them
     finally:
         sock.close()
-    yield PingSummary(str(addr), sent, len(rtts), rtts)
+    yield PingSummary(str(addr), sent, len(rtts), rtts, (last - first) * 1000)
     if interrupted:
         raise KeyboardInterrupt
 

@@ -128,7 +128,6 @@ class Rtnl:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    # -- transport -------------------------------------------------------
     def _send(self, kind: int, flags: int, body: bytes) -> int:
         self.seq += 1
         self.shared.requests[kind] += 1
@@ -143,7 +142,6 @@ class Rtnl:
         seq = self._send(kind, flags | NLM_F_ACK, body)
         return [payload for _, payload in self._replies(seq, to_ack=True)]
 
-    # -- the step's cache ------------------------------------------------
     def _step_cache(self) -> dict[tuple[str, Any], Any] | None:
         """The lookups this socket made since the lab's last write, while a step caches; else None."""
         if not self.shared.caching:
@@ -154,7 +152,7 @@ class Rtnl:
         return self._cache
 
     def get(self, kind: int, body: bytes) -> bytes | None:
-        """Send a query for one object; its body, or None when the kernel has no such object."""
+        """A query for one object: its body, or None when the kernel has none."""
         seq = self._send(kind, 0, body)
         try:
             for _, payload in self._replies(seq):
@@ -246,10 +244,14 @@ class Rtnl:
         payload = self.get(RTM_GETLINK, ifinfo() + attr_str(IFLA_IFNAME, name))
         return IFINFO.unpack_from(payload)[2] if payload is not None else None
 
-    def latest(self, name: str) -> LinkMsg | None:
-        """A link's flags and state as last announced, or read (settle's polling, for any kind)."""
-        heard = self.watch.get(name) if self.watch is not None else None
-        return heard if heard is not None else self.link(name)
+    def latest(self, name: str, ask: bool = False) -> LinkMsg | None:
+        """A link as last announced (flags, state, master: for any kind), or (ask, or not heard
+        of) read, which also runs linkwatch's event pending for it (watch.py)."""
+        heard = self.watch.get(name) if self.watch is not None and not ask else None
+        if heard is not None:
+            return heard
+        payload = self.get(RTM_GETLINK, ifinfo() + attr_str(IFLA_IFNAME, name))
+        return decode_link(payload) if payload is not None else None
 
     def add_link(self, name: str, kind: str, up: bool = False, data: bytes = b"", extra: bytes = b"") -> None:
         info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind), *([nested(IFLA_INFO_DATA, data)] if data else []))
@@ -381,7 +383,6 @@ class Rtnl:
             raise
         return None
 
-    # -- namespaces ------------------------------------------------------
     def nsid(self, fd: int) -> int | None:
         """The id this namespace gives the namespace open at `fd` (None when it has none)."""
         payload = self.get(RTM_GETNSID, struct.pack("=Bxxx", socket.AF_UNSPEC) + attr_u32(NETNSA_FD, fd))

@@ -14,9 +14,11 @@ announcements (a bridge with 1000 ports deleted) can then only overflow this one
 it forgets everything and answers nothing until it hears again), never drop the
 acknowledgement of a request.  It answers only for what it has heard since it opened.
 
-Two things are not announced.  A veth's reference to its peer (IFLA_LINK, IFLA_LINK_NETNSID)
+Three things are not announced.  A veth's reference to its peer (IFLA_LINK, IFLA_LINK_NETNSID)
 changes, unannounced, when the peer moves (`LinkWatch.trusted` answers only for kinds that refer to no
-other device).  And a veth's carrier comes on at once but is announced only when linkwatch
+other device).  A down link's alias (nslab's host-mode tag) changes unannounced: do_setlink
+announces it through netdev_state_change, which says nothing of a link that is down (`trusted`
+answers only for up links).  And a veth's carrier comes on at once but is announced only when linkwatch
 runs (settle knows: one end with carrier means both).
 """
 
@@ -26,7 +28,18 @@ import errno
 import socket
 import struct
 
-from .nlmsg import IFINFO, IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, NLHDR, RTM_DELLINK, RTM_NEWLINK, LinkMsg, decode_link
+from .nlmsg import (
+    IFF_UP,
+    IFINFO,
+    IFLA_IFNAME,
+    IFLA_INFO_KIND,
+    IFLA_LINKINFO,
+    NLHDR,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    LinkMsg,
+    decode_link,
+)
 
 ATTR = struct.Struct("=HH")
 
@@ -113,8 +126,8 @@ class LinkWatch:
         if name is not None:
             index = self.names.get(name)
         raw = self.raw.get(index) if index is not None else None
-        if raw is None or _kind(raw) not in SELF_CONTAINED:
-            return None
+        if raw is None or _kind(raw) not in SELF_CONTAINED or not IFINFO.unpack_from(raw)[3] & IFF_UP:
+            return None  # a down link's alias (the lab's host-mode tag) changes unannounced
         return self.get(index=index)
 
     def get(self, name: str | None = None, index: int | None = None) -> LinkMsg | None:

@@ -13,17 +13,34 @@ def bundled_dir() -> Path:
     return Path(__file__).parent.with_name("labs")
 
 
+def _title(path: Path) -> str:
+    """A lab's title: its first comment line."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
+
+
 def bundled_labs() -> list[tuple[str, str]]:
-    """(name, title) of each bundled lab; the title is its first comment line."""
-    out = []
-    for path in sorted(bundled_dir().glob("*.lab")):
-        title = ""
-        for line in path.read_text().splitlines():
-            if line.startswith("#"):
-                title = line.lstrip("#").strip()
-                break
-        out.append((path.stem, title))
-    return out
+    """(name, title) of each bundled lab."""
+    return [(path.stem, _title(path)) for path in sorted(bundled_dir().glob("*.lab"))]
+
+
+def bundled_exercises() -> list[tuple[str, str]]:
+    """(name, title) of each bundled exercise (`exercises/NAME`, as `nslab run` finds it); its
+    solution is `exercises/NAME.solution`."""
+    found = sorted((bundled_dir() / "exercises").glob("*.lab"))
+    return [(f"exercises/{path.stem}", _title(path)) for path in found if not path.stem.endswith(".solution")]
+
+
+def near_bundled(name: str) -> list[str]:
+    """The bundled labs and exercises whose names are near NAME (a path's or a name's)."""
+    import difflib
+
+    names = [n for n, _ in bundled_labs() + bundled_exercises()]
+    wanted = str(Path(name).with_suffix("")) if name.endswith(".lab") else name
+    return (difflib.get_close_matches(wanted, names, n=2, cutoff=0.6)
+            or difflib.get_close_matches(Path(name).stem, names, n=2, cutoff=0.6))
 
 
 def resolve_lab(name: str) -> str:

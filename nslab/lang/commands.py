@@ -19,7 +19,9 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("ns", LAB, "network namespaces", (
         f("ns add NAME:newns...", "ns_add", "create named namespaces (lo stays down, as the kernel makes it)", "ip netns add NAME"),
         f("ns del NAME:ns...", "ns_del", "delete namespaces and every interface in them", "ip netns del NAME"),
-        f("ns ls", "ns_ls", "list the lab's namespaces and other processes' namespaces", "ip netns ls"),
+        f("ns ls [--all]", "ns_ls",
+          "list the lab's namespaces and your containers; --all: also other processes' namespaces (your own, or anybody's for root)",
+          "ip netns ls"),
         f("ns link TARGET:pid_or_container [NAME:newns]", "ns_link",
           "name a process's or container's namespace (default name: the container's), valid while it runs",
           "ip netns attach NAME PID"),
@@ -29,7 +31,9 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link add A type veth peer name B netns NS"),
     ), example="veth ns1 ns2   |   veth veth0 ns1:eth0"),
     CommandSpec("link", LAB, "interfaces: state, name, namespace, MTU, MAC", (
-        f("link ls [NS:ns]", "link_ls", "list interfaces of the context (or NS)", "ip link show"),
+        f("link ls [NS:ns] [--all] [--stats]", "link_ls",
+          "list interfaces of the context (or NS; --all: every namespace); --stats: rx/tx packets, bytes, drops, errors",
+          "ip [-s] link show"),
         f("link del EP:ep", "link_del", "delete an interface (a veth takes its peer along)", "ip link del IF"),
         f("link EP:ep up", "link_up", "bring an interface up", "ip link set IF up"),
         f("link EP:ep down", "link_down", "take an interface down", "ip link set IF down"),
@@ -37,17 +41,26 @@ TABLE: tuple[CommandSpec, ...] = (
         f("link EP:ep netns NS:ns", "link_netns", "move an interface to another namespace", "ip link set IF netns NS"),
         f("link EP:ep mtu N:mtu", "link_mtu", "set the MTU", "ip link set IF mtu N"),
         f("link EP:ep mac MAC:mac", "link_mac", "set the MAC address", "ip link set IF address MAC"),
+        f("link EP:ep rate RATE:rate [burst BURST:size] [latency LATENCY:time] [--both]", "link_rate",
+          "limit what leaves IF to RATE (tbf; --both: the peer end too)", "tc qdisc replace dev IF root tbf rate RATE ..."),
+        f("link EP:ep delay DELAY:time [jitter JITTER:time] [loss LOSS:percent] [duplicate DUPLICATE:percent] "
+          "[corrupt CORRUPT:percent] [reorder REORDER:percent] [--both]", "link_delay",
+          "delay and impair what leaves IF (netem, where the kernel has it)", "tc qdisc replace dev IF root netem delay T ..."),
+        f("link EP:ep clear [--both]", "link_clear", "take the shaping off IF", "tc qdisc del dev IF root"),
+        f("link EP:ep flap stop", "link_flap_stop", "stop a flap; the link is left as it was before", "ip link set IF up"),
+        f("link EP:ep flap [COUNT:count] [--down SEC:seconds] [--up SEC:seconds]", "link_flap",
+          "take IF down and up COUNT times (default: until stopped) in the background", "ip link set IF down; ip link set IF up"),
     ), example="link ns1:eth0 up"),
     CommandSpec("addr", LAB, "IPv4 and IPv6 addresses", (
         f("addr add EP:ep CIDR:cidr", "addr_add", "add an address to an interface", "ip addr add CIDR dev IF"),
         f("addr del EP:ep CIDR:cidr", "addr_del", "remove an address", "ip addr del CIDR dev IF"),
-        f("addr ls [NS:ns]", "addr_ls", "list addresses of the context (or NS)", "ip addr show"),
+        f("addr ls [NS:ns] [--all]", "addr_ls", "list addresses of the context (or NS; --all: every namespace), link-local ones marked", "ip addr show"),
     ), example="addr add ns1:eth0 10.0.0.1/24"),
     CommandSpec("route", LAB, "routes", (
         f("route add DEST:dest via GW:ip [dev DEV:ifname]", "route_add", "a route through a gateway", "ip route add DEST via GW"),
         f("route add DEST:dest dev DEV:ifname", "route_add", "a route out of an interface", "ip route add DEST dev IF"),
         f("route del DEST:dest", "route_del", "remove a route", "ip route del DEST"),
-        f("route ls [NS:ns]", "route_ls", "list routes of the context (or NS)", "ip route show"),
+        f("route ls [NS:ns] [--all]", "route_ls", "list routes of the context (or NS; --all: every namespace of the lab)", "ip route show"),
     ), example="ns1 route add default via 10.0.0.254"),
     CommandSpec("bridge", LAB, "Linux bridges and their ports", (
         f("bridge add NAME:bridge", "bridge_add", "create a bridge and bring it up", "ip link add NAME type bridge"),
@@ -57,6 +70,21 @@ TABLE: tuple[CommandSpec, ...] = (
           "ip link set IF master NAME"),
         f("bridge NAME:bridge del EP:ep...", "bridge_port_del", "release ports", "ip link set IF nomaster"),
     ), example="bridge br0 add veth0 veth2"),
+    CommandSpec("fdb", RUN, "what a bridge learned: MAC addresses by port", (
+        f("fdb ls [--all] [BRIDGE:bridge]", "fdb_ls",
+          "the forwarding database of BRIDGE (default: every bridge of the context): each MAC, its port, "
+          "learned or permanent, its age and the interface that owns it; --all: the ports' own (self) entries too",
+          "bridge fdb show br BRIDGE"),
+    ), example="fdb ls br0", journal=False),
+    CommandSpec("neigh", RUN, "what a namespace learned: ARP and NDP entries", (
+        f("neigh ls [NS:ns]", "neigh_ls", "the neighbour table of the context (or NS): address, MAC, state, owner",
+          "ip neigh show"),
+    ), example="ns1 neigh ls", journal=False),
+    CommandSpec("watch", RUN, "live per-interface rates", (
+        f("watch [-i SEC:seconds] [EP:ep...]", "watch",
+          "packets and bytes per second on EP... (default: the context's interfaces) until a key is pressed; "
+          "not at a terminal: one sample", "ip -s link show"),
+    ), example="watch ns1:eth0 v1", journal=False),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
@@ -81,7 +109,8 @@ TABLE: tuple[CommandSpec, ...] = (
     ), example="exec ns1 ip addr", journal=False),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
-          "echo requests with a line per reply; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
+          "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "
+          "iputils prints; -I IF sends out of IF; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
     CommandSpec("capture", RUN, "packets on interfaces, one line each as tcpdump -n -e shows them", (
         f("capture start [-q] [-w FILE:file] EP:ep... [-- FILTER:filter*]", "capture_start",
@@ -97,8 +126,10 @@ TABLE: tuple[CommandSpec, ...] = (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
-        f("expect reach TARGET:target", "expect_reach", "TARGET answers a ping from the context", "ping -c1 TARGET"),
-        f("expect noreach TARGET:target", "expect_noreach", "TARGET does not answer", "! ping -c1 TARGET"),
+        f("expect reach [-I IF:ifname] TARGET:target", "expect_reach", "TARGET answers a ping from the context (out of IF)",
+          "ping -c1 [-I IF] TARGET"),
+        f("expect noreach [-I IF:ifname] TARGET:target", "expect_noreach", "TARGET does not answer (out of IF)",
+          "! ping -c1 [-I IF] TARGET"),
         f("expect ns NAME:ns", "expect_ns", "the namespace exists", "ip netns ls"),
         f("expect no ns NAME:ns", "expect_no_ns", "the namespace does not exist", "ip netns ls"),
         f("expect no link EP:ep", "expect_no_link", "the interface does not exist", "ip link show IF"),
@@ -109,6 +140,11 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect master EP:ep BRIDGE:bridge", "expect_master", "the interface is a port of the bridge", "ip link show IF"),
         f("expect route DEST:dest via GW:ip", "expect_route", "the route exists through GW", "ip route show DEST"),
         f("expect route DEST:dest dev DEV:ifname", "expect_route_dev", "the route exists out of IF", "ip route show DEST"),
+        f("expect neigh IP:ip", "expect_neigh", "the context resolved IP (ARP/NDP)", "ip neigh show to IP"),
+        f("expect neigh IP:ip MAC:mac", "expect_neigh", "the context resolved IP to MAC", "ip neigh show to IP"),
+        f("expect neigh IP:ip EP:ep", "expect_neigh", "the context resolved IP to EP's MAC", "ip neigh show to IP"),
+        f("expect fdb BRIDGE:bridge EP:ep", "expect_fdb",
+          "BRIDGE (in the context) learned EP's MAC on the port that leads to EP", "bridge fdb show br BRIDGE"),
     ), example="ns1 expect reach 10.0.0.2", journal=False),
     CommandSpec("history", JOURNAL, "the steps so far", (
         f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),
@@ -140,6 +176,12 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("help", JOURNAL, "help on commands", (
         f("help [CMD:cmd]", "help", "list commands, or one command's forms"),
     ), journal=False),
+)
+
+# words only the REPL takes (it handles them before the parser): `help` lists them with the rest
+REPL_WORDS: tuple[tuple[str, str], ...] = (
+    ("exit", "leave the REPL (also quit, Ctrl-D); asks first when an isolated lab holds something"),
+    ("exit!", "leave the REPL at once, without asking; an isolated lab goes with it"),
 )
 
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import units
+
 # the language's name for the lab's host namespace (the root one of an isolated lab)
 HOST = "host"
 
@@ -202,6 +204,10 @@ KINDS: dict[str, Kind] = {
         Kind("container", "a container", check_word),
         Kind("pid_or_container", "a PID or a container", check_word),
         Kind("cmd", "a command", check_word),
+        Kind("rate", "a rate like 10mbit", units.check_rate),
+        Kind("size", "a size in bytes like 32k", units.check_size),
+        Kind("time", "a time like 10ms", units.check_time),
+        Kind("percent", "a percentage like 1%", units.check_percent),
         Kind("filter", "a capture filter (arp, icmp, host IP, port N, and/or/not...)", check_word),
     ]
 }

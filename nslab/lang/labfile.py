@@ -7,27 +7,39 @@ replay before the first step touches the kernel.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..base.errors import Loc, NslabError, ParseError
+from ..base.words import count
 from .lexer import BLANKS, join_lines
-from .parser import Command, parse_line
+from .parser import Command, Needs, parse_line
+
+# what a lab's header may say it needs (`# needs: docker, ovs`); engine/needs.py checks each
+NEEDS = {
+    "docker": "a Docker engine this user may use, and root (to enter containers' namespaces)",
+    "image": "the image `nslab image` builds (nslab/busybox:latest)",
+    "ovs": "Open vSwitch installed (ovs-vsctl, ovsdb-server, ovs-vswitchd)",
+}
+_CONTAINER = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 @dataclass
 class LabFile:
     path: str
     commands: list[Command]
+    needs: Needs = Needs()
+    title: str | None = None
 
 
 class LabFileError(NslabError):
     """Every parse error of a file, each with its FILE:LINE:COL, line and caret."""
 
     def __init__(self, errors: list[ParseError]) -> None:
-        super().__init__(f"{len(errors)} error(s) in {errors[0].loc.source}")
+        super().__init__(f"{count(len(errors), 'error')} in {errors[0].loc.source}")
         self.errors = errors
 
 
@@ -36,25 +48,58 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return [(line.number, line.text) for line in join_lines(text)]
 
 
+def _directive(stripped: str, loc: Loc, line: str) -> tuple[str, list[str]] | None:
+    """`# needs: docker, ovs` or `# containers: web db` (a header line); else None."""
+    m = re.fullmatch(r"#\s*(needs|containers):\s*(.*)", stripped)
+    if m is None:
+        return None
+    key, words = m.group(1), m.group(2).replace(",", " ").split()
+    for word in words:
+        bad = (word not in NEEDS) if key == "needs" else not _CONTAINER.fullmatch(word)
+        if bad:
+            at = re.search(rf"(?<![\w.-]){re.escape(word)}(?![\w.-])", line)
+            col = at.start() + 1 if at else 1
+            what = f"one of {', '.join(NEEDS)}" if key == "needs" else "a container name"
+            raise ParseError(f"# {key}: expected {what}, got {word!r}", Loc(loc.source, loc.line, col), line)
+    return key, words
+
+
 def parse_text(text: str, source: str) -> LabFile:
     commands: list[Command] = []
     errors: list[ParseError] = []
     narration: list[str] = []
     section: str | None = None
+    header: dict[str, list[str]] = {"needs": [], "containers": []}
+    # the title: the first line of a comment block that opens the file, set apart from the
+    # first command by a blank line or a section (directly above a command it is narration)
+    title: str | None = None
+    opening = True
     for lineno, line in logical_lines(text):
         # blank and comment lines as the lexer reads them, so a line parse_line refuses is refused here
         # too (str.strip would drop a line of only U+00A0 that parse_line calls an unknown command)
         stripped = line.strip(BLANKS)
+        if opening and narration and (not stripped or stripped.startswith("##")):
+            title, opening = narration[0], False
         if not stripped:
             narration = []
             continue
         if stripped.startswith("##"):
+            opening = False
             section = stripped.lstrip("#").strip() or None
             narration = []
             continue
         if stripped.startswith("#"):
+            try:  # the header (before the first command) may say what the lab needs
+                found = None if commands else _directive(stripped, Loc(source, lineno, 1), line)
+            except ParseError as e:
+                errors.append(e)
+                continue
+            if found is not None:
+                header[found[0]] += found[1]
+                continue
             narration.append(stripped[1:].strip())
             continue
+        opening = False
         try:
             cmd = parse_line(line, Loc(source, lineno, 1))
         except ParseError as e:
@@ -64,11 +109,15 @@ def parse_text(text: str, source: str) -> LabFile:
         if cmd is not None:
             cmd.narration = tuple(narration)
             cmd.section = section
+            cmd.title = title
             commands.append(cmd)
         narration = []
     if errors:
         raise LabFileError(errors)
-    return LabFile(source, commands)
+    needs = Needs(tuple(dict.fromkeys(header["needs"])), tuple(dict.fromkeys(header["containers"])))
+    for cmd in commands:
+        cmd.needs = needs
+    return LabFile(source, commands, needs, title)
 
 
 MAX_LAB_BYTES = 16 << 20  # far above any real lab; /dev/zero or a stray log must not eat the memory

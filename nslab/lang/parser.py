@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.errors import Loc, ParseError
-from . import commands, grammar
+from . import commands, grammar, iproute2
 from .lexer import BLANKS, LexError, Token, join_lines, tokenize
 from .spec import Arg, CommandSpec, Form, Lit
+from .suggestions import did_you_mean
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a .lab file's header says it needs (`# needs: docker`) and the containers it makes
+    (`# containers: web db`): checked before its first step; removed when the run fails."""
+
+    what: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -26,6 +35,8 @@ class Command:
     loc: Loc = field(default_factory=Loc)
     narration: tuple[str, ...] = ()
     section: str | None = None
+    needs: Needs = Needs()  # its file's (the same for every line of a file)
+    title: str | None = None  # its .lab file's title (the file's opening comment line)
 
     @property
     def name(self) -> str:
@@ -100,6 +111,9 @@ def _merge(misses: list[_Miss]) -> _Miss:
     return here[0]
 
 
+# iproute2 objects nslab has no command for (`ip neigh`, `ip n`): `exec ip ...` is the way
+IPROUTE2_OTHERS = {"neigh", "neighbor", "neighbour", "n", "rule", "ru", "tunnel", "tuntap", "maddr", "mroute",
+                   "monitor", "xfrm", "vrf", "ntable", "mptcp", "nexthop", "netconf", "token", "tcpmetrics", "sr"}
 IPROUTE2_OBJECTS = {"netns": "ns", "link": "link", "l": "link", "addr": "addr", "address": "addr", "a": "addr",
                     "route": "route", "r": "route", "-n": "ns", "-br": "link", "-j": "link"}
 
@@ -123,8 +137,7 @@ def _habit(command: str, words: list[str]) -> str:
 
 
 def suggest(word: str) -> str:
-    near = difflib.get_close_matches(word, list(commands.BY_NAME), n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(near)}?" if near else "; 'help' lists the commands"
+    return did_you_mean(word, commands.BY_NAME) or "; 'help' lists the commands"
 
 
 MAX_ARG_BYTES = 32 * 4096 - 1  # the kernel's MAX_ARG_STRLEN, less the NUL: execve says E2BIG past it
@@ -158,9 +171,15 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
     if head is None or (head.spec is None and not head.program):
         raise fail(0, f"unknown command {first!r}{suggest(first)}")
     prefix = head.prefix.text if head.prefix is not None else None
+    if prefix in ("ip", "brctl", "docker") and (told := iproute2.explain([t.text for t in toks])):
+        tool = "an iproute2" if prefix == "ip" else f"a {prefix}"
+        raise fail(0, f"that is {tool} command line; {told}" + ("" if prefix == "docker" else
+                      f" (`exec {text.strip()}` runs {prefix} itself)"))
     if prefix == "ip" and toks[1].text in IPROUTE2_OBJECTS:
         raise fail(0, "that is an iproute2 command line: nslab's own words drop the `ip` and the `set`/`dev` "
                       f"(`help {IPROUTE2_OBJECTS[toks[1].text]}` shows them), and `exec ip ...` runs ip itself")
+    if prefix == "ip" and toks[1].text in IPROUTE2_OTHERS:
+        raise fail(0, f"that is an iproute2 command line nslab has no words for: `exec {text.strip()}` runs ip itself")
     if head.spec is None:  # `NS PROG ARGS`
         _fits_execve(toks[1:], 1, fail)
         spec = commands.BY_NAME["exec"]
@@ -197,7 +216,12 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
             idx = index_of[m.index] if m.index < len(index_of) else len(body)
             misses.append(_Miss(start + idx, m.message))
     best = _merge(misses)
-    raise fail(best.index, best.message + _habit(spec.name, [t.text for t in body]))
+    told = iproute2.explain(["ip", *(t.text for t in body)])  # `addr add CIDR dev IF`: iproute2's order
+    habit = _habit(spec.name, [t.text for t in body])
+    said = told.split("`")[1] if told else ""
+    hint = f"; {told}" if said and said != " ".join(t.text for t in body) and said not in habit else ""
+    hint = hint.replace("in nslab: `", f"in nslab: `{prefix} ") if hint and prefix else hint
+    raise fail(best.index, best.message + habit + hint)
 
 
 def _filter(words: list[Token], text: str, loc: Loc) -> Any:

@@ -9,6 +9,8 @@ inventory.  Pure: no kernel, no inventory.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +112,16 @@ class File(Wanted):
 
 
 Suggestion = Keyword | Flag | Wanted
+
+
+def close(word: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """The names a typo most likely meant (a command word, an interface): the one rule for "did you mean"."""
+    return difflib.get_close_matches(word, sorted(set(names) - {word}), n=n, cutoff=0.5)
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    near = close(word, names)
+    return f"; did you mean {' or '.join(near)}?" if near else ""
 
 
 @dataclass

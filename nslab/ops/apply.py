@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..base.errors import CommandError, GoneError, kernel_words
+from ..base.errors import CommandError, InterfaceGoneError, kernel_words
 from ..kernel import inventory, sysns
 from ..kernel.netns import HOST
 from . import identity, opkinds
@@ -51,7 +51,7 @@ class Kernel:
     def index(self, ns: str, name: str) -> int:
         found = self.nss.get(ns).nl.index(name)
         if found is None:
-            raise GoneError(f"no interface {ep(ns, name)}")
+            raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
         self.seen[(ns, name)] = found
         return found
 
@@ -201,10 +201,10 @@ class Kernel:
     def _link_set(self, op: Op, inverse: bool) -> list[Op]:
         ns, name = op["ns"], op["name"]
         nl = self.nss.get(ns).nl
-        # addresses are read only when the undo needs them: a move, or bringing a link up
-        before = inventory.find(self.nss, ns, name, with_addrs="netns" in op or bool(inverse and op.get("up")))
+        # addresses are read only when needed now: a move, an undone `up` (keep_inet6 below)
+        before = inventory.find(self.nss, ns, name, with_addrs="netns" in op or bool(op.get("keep_inet6")))
         if before is None:
-            raise GoneError(f"no interface {ep(ns, name)}")
+            raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
         self.seen[(ns, name)] = before.index
         if "netns" in op:
             return self._move(op, before, inverse)
@@ -228,6 +228,8 @@ class Kernel:
             back["up"] = before.up
             if op["up"]:
                 self.raised.append((ns, after))
+                if not before.up and before.kind != "loopback":  # its undo takes it down: the kernel
+                    back["keep_inet6"] = True  # drops the IPv6 it had down (lo: its own, lo_first_up)
         if "rename" in op and before.up and not _live_rename(nl, before.index, op["rename"]):
             # older kernels rename only a link that is down
             nl.set_link(before.index, up=False)
@@ -251,15 +253,15 @@ class Kernel:
                     if lo_first_up:  # and the 127.0.0.1/8 lo got coming up
                         self._addr({"ns": ns, "name": name, "cidr": "127.0.0.1/8"}, False)
             raise
+        if op.get("keep_inet6") and kw.get("up") is False:  # undoing `up`: what it had while down, back
+            for a in before.addrs:
+                if ":" in a and not a.startswith("fe80:"):
+                    self._addr({"ns": ns, "name": after, "cidr": a}, True)
         if not inverse:
             return []
         undo: list[Op] = [back]
         if lo_first_up:
             undo.append({"op": "addr_del", "ns": ns, "name": name, "cidr": "127.0.0.1/8"})
-        elif op.get("up") and not before.up:
-            # undo takes the link down again, and the kernel drops its IPv6 addresses then: put them back
-            undo += [{"op": "addr_add", "ns": ns, "name": op.get("rename", name), "cidr": a}
-                     for a in before.addrs if ":" in a and not a.startswith("fe80:")]
         elif kept:
             undo += self._lost(ns, after, kept)
         if bmac is not None:  # the kernel's choice of MAC is subtle (the first port, the lowest): compare
@@ -291,7 +293,7 @@ class Kernel:
             raise CommandError(f"{ep(ns, name)} is already in {ns}")
         tns = self.nss.get(target)
         if tns.nl.index(name) is not None:
-            raise CommandError(f"{ep(target, name)} exists: File exists")
+            raise CommandError(f"{ep(target, name)} exists already")
         routes = [r for r in inventory.routes(self.nss.get(ns)) if r.dev == name and not r.kernel_made] if inverse else []
         self.nss.get(ns).nl.set_link(before.index, netns_fd=tns.fd)
         if not inverse:

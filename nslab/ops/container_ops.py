@@ -101,7 +101,7 @@ def apply_ns_link(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     nss, name = kernel.nss, op["ns"]
     path = nss.path(name)
     if nss.exists(name):
-        raise CommandError(f"namespace {name!r} exists: File exists")
+        raise CommandError(f"namespace {name!r} exists already")
     fd = open_ns(op)
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))

@@ -16,7 +16,7 @@ import ipaddress
 import os
 from typing import Any
 
-from ..base.errors import CommandError, GoneError
+from ..base.errors import CommandError, InterfaceGoneError
 from ..kernel.inventory import Link, Route, route_family, same_dest
 from ..kernel.labstate import ETH_MTU, LabState, NsState
 from ..kernel.netns import HOST
@@ -46,7 +46,7 @@ def link_of(state: LabState, ns: str, name: str) -> Link:
     if link is None and where.opaque:  # inside a container: whatever it holds is taken on trust
         link = state.new_link(ns, name, "device")
     if link is None:
-        raise GoneError(f"no interface {ep(ns, name)}")
+        raise InterfaceGoneError(f"no interface {ep(ns, name)}", ns, name)
     return link
 
 
@@ -87,8 +87,8 @@ def _prune_routes(where: NsState, lost_ipv4: str | None = None) -> None:
     where.routes = [r for r in where.routes if keeps(r)]
 
 
-def _drop_ipv6(link: Link) -> None:
-    link.addrs = [a for a in link.addrs if ":" not in a]
+def _drop_ipv6(link: Link, keep_global: bool = False) -> None:
+    link.addrs = [a for a in link.addrs if ":" not in a or (keep_global and not a.startswith("fe80:"))]
 
 
 def _drop(state: LabState, ns: str, name: str) -> None:
@@ -97,6 +97,8 @@ def _drop(state: LabState, ns: str, name: str) -> None:
     link = where.links.pop(name, None) if where is not None else None
     if where is None or link is None:
         return
+    where.shaping.pop(name, None)
+    where.flaps.discard(name)
     for other in where.links.values():
         if other.master == name:
             other.master = None
@@ -108,7 +110,7 @@ def _drop(state: LabState, ns: str, name: str) -> None:
 # -- the effects ---------------------------------------------------------------------
 def ns_add(state: LabState, op: Op) -> None:
     if op["ns"] in state.nss:
-        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+        raise CommandError(f"namespace {op['ns']!r} exists already")
     state.add_ns(op["ns"])
 
 
@@ -123,7 +125,7 @@ def ns_del(state: LabState, op: Op) -> None:
 
 def ns_link(state: LabState, op: Op) -> None:
     if op["ns"] in state.nss:
-        raise CommandError(f"namespace {op['ns']!r} exists: File exists")
+        raise CommandError(f"namespace {op['ns']!r} exists already")
     state.add_ns(op["ns"], opaque=True)
 
 
@@ -188,7 +190,7 @@ def link_set(state: LabState, op: Op) -> None:
         if op["up"] and not link.up and link.kind == "loopback":
             link.addrs += [a for a in ("127.0.0.1/8", "::1/128") if a not in link.addrs]
         if not op["up"] and link.up:  # a link already down loses nothing
-            _drop_ipv6(link)
+            _drop_ipv6(link, keep_global=bool(op.get("keep_inet6")))  # undoing `up` puts them back
         link.up = bool(op["up"])
     _prune_routes(where)
 
@@ -200,6 +202,8 @@ def _rename(state: LabState, ns: str, link: Link, new: str) -> None:
     del where.links[old]
     link.name = new
     where.links[new] = link
+    if old in where.shaping:  # a qdisc stays with its interface
+        where.shaping[new] = where.shaping.pop(old)
     for other in where.links.values():
         if other.master == old:
             other.master = new
@@ -224,11 +228,12 @@ def _move(state: LabState, op: Op, link: Link) -> None:
         raise CommandError(f"{ep(src, link.name)} is already in {src}")
     there = ns_of(state, target)
     if link.name in there.links:
-        raise CommandError(f"{ep(target, link.name)} exists: File exists")
+        raise CommandError(f"{ep(target, link.name)} exists already")
     if link.kind in ("bridge", "loopback"):  # NETIF_F_NETNS_LOCAL
         raise refuse(errno.EINVAL)
     where = state.nss[src]
     del where.links[link.name]
+    where.shaping.pop(link.name, None)  # measured: a moved link arrives with the kernel's default qdisc
     for other in where.links.values():
         if other.master == link.name:
             other.master = None

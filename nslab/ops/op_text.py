@@ -39,7 +39,7 @@ def link_del(op: Op) -> str:
 
 
 def link_set(op: Op) -> str:
-    parts = [f"{key}={'' if v is None else v}" for key, v in op.items() if key not in ("op", "ns", "name")]
+    parts = [f"{key}={'' if v is None else v}" for key, v in op.items() if key not in ("op", "ns", "name", "keep_inet6")]
     return f"~ link {ep(_where(op), op['name'])} {' '.join(parts)}"
 
 

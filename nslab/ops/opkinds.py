@@ -18,7 +18,7 @@ from typing import Any
 
 from ..base.errors import CommandError
 from . import container_ops as ctr
-from . import model
+from . import model, shaping, shaping_spec
 from . import op_text as words
 from . import shell_words as lines
 
@@ -80,6 +80,19 @@ _ALL = [
            removes=True, deletion=True, attribute=True, skippable=True, on_interface=True),
     OpKind("sysctl", ("ns", "key", "value"), _method("_sysctl"), model.sysctl, lines.sysctl, words.sysctl,
            attribute=True, skippable=True),
+    # shaping and faults (nslab/ops/shaping.py, nslab/ops/shaping_spec.py)
+    OpKind("tc_rate", ("ns", "name", "rate", "burst", "latency"), shaping.apply_rate, shaping_spec.rate,
+           shaping_spec.rate_lines, shaping_spec.rate_words, attribute=True, skippable=True, on_interface=True),
+    OpKind("tc_delay", ("ns", "name", "delay"), shaping.apply_delay, shaping_spec.delay, shaping_spec.delay_lines,
+           shaping_spec.delay_words, attribute=True, skippable=True, on_interface=True),
+    OpKind("tc_clear", _IF, shaping.apply_clear, shaping_spec.clear, shaping_spec.clear_lines,
+           shaping_spec.clear_words, attribute=True, skippable=True, on_interface=True),
+    OpKind("tc_restore", ("ns", "name", "kind", "options"), shaping.apply_restore, shaping_spec.restore,
+           shaping_spec.restore_lines, shaping_spec.restore_words, attribute=True, skippable=True, on_interface=True),
+    OpKind("link_flap", _IF, shaping.apply_flap, shaping_spec.flap, shaping_spec.flap_lines, shaping_spec.flap_words,
+           on_interface=True),
+    OpKind("flap_stop", _IF, shaping.apply_flap_stop, shaping_spec.flap_stop, shaping_spec.flap_stop_lines,
+           shaping_spec.flap_stop_words, on_interface=True),
     OpKind("ns_link", ("ns", "pid"), ctr.apply_ns_link, model.ns_link, ctr.ns_link_lines, ctr.ns_link_words,
            names="made"),
     OpKind("ns_unlink", _NS, ctr.apply_ns_unlink, model.ns_unlink, ctr.ns_unlink_lines, ctr.ns_unlink_words,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -68,8 +69,33 @@ def engine_errors() -> tuple[type[Exception], ...]:
 
 
 def engine_words(e: BaseException) -> str:
-    """The engine's own explanation (an API error's body), not the SDK's wrapper text."""
-    return str(getattr(e, "explanation", None) or e)
+    """The engine's own explanation (an API error's body), or the socket's refusal in words
+    (`permission denied`), never the SDK's wrapper of a wrapped Python exception."""
+    explanation = getattr(e, "explanation", None)
+    if explanation:
+        return str(explanation)
+    cause = _os_error(e)
+    if cause is not None:
+        if cause.errno in (errno.EACCES, errno.EPERM):
+            return ("permission denied on the Docker socket: Docker needs root, or membership of the "
+                    "group that owns the socket (docker)")
+        if cause.errno in (errno.ENOENT, errno.ECONNREFUSED):
+            return f"{os.strerror(cause.errno)} (is dockerd running?)"
+        return os.strerror(cause.errno) if cause.errno else (cause.strerror or type(cause).__name__)
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _os_error(e: BaseException, depth: int = 0) -> OSError | None:
+    """The OSError with an errno at the root of a chain of wrapped exceptions (the SDK wraps
+    requests', which wraps urllib3's, which holds the socket's), searched through causes and args."""
+    if depth > 8:
+        return None
+    if isinstance(e, OSError) and e.errno:
+        return e
+    for inner in (e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))):
+        if inner is not None and (found := _os_error(inner, depth + 1)) is not None:
+            return found
+    return None
 
 
 def running(docker_host: str | None = None) -> list[Container]:
@@ -111,21 +137,19 @@ def names() -> list[str]:
         return []
 
 
-def container_rows(docker_host: str | None = None) -> list[list[Any]]:
-    """`ns ls` rows for running containers; one explaining row when no engine is there."""
+def container_rows(docker_host: str | None = None, uid: int | None = None) -> list[list[Any]]:
+    """`ns ls` rows for running containers (with UID, only those whose process runs as that uid,
+    as this process's user namespace sees it); one row saying why when no engine answers."""
+    from ..kernel.procns import links_of, owner_uid
+
     if not engine_reachable(docker_host):
         return [["(docker)", "no engine", "-"]]
     try:
-        return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", _count(c.pid)] for c in running(docker_host)]
+        found = running(docker_host)
     except CommandError as e:
         return [["(docker)", e.message, "-"]]
-
-
-def _count(pid: int) -> int | str:
-    try:
-        return len(interfaces(pid))
-    except OSError:
-        return "-"
+    return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", links_of(c.pid)] for c in found
+            if uid is None or owner_uid(c.pid) == uid]
 
 
 def interfaces(pid: int) -> list[str]:

@@ -35,7 +35,7 @@ def test_first_word_is_a_command_or_a_namespace_prefix():
 
 def test_subcommands_and_literals():
     assert {"add", "del", "ls"} <= words_of("ns ")
-    assert {"up", "down", "name", "netns", "mtu", "mac"} == words_of("link ns1:eth0 ")
+    assert {"up", "down", "name", "netns", "mtu", "mac", "rate", "delay", "clear", "flap"} == words_of("link ns1:eth0 ")
     assert words_of("route add default ") == {"via", "dev"}
     assert words_of("expect no ") == {"ns", "link"}
     assert words_of("bridge br0 ") == {"add", "del"}
@@ -59,7 +59,8 @@ def test_a_literal_is_not_also_read_as_a_name():
     ("ping ", "target"), ("expect reach ", "target"), ("route add default via ", "ip"),
     ("route add ", "dest"), ("route add 10.0.0.0/24 dev ", "ifname"), ("ping -I ", "ifname"),
     ("addr del ns1:eth0 ", "cidr"), ("ping -c ", "count"), ("ping -W ", "seconds"), ("link eth0 mtu ", "mtu"),
-    ("link eth0 mac ", "mac"), ("source ", "file"), ("save ", "file"), ("check ", "file"),
+    ("link eth0 mac ", "mac"), ("link eth0 rate ", "rate"), ("link eth0 rate 1mbit burst ", "size"),
+    ("link eth0 delay ", "time"), ("link eth0 delay 1ms loss ", "percent"), ("source ", "file"), ("save ", "file"), ("check ", "file"),
     ("export sh ", "file"), ("help ", "cmd"), ("exec ", "ns"),
 ])
 def test_every_argument_kind_is_asked_for_where_it_fits(text, kind):
@@ -72,7 +73,8 @@ def test_every_kind_in_the_table_is_reached_by_some_line():
     samples = {"ns": "ns1", "newns": "ns9", "ep": "eth0", "vend": "ns1", "ifname": "eth0", "bridge": "br0",
                "cidr": "10.0.0.1/24", "ip": "10.0.0.1", "dest": "default", "target": "10.0.0.1", "count": "3",
                "mtu": "1500", "seconds": "1", "mac": "02:00:00:00:00:01", "word": "x", "prog": "true",
-               "file": "f.lab", "container": "c1", "pid_or_container": "c1", "cmd": "link"}
+               "file": "f.lab", "container": "c1", "pid_or_container": "c1", "cmd": "link",
+               "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%"}
     for spec in commands.TABLE:
         for frm in spec.forms:
             line = ""
