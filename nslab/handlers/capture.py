@@ -40,7 +40,7 @@ def _endpoints(ctx: Ctx, eps: list[Endpoint]) -> list[tuple[str, str, str]]:
 
 def _open(ctx: Ctx, eps: list[Endpoint], w: str | None, filter: Filter | None, lines: bool) -> Any:  # noqa: A002
     from ..engine.capture import Capture
-    from ..kernel.packet import open_tap
+    from ..kernel.packet import open_tap, ring_blocks
 
     where = _endpoints(ctx, eps)
     if ctx.dry:
@@ -48,7 +48,7 @@ def _open(ctx: Ctx, eps: list[Endpoint], w: str | None, filter: Filter | None, l
     taps = []
     try:
         for ns, ifname, label in where:
-            taps.append(open_tap(ctx.view.fd(ns), ifname, label))
+            taps.append(open_tap(ctx.view.fd(ns), ifname, label, ring_blocks(len(where))))
         return Capture(taps, filter, w, lines=lines)
     except BaseException:
         for tap in taps:

@@ -32,7 +32,9 @@ TP_STATUS_KERNEL, TP_STATUS_USER = 0, 1
 TP_STATUS_VLAN_VALID = 0x10
 TP_STATUS_VLAN_TPID_VALID = 0x40
 BLOCK = 1 << 20  # bytes: a GSO frame on a veth (64 KB and more) fits in one
-BLOCKS = 64  # a 64 MB ring per endpoint: a burst (ping -f) waits here while nslab is busy
+BLOCKS = 32  # at most a 32 MB ring per endpoint: a burst (ping -f) waits here while nslab is busy
+BUDGET = 128  # blocks (MB of kernel memory that cannot be swapped) for all the endpoints of one capture
+MIN_BLOCKS = 4
 RETIRE_MS = 20  # a block that is not full is handed over after this long: lines come promptly
 SNAP = BLOCK - 4096  # the longest frame a block holds whole
 _BLOCK_HDR = struct.Struct("=III")  # block_status, num_pkts, offset_to_first_pkt (at offset 8)
@@ -46,17 +48,18 @@ Frame = tuple[int, bool, bytes]  # the kernel's time (epoch nanoseconds: a float
 class Tap:
     """One endpoint's packet socket and its ring; `frames` takes the blocks the kernel has filled."""
 
-    def __init__(self, label: str, sock: socket.socket) -> None:
+    def __init__(self, label: str, sock: socket.socket, blocks: int) -> None:
         self.label = label  # NS:IF
         self.sock = sock
-        self.ring = mmap.mmap(sock.fileno(), BLOCK * BLOCKS, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self.blocks = blocks
+        self.ring = mmap.mmap(sock.fileno(), BLOCK * blocks, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.block = 0  # the next block to look at: the kernel fills them in order
         self.drops = 0
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def frames(self, limit: int = BLOCKS) -> list[Frame]:
+    def frames(self, limit: int = BLOCKS) -> list[Frame]:  # (at most one lap of the ring)
         """Every frame of up to LIMIT filled blocks, in the kernel's order."""
         out: list[Frame] = []
         ring, unpack = self.ring, _PKT_HDR.unpack_from
@@ -75,7 +78,7 @@ class Tap:
                 out.append((sec * 1_000_000_000 + nsec, ring[at + _SLL_PKTTYPE] == PACKET_OUTGOING, frame))
                 at += nxt
             struct.pack_into("=I", ring, base + 8, TP_STATUS_KERNEL)  # the block is the kernel's again
-            self.block = (self.block + 1) % BLOCKS
+            self.block = (self.block + 1) % self.blocks
         return out
 
     def kernel_drops(self) -> int:
@@ -92,8 +95,15 @@ class Tap:
         self.sock.close()
 
 
-def open_tap(ns_fd: int, ifname: str, label: str) -> Tap:
-    """A packet socket bound to IFNAME in the namespace NS_FD, opened there by this thread."""
+def ring_blocks(endpoints: int) -> int:
+    """Each endpoint's ring, in 1 MB blocks: BUDGET shared by the capture's endpoints (a capture of a
+    whole lab must not pin gigabytes), between MIN_BLOCKS and BLOCKS."""
+    return max(MIN_BLOCKS, min(BLOCKS, BUDGET // max(1, endpoints)))
+
+
+def open_tap(ns_fd: int, ifname: str, label: str, blocks: int = BLOCKS) -> Tap:
+    """A packet socket bound to IFNAME in the namespace NS_FD, opened there by this thread, with a
+    ring of BLOCKS blocks."""
     def make() -> socket.socket:
         # protocol 0: nothing is queued until bind names the interface (an ETH_P_ALL socket would
         # first take every interface's frames)
@@ -101,7 +111,7 @@ def open_tap(ns_fd: int, ifname: str, label: str) -> Tap:
         try:
             sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
             # block size and count, frame size and count (V3 packs frames of any size), retire timeout
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack("=7I", BLOCK, BLOCKS, 2048, BLOCK * BLOCKS // 2048,
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack("=7I", BLOCK, blocks, 2048, BLOCK * blocks // 2048,
                                                                     RETIRE_MS, 0, 0))
             sock.bind((ifname, ETH_P_ALL))  # Python turns it to network order
         except BaseException:
@@ -118,7 +128,7 @@ def open_tap(ns_fd: int, ifname: str, label: str) -> Tap:
             raise CommandError(f"no interface {label}") from None
         raise CommandError(f"capture {label}: {e.strerror}") from None
     try:
-        return Tap(label, sock)
+        return Tap(label, sock, blocks)
     except OSError as e:
         sock.close()
         raise CommandError(f"capture {label}: cannot map its ring: {e.strerror}") from None
