@@ -179,9 +179,9 @@ def foreground(cap: Capture, count: int | None, seconds: float | None) -> Iterat
                     why = f"{seconds:g} second{'s' if seconds != 1 else ''}"
                     break
                 yield from cap.read(left, count, until=until)
-        time.sleep(2 * RETIRE_MS / 1000)  # the rings' last blocks, not full, are handed over
-        yield from cap.read(0, count, final=True, until=until if why != "Ctrl-C" else None)
-        yield cap.counts(why)
+            time.sleep(2 * RETIRE_MS / 1000)  # the rings' last blocks, not full, are handed over
+            yield from cap.read(0, count, final=True, until=until if why != "Ctrl-C" else None)
+            yield cap.counts(why)  # (a second Ctrl-C meanwhile changes nothing)
     finally:
         cap.close()
 
