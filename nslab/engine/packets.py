@@ -49,7 +49,12 @@ def load() -> Any:
 
 
 def decode(frame: bytes, dpkt: Any) -> Seen:
-    eth = dpkt.ethernet.Ethernet(frame)
+    """The frame in words; a frame dpkt cannot read (truncated, malformed) is said so, never raised."""
+    try:
+        eth = dpkt.ethernet.Ethernet(frame)
+    except Exception:  # whatever a frame off the wire holds, the capture goes on
+        return Seen(frame[6:12].hex(":"), frame[:6].hex(":"), _ethertype(int.from_bytes(frame[12:14], "big")),
+                    len(frame), f"malformed frame, length {len(frame)}", "Malformed")
     seen = Seen(eth.src.hex(":"), eth.dst.hex(":"), _ethertype(int.from_bytes(frame[12:14], "big")), len(frame))
     parts: list[str] = []
     for tag in getattr(eth, "vlan_tags", ()):
@@ -58,10 +63,9 @@ def decode(frame: bytes, dpkt: Any) -> Seen:
     inner = eth.data
     try:
         body = _body(inner, seen, dpkt)
-    except (dpkt.dpkt.UnpackError, AttributeError, ValueError, IndexError):
-        body = "(truncated)"
-    parts.append(body)
-    seen.summary = ", ".join(p for p in parts[:-1]) + (", " if len(parts) > 1 else "") + body
+    except Exception:  # a header dpkt read but cannot go into (a short ICMP, a bad length)
+        body = f"truncated or malformed, length {len(frame)}"
+    seen.summary = ", ".join([*parts, body])
     return seen
 
 
