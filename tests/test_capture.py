@@ -331,3 +331,20 @@ def test_a_lab_file_captures_while_it_pings(tmp_path):
     assert j.returncode == 0, j.stderr
     docs = [__import__("json").loads(x) for x in j.stdout.splitlines() if x.startswith('{"packet"')]
     assert [d["packet"]["protocol"] for d in docs] == ["ICMP"] * 4 and {d["packet"]["capture"] for d in docs} == {1}
+
+
+def test_a_file_that_cannot_be_written_ends_the_capture_with_the_reason(lab):
+    pair(lab)
+    procs = traffic(0.2)
+    out = lab.run("capture -t 3 -w /dev/full a:eth0")  # every write fails: ENOSPC
+    done(procs)
+    assert not out.ok and out.error == "cannot write /dev/full: No space left on device"
+    seen: list = []
+    lab.captures.sink = seen.append
+    assert lab.run("capture start -q -w /dev/full a:eth0").ok
+    done(traffic(0.1))
+    time.sleep(0.3)
+    assert lab.run("capture ls").events[0].rows[0][5] == "stopped: cannot write /dev/full: No space left on device"
+    assert [e.text for e in seen] == ["capture 1 stopped: cannot write /dev/full: No space left on device"]
+    stopped = lab.run("capture stop")
+    assert stopped.ok and "it had stopped: cannot write /dev/full" in stopped.events[0].why

@@ -63,13 +63,22 @@ class Pcapng:
         opts = self.opts[outgoing]
         n = self.head + size + pad + len(opts)
         hdr = self.pack(self.kind, n, iface, us >> 32, us & 0xFFFFFFFF, size, size, n)
-        self.file.write(b"".join((hdr[:-4], frame, b"\0" * pad, opts, hdr[-4:])))
+        try:
+            self.file.write(b"".join((hdr[:-4], frame, b"\0" * pad, opts, hdr[-4:])))
+        except OSError as e:
+            raise CommandError(f"cannot write {self.path}: {e.strerror}") from None
 
     def flush(self) -> None:
-        self.file.flush()
+        try:
+            self.file.flush()
+        except OSError as e:
+            raise CommandError(f"cannot write {self.path}: {e.strerror}") from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:  # what could not be written was said when it was written
+            pass
 
 
 @dataclass
@@ -204,8 +213,9 @@ class Background(threading.Thread):
                 self.deliver(self.cap.read(0, final=True))
                 if sum(self.cap.read_n) == before:
                     break
-        except OSError as e:
-            self.error = e.strerror or str(e)
+        except Exception as e:  # a full disk, a bug: said in `capture ls` and once as it happens
+            self.error = getattr(e, "message", None) or (e.strerror if isinstance(e, OSError) else None) \
+                or f"{type(e).__name__}: {e}"
             if self.sink is not None:
                 self.sink(Message(f"capture {self.cap.number} stopped: {self.error}", "error"))
 
