@@ -348,3 +348,47 @@ def test_a_file_that_cannot_be_written_ends_the_capture_with_the_reason(lab):
     assert [e.text for e in seen] == ["capture 1 stopped: cannot write /dev/full: No space left on device"]
     stopped = lab.run("capture stop")
     assert stopped.ok and "it had stopped: cannot write /dev/full" in stopped.events[0].why
+
+
+@pytest.fixture
+def open_tmp():
+    """A directory nobody can use (pytest's tmp_path is under a 0700 directory of root's)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="nslab-capture-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_an_isolated_lab_captures_without_root(open_tmp):
+    """As nobody with no capability (setpriv), `nslab run` isolates itself in a user namespace and
+    captures there; tshark reads what it wrote."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    tmp_path = open_tmp
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("dpkt", "rich", "markdown_it", "mdurl", "pygments", "prompt_toolkit", "wcwidth", "pyroute2"):
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        src = Path(spec.origin)
+        if src.name == "__init__.py":
+            shutil.copytree(src.parent, site / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, site / src.name)
+    (tmp_path / "c.lab").write_text(LAB.replace("capture start a:eth0", f"capture start -w {tmp_path}/x.pcapng a:eth0"))
+    subprocess.run(["chmod", "-R", "a+rwX", str(tmp_path)], check=True)
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": f"{ROOT}:{site}", "HOME": str(tmp_path),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-m", "nslab", "run",
+                        str(tmp_path / "c.lab")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.stat(tmp_path / "x.pcapng").st_uid == 65534
+    assert tshark(str(tmp_path / "x.pcapng"), "frame.interface_name", "_ws.col.Protocol") == [["a:eth0", "ICMP"]] * 4
