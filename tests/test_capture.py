@@ -392,3 +392,23 @@ def test_an_isolated_lab_captures_without_root(open_tmp):
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.stat(tmp_path / "x.pcapng").st_uid == 65534
     assert tshark(str(tmp_path / "x.pcapng"), "frame.interface_name", "_ws.col.Protocol") == [["a:eth0", "ICMP"]] * 4
+
+
+def test_a_flood_fills_the_file_and_says_how_many_lines_it_did_not_show(lab, tmp_path):
+    from nslab.base.results import Message
+
+    pair(lab)
+    path = str(tmp_path / "flood.pcapng")
+    flood = subprocess.Popen(["sh", "-c", "sleep 0.3; exec nsenter --net=/run/netns/a ping -f -q -c 20000 10.0.0.2"],
+                             stdout=subprocess.DEVNULL)
+    events = list(lab.stream_line(f"capture -t 2 -w {path} a:eth0"))
+    assert flood.wait(timeout=20) == 0
+    lines = [e for e in events if isinstance(e, CapturedPacket)]
+    notes = [e.text for e in events if isinstance(e, Message)]
+    counts = [e for e in events if isinstance(e, CaptureCounts)][0]
+    kept, drops = counts.counts[0][1], counts.counts[0][3]
+    unshown = sum(int(n.split()[0]) for n in notes)
+    assert notes and all(n.endswith(f"more packets came faster than lines can be shown; all are in {path}") for n in notes)
+    assert len(lines) + unshown == kept >= 40_000  # 20,000 echoes and their replies, and the ARP before them
+    assert len(tshark(path, "frame.number")) == kept  # every packet kept is in the file, shown or not
+    assert drops < kept / 100, (drops, kept)

@@ -27,6 +27,7 @@ from ..kernel.packet import BLOCKS, RETIRE_MS, SNAP, Tap
 from . import packets
 
 IF_NAME, EPB_FLAGS, ENDOFOPT = 2, 2, 0
+LINES = 500  # lines a read shows at most (some 5,000-10,000 a second): the rest of a flood is counted, not shown
 HOLD = 3 * RETIRE_MS / 1000  # seconds a frame waits for the other rings' frames of the same moment
 INBOUND, OUTBOUND = 1, 2  # pcapng epb_flags: the direction bits
 
@@ -48,23 +49,27 @@ class Pcapng:
             self.png.PcapngOptionLE(code=IF_NAME, data=label.encode()), self.png.PcapngOptionLE(code=ENDOFOPT)])
             for label in labels]
         self.writer = self.png.Writer(self.file, snaplen=SNAP, idb=idbs)
-        # an enhanced packet block is packed as dpkt's own bulk writer (Writer.writepkts) packs it:
-        # dpkt's header packer and options, without an object per packet
+        # an enhanced packet block is packed as dpkt's own bulk writer (Writer.writepkts) packs it, from
+        # dpkt's header layout and options, without an object per packet: its fields but the closing
+        # length, the frame padded to 4 bytes, the direction option, the closing length
         epb = self.png.EnhancedPacketBlockLE()
-        self.pack, self.kind, self.head = epb._pack_hdr, epb.type, epb.__hdr_len__
-        self.opts = {out: b"".join(bytes(o) for o in (
+        fmt = epb.__hdr_fmt__
+        self.kind, self.head = epb.type, epb.__hdr_len__
+        self.fields, self.closing = struct.Struct(fmt[:-1]).pack, struct.Struct(fmt[0] + fmt[-1]).pack
+        self.opts = tuple(b"".join(bytes(o) for o in (
             self.png.PcapngOptionLE(code=EPB_FLAGS, data=struct.pack("<I", OUTBOUND if out else INBOUND)),
-            self.png.PcapngOptionLE(code=ENDOFOPT))) for out in (False, True)}
+            self.png.PcapngOptionLE(code=ENDOFOPT))) for out in (False, True))
+        self.pads = (b"", b"\0\0\0", b"\0\0", b"\0")  # by the frame's length modulo 4
 
     def write(self, iface: int, ns: int, outgoing: bool, frame: bytes) -> None:
         us = (ns + 500) // 1000
         size = len(frame)
-        pad = -size % 4
+        pad = self.pads[size % 4]
         opts = self.opts[outgoing]
-        n = self.head + size + pad + len(opts)
-        hdr = self.pack(self.kind, n, iface, us >> 32, us & 0xFFFFFFFF, size, size, n)
+        n = self.head + size + len(pad) + len(opts)
         try:
-            self.file.write(b"".join((hdr[:-4], frame, b"\0" * pad, opts, hdr[-4:])))
+            self.file.write(b"".join((self.fields(self.kind, n, iface, us >> 32, us & 0xFFFFFFFF, size, size), frame,
+                                      pad, opts, self.closing(n))))
         except OSError as e:
             raise CommandError(f"cannot write {self.path}: {e.strerror}") from None
 
@@ -111,7 +116,7 @@ class Capture:
         return sum(self.kept)
 
     def read(self, timeout: float, limit: int | None = None, final: bool = False,
-             until: int | None = None) -> list[CapturedPacket]:
+             until: int | None = None) -> list[Any]:
         """Wait up to TIMEOUT for packets; every ring's filled blocks are taken, then sorted by the
         kernel's time, so the endpoints' lines merge in order.  Each ring hands over its blocks on its
         own timer, so with several endpoints a frame waits HOLD for the others' of the same moment
@@ -129,21 +134,31 @@ class Capture:
         cut = bisect.bisect_right(self.pending, time.time_ns() - int(HOLD * 1e9), key=lambda f: f[0]) if hold \
             else len(self.pending)
         frames, self.pending = self.pending[:cut], self.pending[cut:]
-        events: list[CapturedPacket] = []
+        events: list[Any] = []
+        unshown = 0
         for ts, k, outgoing, frame in frames:
             if (limit is not None and self.total >= limit) or (until is not None and ts > until):
                 break
-            seen = packets.decode(frame, self.dpkt) if self.lines or self.filter is not None else None
+            # a flood: past LINES lines a read, packets go on into the file and the counts, not to the
+            # screen, so the rings are emptied as fast as they fill
+            shown = self.lines and len(events) < LINES
+            seen = packets.decode(frame, self.dpkt) if shown or self.filter is not None else None
             if seen is not None and self.filter is not None and not packets.matches(self.filter.tree, seen):
                 continue
             self.kept[k] += 1
             if self.file is not None:
                 self.file.write(k, ts, outgoing, frame)
-            if self.lines and seen is not None:
+            if not shown:
+                unshown += self.lines
+            elif seen is not None:
                 events.append(CapturedPacket(((ts + 500) // 1000) / 1e6, self.taps[k].label, "Out" if outgoing else "In", seen.src, seen.dst,
                                              seen.ethertype, seen.length, seen.summary, seen.protocol, self.number))
         if self.file is not None:
             self.file.flush()  # whole blocks on disk: a reader of the file meanwhile sees every packet so far
+        if unshown:
+            into = f"; all are in {self.path}" if self.path else ""
+            events.append(Message(f"{'[' + str(self.number) + '] ' if self.number else ''}{unshown} more packets came "
+                                  f"faster than lines can be shown{into}", "dim"))
         return events
 
     def counts(self, why: str) -> CaptureCounts:
