@@ -30,6 +30,8 @@ EXPECTS = st.one_of(
     # (the context's own interfaces: a MAC another namespace's IPv6 chatter teaches a bridge would be learned at a
     # moment of its own, in nslab and in the script alike)
     st.builds("{} expect fdb br0 {}".format, st.sampled_from(["a", "b"]), st.sampled_from(["eth0", "eth1"])),
+    st.sampled_from(["expect pingall", "b expect pingall", "expect pingall except a-c", "expect pingall except c-a b-c",
+                     "expect pingall except a-zz"]),
 )
 # a few lines that make reach checks interesting: addresses on both ends of a cable, links up
 REACHABLE = ("a addr add eth0 10.0.0.1/24\nb addr add eth0 10.0.0.2/24\na link eth0 up\nb link eth0 up\n"
@@ -49,7 +51,7 @@ def verdicts(lines: str, expect: str, tmp_path) -> tuple[bool, bool]:
         step.outcome = "ok"  # export writes checks only for met expects: ask it for this one's anyway
         assert lab.run(f"export sh {script}").ok
     # the expect ran last: its checks end the script (the verdict compared is that very check's)
-    assert script.read_text().splitlines()[-1].startswith(("check ", "check_not ")), script.read_text()
+    assert script.read_text().splitlines()[-1].startswith(("check ", "check_not ", "check_pingall ", "check_perf ")), script.read_text()
     try:
         script_world(str(script))
         passed = True
@@ -70,7 +72,29 @@ def test_expect_and_the_exported_check_agree(tmp_path, lines, expect, wired):
 
 
 @pytest.mark.parametrize("expect,met", [("a expect reach b", True), ("a expect reach c", False),
-                                        ("b expect reach c", True), ("a expect link eth0 down", False)])
+                                        ("b expect reach c", True), ("a expect link eth0 down", False),
+                                        ("expect pingall", False), ("expect pingall except a-c", False)])
 def test_both_verdicts_occur(tmp_path, expect: str, met: bool) -> None:
     """The generated cases are not all one way: a met and an unmet expect, judged both ways."""
+    assert verdicts(WIRED + REACHABLE, expect, tmp_path) == (met, met)
+
+
+# c reaches a's network through b; a has no way back to c's: only a and c do not answer each other
+ROUTED = "c route add 10.0.0.0/24 via 10.1.0.1\nb sysctl net.ipv4.ip_forward 1\n"
+
+
+@pytest.mark.parametrize("expect,met", [("expect pingall except a-c", True), ("c expect pingall except c-a", True),
+                                        ("expect pingall", False), ("expect pingall except a-b", False),
+                                        ("expect pingall except c-a a-b", False), ("expect pingall except a-c b-zz", False)])
+def test_pingall_verdicts_agree(tmp_path, expect: str, met: bool) -> None:
+    """`expect pingall [except A-B...]`: met when exactly the pairs named are silent (either order), unmet
+    for a silent pair not named, a named pair that answers, or a name that is no pair; bash agrees."""
+    assert verdicts(WIRED + REACHABLE + ROUTED, expect, tmp_path) == (met, met)
+
+
+@pytest.mark.parametrize("expect,met", [("a expect perf a b at least 100mbit", True), ("expect perf b a at least 32gbit", False),
+                                        ("expect perf a c at least 1mbit", False)])
+def test_perf_verdicts_agree_with_iperf3(tmp_path, expect: str, met: bool) -> None:
+    """`expect perf` and the script's check_perf (iperf3 for the same 2 s) agree: a rate the veth
+    carries, one it cannot, and a pair with no path (a and c share no network)."""
     assert verdicts(WIRED + REACHABLE, expect, tmp_path) == (met, met)

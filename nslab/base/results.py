@@ -132,6 +132,66 @@ class SourceFile:
 
 
 @dataclass
+class PingPair:
+    """One cell of `pingall`'s matrix: echoes from namespace src to dst's address."""
+
+    src: str
+    dst: str
+    addr: str
+    sent: int
+    received: int
+    rtts: list[float] = field(default_factory=list)
+    error: str = ""  # why nothing was sent (a route out of the lab, the kernel's refusal)
+
+    @property
+    def loss(self) -> float:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else 100.0
+
+    @property
+    def avg(self) -> float | None:
+        return sum(self.rtts) / len(self.rtts) if self.rtts else None
+
+
+@dataclass
+class PingMatrix:
+    """`pingall`: every namespace to every other; `skipped` names those with no IPv4 address."""
+
+    names: list[str]
+    addrs: dict[str, str]
+    pairs: list[PingPair]
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class PerfResult:
+    """`perf A B`: what B's listener received from A's sender."""
+
+    src: str
+    dst: str
+    addr: str
+    protocol: str  # "tcp" or "udp"
+    seconds: float
+    bytes: int
+    mbps: float
+    retransmits: int | None = None  # TCP: tcpi_total_retrans of the sender's socket
+    sent: int | None = None  # UDP: datagrams sent, received, lost (by sequence number)
+    received: int | None = None
+    lost: int | None = None
+    as_json: bool = False  # `perf --json`: the record as a JSON document on stdout
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "as_json"}
+        if self.protocol == "tcp":
+            for k in ("sent", "received", "lost"):
+                out.pop(k)
+        else:
+            out.pop("retransmits")
+            out["loss_percent"] = 100.0 * (self.lost or 0) / self.sent if self.sent else 0.0
+        return out
+
+
+@dataclass
 class CapturedPacket:
     """A frame a capture saw (nslab/engine/capture.py): one line, as `tcpdump -n -e` writes it."""
 

@@ -87,6 +87,58 @@ def _route_cmd(ns: str, dest: str) -> list[str]:
     return [*ip_words(ns), *fam, "route", "show", *([dest] if dest == "default" else ["exact", dest])]
 
 
+# `expect pingall [except A-B...]`: the same pairs (ip netns list, each by first_ipv4), the same
+# three tries of a second for a pair that is silent, iputils' ping for nslab's echoes; one call,
+# not `check`'s twenty (a silent pair costs its three seconds each time)
+PINGALL_FUNC = r"""
+# check_pingall WHAT [A-B...]: every two namespaces with an IPv4 address answer each other's echo
+# within 3 tries of 1 s, except the pairs named (A-B, either order), which must not; else stop.
+check_pingall() {
+  local what=$1 ns a i j k w try ex used=" " bad=""; shift
+  local -a names=() addrs=() todo=() next=() pids=(); local -A answered=()
+  while read -r ns _; do a=$(first_ipv4 "$ns"); if [ -n "$a" ]; then names+=("$ns"); addrs+=("$a"); fi
+  done < <(ip netns list)
+  if (( ${#names[@]} < 2 )); then echo "check failed: $what (fewer than two namespaces with IPv4)" >&2; exit 1; fi
+  for i in "${!names[@]}"; do for j in "${!names[@]}"; do (( i == j )) || todo+=("$i $j"); done; done
+  for try in 1 2 3; do
+    pids=(); next=()
+    for k in "${!todo[@]}"; do read -r i j <<< "${todo[k]}"
+      ip netns exec "${names[i]}" ping -n -q -c 1 -W 1 "${addrs[j]}" >/dev/null 2>&1 & pids[k]=$!; done
+    for k in "${!todo[@]}"; do if wait "${pids[k]}"; then answered["${todo[k]}"]=1; else next+=("${todo[k]}"); fi; done
+    todo=("${next[@]}"); (( ${#todo[@]} )) || break
+  done
+  for i in "${!names[@]}"; do for j in "${!names[@]}"; do (( i != j )) || continue
+    ex=""; for w in "$@"; do [[ $w == "${names[i]}-${names[j]}" || $w == "${names[j]}-${names[i]}" ]] && ex=1 && used+="$w "; done
+    if [ -n "$ex" ] && [ -n "${answered["$i $j"]:-}" ]; then bad+=" ${names[i]}->${names[j]} answered"; fi
+    if [ -z "$ex" ] && [ -z "${answered["$i $j"]:-}" ]; then bad+=" ${names[i]}->${names[j]} silent"; fi
+  done; done
+  for w in "$@"; do [[ $used == *" $w "* ]] || bad+=" $w names no pair"; done
+  if [ -n "$bad" ]; then echo "check failed: $what:$bad" >&2; exit 1; fi
+}
+"""
+
+
+# `expect perf A B at least R`: iperf3 (an oracle nslab did not write) for the same 2 s, from A to
+# B's first IPv4 address; its server is stopped by the script, never left running
+PERF_FUNC = r"""
+# check_perf WHAT A B BITS: iperf3 from A to B's first IPv4 address for 2 s gets at least BITS/s; else stop.
+check_perf() {
+  local what=$1 a=$2 b=$3 want=$4 addr pid out got="" i
+  addr=$(first_ipv4 "$b")
+  if [ -z "$addr" ]; then echo "check failed: $what ($b has no IPv4 address)" >&2; exit 1; fi
+  ip netns exec "$b" iperf3 -s -1 -B "$addr" -p 5201 >/dev/null 2>&1 & pid=$!
+  for i in {1..20}; do
+    out=$(ip netns exec "$a" iperf3 -c "$addr" -p 5201 -t 2 -J --connect-timeout 2000 2>/dev/null) || true
+    got=$(awk '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { gsub(/[^0-9.]/, "", $2); print $2; f = 0 }' <<< "$out")
+    [ -n "$got" ] && break; sleep 0.1
+  done
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  if [ -z "$got" ] || ! awk -v g="$got" -v w="$want" 'BEGIN { exit !(g >= w) }'; then
+    echo "check failed: $what (${got:-no test} bit/s)" >&2; exit 1; fi
+}
+"""
+
+
 def _expect_check(ns: str, handler: str, v: dict[str, Any], ports: Ports | None = None) -> list[tuple[bool, str]]:
     """(should succeed, bash command) pairs that test what an `expect` line asserted."""
     q = quote
@@ -143,7 +195,13 @@ def expect_lines(step: Step, ports: Ports | None = None) -> list[str]:
     checks = _expect_check(step.context, cmd.form.handler, cmd.values, ports)
     if step.context != HOST:  # nslab finds a goal in a missing namespace unmet, whatever it asks
         checks.insert(0, (True, f"test -e /run/netns/{quote(step.context)}"))
-    return [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
+    lines = [f"{'check' if ok else 'check_not'} {what} {line}" for ok, line in checks]
+    if cmd.form.handler == "expect_pingall":
+        lines.append(" ".join(["check_pingall", what, *(quote(w) for w in cmd.values.get("pair") or [])]))
+    if cmd.form.handler == "expect_perf":
+        v = cmd.values
+        lines.append(" ".join(["check_perf", what, quote(v["a"]), quote(v["b"]), str(v["r"])]))
+    return lines
 
 
 def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | None = None) -> str:
@@ -179,6 +237,10 @@ def sh_text(steps: list[Step], teardown: bool = False, namespaces: set[str] | No
         out.append(CHECK_FUNCS)
     if any("$(mac_of " in line for line in body):
         out.append(MAC_OF)
+    if any(line.startswith("check_pingall ") for line in body):
+        out.append(PINGALL_FUNC)
+    if any(line.startswith("check_perf ") for line in body):
+        out.append(PERF_FUNC)
     if any(line.startswith("wait_gone") for line in body):
         out.append(WAIT_GONE)
     return "\n".join(out + body) + "\n"

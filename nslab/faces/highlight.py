@@ -24,6 +24,7 @@ KIND_TOKENS: dict[str, Any] = {
     "cidr": Number, "ip": Number, "dest": Number, "target": Number, "cidr_gw": Number,
     "mac": Number, "mac_vlan": Number, "count": Number, "mtu": Number, "seconds": Number,
     "rate": Number, "size": Number, "time": Number, "percent": Number,
+    "pair": Name.Namespace, "vni": Number, "port": Number, "macvlan_mode": Keyword.Pseudo,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
     "word": Name, "prog": Name, "filter": Text,
 }

@@ -132,6 +132,66 @@ class Renderer:
         for text in summary_lines(e):
             self.line(text)
 
+    def on_ping_matrix(self, e: r.PingMatrix) -> None:
+        if self.quiet:
+            return
+        if self.json_mode:
+            pairs = [{"from": p.src, "to": p.dst, "addr": p.addr, "sent": p.sent, "received": p.received,
+                      "loss_percent": p.loss, "rtt_avg_ms": p.avg, "error": p.error or None} for p in e.pairs]
+            self.file.write(json.dumps({"pingall": pairs, "skipped": e.skipped}, indent=2) + "\n")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        cell = {(p.src, p.dst): p for p in e.pairs}
+        table = Table(title=Text("pingall: from (rows) to (columns), average ms or loss", style="bold"),
+                      title_justify="left", header_style="bold")
+        table.add_column("from \\ to")
+        for name in e.names:
+            table.add_column(Text(visible(name)), justify="right")
+        for src in e.names:
+            row = [Text(visible(src), style="bold")]
+            for dst in e.names:
+                p = cell.get((src, dst))
+                if p is None:
+                    row.append(Text("-", style="dim"))
+                elif p.received == 0:
+                    row.append(Text("✗", style="bold red"))
+                else:
+                    loss = f" {p.loss:.0f}%" if p.received < p.sent else ""
+                    row.append(Text(f"{p.avg:.3f}{loss}", style="yellow" if loss else ""))
+            table.add_row(*row)
+        if len(e.names) <= 12:  # wider than a terminal past that: the summary says it all
+            self.console.print(table, soft_wrap=False)
+        sent = sum(p.sent for p in e.pairs)
+        got = sum(p.received for p in e.pairs)
+        answered = sum(1 for p in e.pairs if p.received)
+        rtts = [x for p in e.pairs for x in p.rtts]
+        line = (f"{answered}/{len(e.pairs)} pairs answered, {sent} echoes sent, {got} received, "
+                f"{100.0 * (sent - got) / sent if sent else 100.0:.0f}% loss")
+        if rtts:
+            line += f", rtt min/avg/max = {min(rtts):.3f}/{sum(rtts) / len(rtts):.3f}/{max(rtts):.3f} ms"
+        self.line(line + f" ({e.seconds * 1000:.0f} ms)", "green" if answered == len(e.pairs) else "yellow")
+        for p in e.pairs:
+            if p.error:
+                self.line(f"{visible(p.src)} -> {visible(p.dst)} ({p.addr}): {visible(p.error)}", "yellow")
+        if e.skipped:
+            self.line(f"skipped (no IPv4 address): {visible(', '.join(e.skipped))}", "dim")
+
+    def on_perf_result(self, e: r.PerfResult) -> None:
+        if e.as_json or self.json_mode:
+            self.file.write(json.dumps({"perf": e.as_dict()}, indent=2) + "\n")
+            return
+        if self.quiet:
+            return
+        if e.protocol == "tcp":
+            extra = f", {e.retransmits} retransmits"
+        else:
+            loss = 100.0 * (e.lost or 0) / e.sent if e.sent else 0.0
+            extra = f", {e.lost}/{e.sent} datagrams lost ({loss:.2f}%)"
+        self.line(f"{visible(e.src)} -> {visible(e.dst)} ({e.addr}) {e.protocol.upper()}: "
+                  f"{e.mbps:.1f} Mbit/s over {e.seconds:g} s, {e.bytes} bytes{extra}")
+
     def on_context_changed(self, e: r.ContextChanged) -> None:
         if not self.quiet:
             self.line(f"context: {e.context}", "cyan")
@@ -172,6 +232,8 @@ class Renderer:
                                       ("UP", "green") if link["up"] else ("DOWN", "red"))
                 if link["peer"]:
                     label.append(f" <-> {visible(link['peer'])}")
+                if link.get("over"):
+                    label.append(f" over {visible(link['over'])}")
                 if link["master"]:
                     label.append(" on ").append(visible(link["master"]), style="magenta")
                 for a in link["addrs"]:

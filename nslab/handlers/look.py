@@ -160,9 +160,11 @@ def show(ctx: Ctx, ns: str | None = None) -> Tree:
         ctx.view.require(ns)
     out = []
     for name in shown:
+        index = {x.index: x.name for x in by_ns[name]}
         links = [
             {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
-             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs}
+             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs,
+             "over": index.get(x.link_index or 0) if x.kind == "macvlan" and x.link_nsid is None else None}
             for x in by_ns[name]
         ]
         routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
@@ -186,9 +188,14 @@ def shell(ctx: Ctx, ns: str | None = None) -> Interactive:
     return Interactive([], target)  # the person's own shell: the face knows which
 
 
+def ipv4_of(ctx: Ctx, ns: str) -> str | None:
+    """The address `ping NS`, `expect reach NS` and `pingall` aim at; None when NS has none."""
+    return targets.first_address((link.index, cidr) for link in ctx.view.links(ns)
+                                 for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
+
+
 def first_ipv4(ctx: Ctx, ns: str) -> str:
-    found = targets.first_address((link.index, cidr) for link in ctx.view.links(ns)
-                                  for cidr in link.addrs)  # the exported script's first_ipv4 reads the same rule
+    found = ipv4_of(ctx, ns)
     if found is not None:
         return found
     raise CommandError(f"namespace {ns!r} has no IPv4 address to ping")

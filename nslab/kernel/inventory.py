@@ -38,6 +38,7 @@ class Link:
     link_index: int | None = None
     link_nsid: int | None = None
     addrs: list[str] = field(default_factory=list)
+    info: bytes = b""  # the kind's own attributes, raw (nslab/ops/link_kinds.py reads a macvlan's and a vxlan's)
 
     @property
     def ep(self) -> str:
@@ -77,7 +78,8 @@ class Route:
 
 def _link(ns: str, msg: "LinkMsg") -> Link:
     return Link(ns=ns, index=msg.index, name=msg.name, kind=msg.kind, up=msg.up, operstate=msg.operstate,
-                mac=msg.mac, mtu=msg.mtu, alias=msg.alias, link_index=msg.link, link_nsid=msg.link_nsid)
+                mac=msg.mac, mtu=msg.mtu, alias=msg.alias, link_index=msg.link, link_nsid=msg.link_nsid,
+                info=msg.info)
 
 
 def _addr_text(a: "AddrMsg") -> str | None:

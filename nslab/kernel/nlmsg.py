@@ -127,6 +127,7 @@ class LinkMsg:
     link: int | None
     link_nsid: int | None
     alias: str | None
+    info: bytes = b""  # IFLA_INFO_DATA as it came: a macvlan's mode, a vxlan's id (decoded when asked)
 
     @property
     def up(self) -> bool:
@@ -175,7 +176,7 @@ def decode_link(body: bytes) -> LinkMsg:
         index=index, flags=flags, name=name, kind=kind, mac=":".join(f"{x:02x}" for x in mac),
         mtu=_u32(a.get(IFLA_MTU)) or 0, operstate=OPERSTATES[op[0]] if op and op[0] < len(OPERSTATES) else "UNKNOWN",
         master=_u32(a.get(IFLA_MASTER)), link=link,
-        link_nsid=_i32(a.get(IFLA_LINK_NETNSID)), alias=_str(a.get(IFLA_IFALIAS)),
+        link_nsid=_i32(a.get(IFLA_LINK_NETNSID)), alias=_str(a.get(IFLA_IFALIAS)), info=info.get(IFLA_INFO_DATA, b""),
     )
 
 

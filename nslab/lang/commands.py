@@ -85,6 +85,19 @@ TABLE: tuple[CommandSpec, ...] = (
           "packets and bytes per second on EP... (default: the context's interfaces) until a key is pressed; "
           "not at a terminal: one sample", "ip -s link show"),
     ), example="watch ns1:eth0 v1", journal=False),
+    CommandSpec("macvlan", LAB, "a macvlan: a second MAC address on an interface", (
+        f("macvlan NAME:ifname EP:ep [mode MODE:macvlan_mode]", "macvlan",
+          "NAME on EP, in EP's namespace, made down (mode default: bridge, so macvlans of one interface reach "
+          "each other; iproute2's default is vepa)", "ip link add link EP name NAME type macvlan mode MODE"),
+    ), example="ns1 macvlan mv0 eth0 mode bridge"),
+    CommandSpec("vxlan", LAB, "a VXLAN tunnel end: Ethernet over UDP", (
+        f("vxlan NAME:ifname id VNI:vni remote IP:ip [dev DEV:ifname] [port N:port]", "vxlan",
+          "a tunnel end in the context to one remote end, made down (port default: 4789, IANA's)",
+          "ip link add NAME type vxlan id VNI remote IP dev DEV dstport N"),
+        f("vxlan NAME:ifname id VNI:vni group IP:ip [dev DEV:ifname] [port N:port]", "vxlan",
+          "a tunnel end in the context that floods to a multicast group (DEV required)",
+          "ip link add NAME type vxlan id VNI group IP dev DEV dstport N"),
+    ), example="u1 vxlan vx0 id 42 remote 192.168.0.2 dev eth0"),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
@@ -122,6 +135,16 @@ TABLE: tuple[CommandSpec, ...] = (
           "interface per endpoint; FILTER: arp ip ip6 icmp icmp6 udp tcp vlan, host IP, port N, ether MAC, "
           "and/or/not, ( ) (not BPF)", "tcpdump -n -e -i IF [-c N] [-w FILE] [FILTER]"),
     ), example="capture -c 4 ns1:eth0 ns2:eth0 -- icmp or arp", journal=False),
+    CommandSpec("pingall", RUN, "every namespace pings every other", (
+        f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "pingall",
+          "a matrix of loss and round-trip times between the namespaces (default: all) by their first IPv4 "
+          "addresses, every echo sent at once", "for each pair: ip netns exec A ping -c N B"),
+    ), example="pingall   |   pingall ns1 ns2 ns3", journal=False),
+    CommandSpec("perf", RUN, "a throughput test between two namespaces", (
+        f("perf [-t SEC:seconds] [--udp] [--rate R:rate] [--json] A:ns B:ns", "perf",
+          "a sender in A, a listener in B (its first IPv4 address): Mbit/s, and retransmits (TCP) or loss (UDP); "
+          "--rate paces the sender (UDP's default: 1mbit, as iperf3's)", "iperf3 -s in B; iperf3 -c B in A"),
+    ), example="perf ns1 ns2   |   perf -t 5 --udp --rate 50mbit ns1 ns2", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
@@ -145,6 +168,11 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect neigh IP:ip EP:ep", "expect_neigh", "the context resolved IP to EP's MAC", "ip neigh show to IP"),
         f("expect fdb BRIDGE:bridge EP:ep", "expect_fdb",
           "BRIDGE (in the context) learned EP's MAC on the port that leads to EP", "bridge fdb show br BRIDGE"),
+        f("expect pingall except PAIR:pair...", "expect_pingall",
+          "every namespace answers every other, except the pairs A-B (either way), which must not", "ping each pair"),
+        f("expect pingall", "expect_pingall", "every namespace with an IPv4 address answers every other", "ping each pair"),
+        f("expect perf A:ns B:ns at least R:rate", "expect_perf", "a TCP test from A to B gets at least R",
+          "iperf3 -c B"),
     ), example="ns1 expect reach 10.0.0.2", journal=False),
     CommandSpec("history", JOURNAL, "the steps so far", (
         f("history [--ip] [N:count]", "history", "the last N steps with source, time and outcome; --ip: iproute2 lines"),
@@ -185,4 +213,19 @@ REPL_WORDS: tuple[tuple[str, str], ...] = (
 )
 
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in TABLE}
-WORDS: frozenset[str] = frozenset(BY_NAME) | {"host"}
+# link kinds this kernel lacks (checked by tests/test_link_kinds.py: `ip link add ... type KIND` fails in a
+# fresh namespace): a line asking for one is refused in these words, whatever follows
+MISSING_KINDS = {
+    "vlan": "802.1q VLANs (the 8021q module)",
+    "dummy": "dummy interfaces (the dummy module)",
+    "bond": "bonding (the bonding module)",
+    "gre": "GRE tunnels (the ip_gre module)",
+    "geneve": "Geneve tunnels (the geneve module)",
+}
+BRIDGE_VLAN = "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)"
+WORDS: frozenset[str] = frozenset(BY_NAME) | {"host"} | frozenset(MISSING_KINDS)
+
+
+def missing(what: str) -> str:
+    return (f"this kernel has no {what}, so nslab cannot make them; beyond veth and bridge it has macvlan "
+            "and vxlan (`help macvlan`, `help vxlan`)")

@@ -166,6 +166,23 @@ def check_mac_vlan(word: str) -> str:
     return f"{mac}{at}{vlan}"
 
 
+def check_pair(word: str) -> str:
+    """`A-B`, two namespaces: the word is kept whole and matched against the lab's names joined by
+    '-' (names may hold '-' themselves, so it is never split)."""
+    if not any(NS_RE.match(word[:i]) and NS_RE.match(word[i + 1:]) for i, c in enumerate(word) if c == "-"):
+        raise ValueError(f"expected two namespaces joined by '-', like ns1-ns2, got {word!r}")
+    return word
+
+
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
+
+
+def check_macvlan_mode(word: str) -> str:
+    if word not in MACVLAN_MODES:
+        raise ValueError(f"expected a macvlan mode ({', '.join(MACVLAN_MODES)}), got {word!r}")
+    return word
+
+
 def check_word(word: str) -> str:
     if not word:
         raise ValueError("expected a word, got nothing")
@@ -198,6 +215,10 @@ KINDS: dict[str, Kind] = {
         Kind("mac", "a MAC address", check_mac),
         Kind("cidr_gw", "an address like 10.0.0.2/24 or 10.0.0.2/24@10.0.0.1", check_cidr_gw),
         Kind("mac_vlan", "MAC[@VLAN] like 02:00:00:00:00:01@10 or @10", check_mac_vlan),
+        Kind("vni", "a VXLAN network identifier", _number(int, 0, 16_777_215, "a VXLAN id")),
+        Kind("port", "a UDP port", _number(int, 1, 65535, "a port number")),
+        Kind("macvlan_mode", "a macvlan mode (bridge, private, vepa, passthru)", check_macvlan_mode),
+        Kind("pair", "two namespaces like ns1-ns2", check_pair),
         Kind("word", "a word", check_word),
         Kind("prog", "a program", check_word),
         Kind("file", "a file name", check_word),

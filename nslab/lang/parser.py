@@ -131,6 +131,8 @@ def _habit(command: str, words: list[str]) -> str:
         return " (to delete: `ns del NAME`)"
     if any(w.endswith(";") or w == ";" for w in words):
         return " (one command per line: `;` does not separate commands)"
+    if command == "bridge" and "vlan" in words[1:3]:
+        return f"; {commands.missing(commands.BRIDGE_VLAN)}"
     if command == "bridge" and second == "link":
         return " (ports: `bridge NAME add EP...`; to list: `bridge ls`)"
     return ""
@@ -166,8 +168,10 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
         col = toks[index].col if index < len(toks) else len(text.rstrip()) + 1
         return ParseError(message, Loc(loc.source, loc.line, col), text)
 
-    head = grammar.line_head(toks)
     first = toks[0].text
+    if first in commands.MISSING_KINDS:  # before the line is read as `NS PROG ARGS`
+        raise fail(0, commands.missing(commands.MISSING_KINDS[first]))
+    head = grammar.line_head(toks)
     if head is None or (head.spec is None and not head.program):
         raise fail(0, f"unknown command {first!r}{suggest(first)}")
     prefix = head.prefix.text if head.prefix is not None else None

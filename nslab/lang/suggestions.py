@@ -241,7 +241,8 @@ _ADDRESS_OF_EP = {"addr_del", "expect_addr"}
 def typed(arg: Arg, handler: str, seen: dict[str, str], context: str) -> Any:
     """The suggestion for an argument, by its kind and the form it is in."""
     kind, name, text = arg.kind.name, arg.name, arg.kind.describe
-    if kind == "newns" or name == "NEW" or (handler, kind) == ("bridge_add", "bridge"):
+    if kind == "newns" or name == "NEW" or (handler, kind) == ("bridge_add", "bridge") or (
+            handler in ("macvlan", "vxlan") and name == "NAME"):
         return NewName(kind, name, text)
     if kind == "ns":
         return Namespace(kind, name, text, with_host=handler not in ("ns_del", "expect_no_ns"))

@@ -23,8 +23,10 @@ def _split(word: str, what: str, example: str) -> tuple[float, str]:
 
 
 def check_rate(word: str) -> int:
-    """`10mbit` -> 10000000 (bits per second)."""
+    """`10mbit` -> 10000000 (bits per second): tc's words (a bare number is bits, `bps` counts
+    bytes), and iperf3's `10M`, `500k`, `1g` (SI bits) for the same thing."""
     n, unit = _split(word, "a rate", "10mbit, 512kbit or 1gbit")
+    unit = {"": "bit", "k": "kbit", "m": "mbit", "g": "gbit"}.get(unit, unit)
     if unit not in _RATE:
         raise ValueError(f"expected a rate with a unit (bit, kbit, mbit, gbit; kbps is bytes) like 10mbit, got {word!r}")
     bits = round(n * _RATE[unit])

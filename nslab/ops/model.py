@@ -26,6 +26,7 @@ Op = dict[str, Any]
 IPV6_MIN_MTU = 1280
 ETH_MIN_MTU, ETH_MAX_MTU = 68, 65535
 RTPROT_BOOT = 3
+STACKED = ("macvlan", "vxlan")  # kinds the kernel deletes with their lower interface
 
 
 def refuse(code: int) -> OSError:
@@ -102,6 +103,8 @@ def _drop(state: LabState, ns: str, name: str) -> None:
     for other in where.links.values():
         if other.master == name:
             other.master = None
+    for other in [x for x in where.links.values() if x.kind in STACKED and x.link_index == link.index]:
+        _drop(state, ns, other.name)  # a macvlan or vxlan goes with the interface it is on
     _prune_routes(where)
     if link.peer is not None:
         _drop(state, *link.peer)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..base.errors import CommandError
 from . import container_ops as ctr
+from . import link_kinds as kinds
 from . import model, shaping, shaping_spec
 from . import op_text as words
 from . import shell_words as lines
@@ -67,6 +68,10 @@ _ALL = [
     OpKind("veth", ("ns", "name", "peer_ns", "peer"), _method("_veth"), model.veth, lines.veth, words.veth,
            creates=True, skippable=True),
     OpKind("bridge", _IF, _method("_bridge"), model.bridge, lines.bridge, words.bridge, creates=True, skippable=True),
+    OpKind("macvlan", ("ns", "name", "link", "mode"), kinds.apply_macvlan, kinds.model_macvlan, kinds.macvlan_lines,
+           kinds.macvlan_words, creates=True, skippable=True),
+    OpKind("vxlan", ("ns", "name", "vni"), kinds.apply_vxlan, kinds.model_vxlan, kinds.vxlan_lines, kinds.vxlan_words,
+           creates=True, skippable=True),
     OpKind("link_set", _IF, _method("_link_set"), model.link_set, lines.link_set, words.link_set, skippable=True, on_interface=True),
     OpKind("link_del", _IF, _method("_link_del"), model.link_del, lines.link_del, words.link_del,
            removes=True, deletion=True, skippable=True, on_interface=True),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..kernel import inventory
+from .link_kinds import remake
 
 if TYPE_CHECKING:
     from ..kernel.netns import Namespaces
@@ -25,6 +26,7 @@ class Snapshot:
     ports: list[tuple[str, str, str]] = field(default_factory=list)  # (ns, port, bridge) of deleted bridges
     sysctls: list[tuple[str, str, str]] = field(default_factory=list)
     lo_alias: dict[str, str] = field(default_factory=dict)  # host mode's tag lives on a namespace's lo
+    stacked: list[Op] = field(default_factory=list)  # the ops that make its macvlans and vxlans again
 
 
 FORWARD_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -43,14 +45,20 @@ def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, st
             if link.name == name and link.peer:
                 want.add(link.peer)
                 peer_ns = link.peer[0]
-                if peer_ns not in by_ns:
-                    peer = inventory.find(nss, peer_ns, link.peer[1])
-                    by_ns[peer_ns] = [peer] if peer is not None else []
+                if peer_ns not in by_ns:  # all of it: a macvlan or vxlan on the other end goes too
+                    by_ns.update(inventory.lab_links(nss, [peer_ns]))
+    # a macvlan or vxlan goes with the interface it is on
+    for ns, name in list(want):
+        lower = next((x.index for x in by_ns.get(ns, []) if x.name == name), None)
+        want |= {(ns, x.name) for x in by_ns.get(ns, []) if x.kind in ("macvlan", "vxlan") and lower is not None
+                 and _lower(x) == lower}
     snap = Snapshot(namespaces=list(whole_ns))
     for ns, items in by_ns.items():
         for link in items:
             if (ns, link.name) in want:
                 snap.links.append(link)
+                if link.kind in ("macvlan", "vxlan") and (op := remake(link, {x.index: x.name for x in items})):
+                    snap.stacked.append(op)
             elif link.master and (ns, link.master) in want and ns not in whole_ns:
                 snap.ports.append((ns, link.name, link.master))
     involved = {ns for ns, _ in want} | set(whole_ns)
@@ -71,6 +79,16 @@ def take(nss: "Namespaces", whole_ns: list[str] = (), ifaces: list[tuple[str, st
                 if value not in (None, "0"):
                     snap.sysctls.append((ns, key, value))
     return snap
+
+
+def _lower(link: inventory.Link) -> int | None:
+    """The index of the interface a macvlan (IFLA_LINK) or a vxlan (IFLA_VXLAN_LINK) is on."""
+    if link.kind == "macvlan":
+        return link.link_index if link.link_nsid is None else None
+    from ..kernel.nlmsg import attrs
+
+    raw = attrs(link.info).get(3)  # IFLA_VXLAN_LINK
+    return int.from_bytes(raw, "little") if raw else None
 
 
 def _read_sysctl(nss: "Namespaces", ns: str, key: str) -> str | None:
@@ -106,6 +124,7 @@ def restore_ops(snap: Snapshot, create: bool = True) -> list[Op]:
                 "alias": link.alias or "", "peer_alias": (peer.alias or "") if peer else "",
             })
             made |= {(link.ns, link.name), link.peer}
+        ops += snap.stacked  # on the veths and bridges made above
     for link in snap.links:
         if link.master:
             ops.append({"op": "link_set", "ns": link.ns, "name": link.name, "master": link.master})

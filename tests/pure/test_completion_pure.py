@@ -74,7 +74,8 @@ def test_every_kind_in_the_table_is_reached_by_some_line():
                "cidr": "10.0.0.1/24", "ip": "10.0.0.1", "dest": "default", "target": "10.0.0.1", "count": "3",
                "mtu": "1500", "seconds": "1", "mac": "02:00:00:00:00:01", "word": "x", "prog": "true",
                "file": "f.lab", "container": "c1", "pid_or_container": "c1", "cmd": "link",
-               "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%"}
+               "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%",
+               "vni": "42", "port": "4789", "macvlan_mode": "bridge", "pair": "a-b"}
     for spec in commands.TABLE:
         for frm in spec.forms:
             line = ""

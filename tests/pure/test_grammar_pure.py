@@ -36,14 +36,14 @@ SAMPLE = {"ns": "ns1", "newns": "ns9", "ep": "eth0", "vend": "ns1", "ifname": "e
           "cidr": "10.0.0.1/24", "ip": "10.0.0.1", "dest": "default", "target": "10.0.0.1", "count": "3",
           "mtu": "1500", "seconds": "0.5", "mac": "02:00:00:00:00:01", "word": "x", "prog": "true",
           "file": "x.lab", "container": "c1", "pid_or_container": "c1", "cmd": "link",
-          "cidr_gw": "10.0.0.5/24@10.0.0.1", "mac_vlan": "02:00:00:00:00:05@10",
-          "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%"}
+          "cidr_gw": "10.0.0.5/24@10.0.0.1", "mac_vlan": "02:00:00:00:00:05@10", "pair": "ns1-ns2",
+          "vni": "42", "port": "4789", "macvlan_mode": "bridge", "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%"}
 FILTER = ["icmp", "or", "(arp", "and", "host", "10.0.0.1)"]
 ARGV = ["ns1", "ip", "a"]  # exec's words: its namespace, then a program's own
 # typed by hand or new: nothing in the lab is offered for these
-UNLISTED_KINDS = {"newns", "word", "count", "mtu", "seconds", "mac", "cidr_gw", "mac_vlan", "rate", "size", "time",
-                  "percent"}
-UNLISTED = {("link_name", "NEW"), ("bridge_add", "NAME"), ("addr_add", "CIDR")}
+UNLISTED_KINDS = {"newns", "word", "count", "mtu", "seconds", "mac", "cidr_gw", "mac_vlan", "pair", "vni", "port",
+                  "macvlan_mode", "rate", "size", "time", "percent"}
+UNLISTED = {("link_name", "NEW"), ("bridge_add", "NAME"), ("addr_add", "CIDR"), ("macvlan", "NAME"), ("vxlan", "NAME")}
 CLASS = {"prefix": Name.Namespace, "program": Name.Builtin, "argv": Text, "command": Keyword,
          "literal": Keyword.Pseudo, "flag": Name.Attribute}
 
