@@ -18,7 +18,7 @@ from conftest import PURE, ROOT
 
 # what pytest, hypothesis and the pure tests import (nslab comes from the checkout)
 PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "hypothesis", "_hypothesis_globals", "_hypothesis_ftz_detector", "attr", "attrs",
-            "sortedcontainers", "prompt_toolkit", "wcwidth", "pygments", "rich", "markdown_it", "mdurl")
+            "sortedcontainers", "prompt_toolkit", "wcwidth", "pygments", "rich", "markdown_it", "mdurl", "dpkt")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 

@@ -189,3 +189,29 @@ class PerfResult:
             out.pop("retransmits")
             out["loss_percent"] = 100.0 * (self.lost or 0) / self.sent if self.sent else 0.0
         return out
+
+
+@dataclass
+class CapturedPacket:
+    """A frame a capture saw (nslab/engine/capture.py): one line, as `tcpdump -n -e` writes it."""
+
+    time: float  # the kernel's timestamp, seconds since the epoch
+    endpoint: str  # NS:IF where it was seen
+    direction: str  # "In" or "Out" (the packet socket's sll_pkttype)
+    src: str  # MAC
+    dst: str  # MAC
+    ethertype: str  # `IPv4 (0x0800)`
+    length: int
+    summary: str  # what follows `length N: ` in tcpdump's line
+    protocol: str = ""  # the topmost protocol decoded (ARP, ICMP, ICMPv6, UDP, TCP, IPv4, IPv6)
+    capture: int = 0  # a background capture's number; 0: the foreground one
+
+
+@dataclass
+class CaptureCounts:
+    """What a capture took, per endpoint: (NS:IF, packets kept, packets read, dropped by the kernel)."""
+
+    counts: list[tuple[str, int, int, int]]
+    why: str  # what ended it: "3 packets", "2 seconds", "Ctrl-C", "capture stop"
+    file: str | None = None
+    capture: int = 0

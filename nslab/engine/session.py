@@ -121,6 +121,9 @@ class Session:
         self.terminal: Any = None  # the face's terminal for programs (nslab/faces/terminal.py); None: pipes
         self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/base/environment.py); None: the SDK's default
         self.last: Step | None = None
+        from .capture import Captures
+
+        self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> "Session":
@@ -136,6 +139,7 @@ class Session:
         `remove=False` is for a process about to exit: the kernel removes an
         isolated lab with its last process, faster than one umount at a time.
         """
+        self.captures.stop_all()  # their sockets hold the lab's namespaces, their files want closing
         if self.hostlog is not None:
             self.hostlog.close()
         if self.lock is not None:
@@ -161,6 +165,8 @@ class Session:
         def apply(op: Op) -> None:
             if watch is not None:
                 watch.touch(op)  # the state before: what the step's list of changes compares with
+            if op["op"] == "ns_del":  # a capture's socket would keep the namespace, and its veths, alive
+                self.captures.stop_in(op["ns"])
             if opkinds.kind(op).routes_traffic:  # host mode: never take the host's traffic (egress.py)
                 egress.apply_route_change(self, op, tx.apply)
             else:
@@ -338,6 +344,7 @@ class Session:
         afresh once nothing the lab made is left."""
         from .undo import reset
 
+        self.captures.stop_all()
         return reset(self)
 
     def undo(self, n: int = 1, save: bool = True) -> "Undone":

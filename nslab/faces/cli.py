@@ -248,6 +248,7 @@ def cmd_run(args: Any, env: Environment) -> int:
             # (the one `nslab attach` and `-i` see)
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir, read_changes=args.verbose)
         # `-i` on an exercise: its setup runs; its goals are listed, unmet, when the shell opens
+        lab.captures.sink = out  # `capture start` in a .lab: its lines as they come (the REPL's own, once it opens)
         exercise = exercise_in(name, cmds) if last and args.interactive else None
         label = f"{name} (setup)" if exercise else (name if len(groups) > 1 else None)
         with needs.removed_on_interrupt(commands, out, env.docker_host):

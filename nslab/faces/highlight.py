@@ -26,7 +26,7 @@ KIND_TOKENS: dict[str, Any] = {
     "rate": Number, "size": Number, "time": Number, "percent": Number,
     "pair": Name.Namespace, "vni": Number, "port": Number, "macvlan_mode": Keyword.Pseudo,
     "file": String, "container": Name.Entity, "pid_or_container": Name.Entity, "cmd": Keyword,
-    "word": Name, "prog": Name,
+    "word": Name, "prog": Name, "filter": Text,
 }
 PART_TOKENS: dict[str, Any] = {
     "prefix": Name.Namespace, "program": Name.Builtin, "argv": Text, "command": Keyword,

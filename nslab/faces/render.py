@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, TextIO
 
 from ..base import results as r
@@ -245,6 +246,39 @@ class Renderer:
                     rnode.add(Text(visible(rt["dst"] + (f" via {rt['via']}" if rt["via"] else "")
                                            + (f" dev {rt['dev']}" if rt["dev"] else ""))))
         self.console.print(root)
+
+    def on_captured_packet(self, e: r.CapturedPacket) -> None:
+        if self.json_mode:
+            self.file.write(json.dumps({"packet": vars(e)}) + "\n")
+            self.file.flush()
+            return
+        if self.quiet:
+            return
+        us = round(e.time * 1e6)  # as the pcapng holds it
+        stamp = time.strftime("%H:%M:%S", time.localtime(us // 1_000_000)) + f".{us % 1_000_000:06d}"
+        mark = f"[{e.capture}] " if e.capture else ""
+        self.plain(f"{mark}{stamp} {e.endpoint} {e.direction:<3} {e.src} > {e.dst}, ethertype {e.ethertype}, "
+                   f"length {e.length}: {e.summary}")
+
+    def on_capture_counts(self, e: r.CaptureCounts) -> None:
+        if self.json_mode:
+            self.file.write(json.dumps({"capture": vars(e)}) + "\n")
+            return
+        name = f"capture {e.capture}" if e.capture else "capture"
+        into = f", written to {e.file}" if e.file else ""
+        self.plain(f"{name} ended ({e.why}){into}:", "dim")
+        for endpoint, kept, read, drops in e.counts:
+            filtered = f" ({read} read)" if read != kept else ""
+            self.plain(f"  {endpoint}: {kept} packet{'s' if kept != 1 else ''}{filtered}, {drops} dropped by the kernel")
+
+    def plain(self, text: str, style: str = "") -> None:
+        """A line holding what came from outside (a packet, a name): rich Text, never markup or emoji."""
+        if not self.color and self._console is None:
+            self.line(visible(text), style)
+            return
+        from rich.text import Text
+
+        self.console.print(Text(visible(text), style=style or ""))
 
     def on_exited(self, e: r.Exited) -> None:
         pass

@@ -22,6 +22,7 @@ from ..kernel.netns import HOST
 from ..lang.lexer import current_line
 from ..lang.lexer import join_continued as logical  # a typed line's `\\` continuations, joined as a .lab file's
 from . import attach, keys, toolbar
+from .aboveprompt import AbovePrompt
 from .completion import (
     Candidate,
     Fits,
@@ -107,6 +108,7 @@ class Repl:
         self._containers_at = 0.0  # when the engine was last asked
         self.io = {"input": pt_input or self.env.prompt_input, "output": pt_output or self.env.prompt_output}
         self.live = Live(self._changed_elsewhere, self._lab_ended)
+        self.above = AbovePrompt(lambda: self.session.app, lambda: self.out)  # background captures' lines
         self.session = self._session(history if history is not None else self.env.history_path)
         self._opener: Any = None
         if callable(lab):
@@ -147,6 +149,8 @@ class Repl:
             self._opening = None
             if self._failed is not None:
                 raise self._failed
+        if self._lab is not None and getattr(self._lab, "captures", None) is not None:
+            self._lab.captures.sink = self.above  # `capture start`'s lines come to this REPL
         return self._lab
 
     def _ready(self) -> bool:

@@ -125,6 +125,16 @@ TABLE: tuple[CommandSpec, ...] = (
           "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "
           "iputils prints; -I IF sends out of IF; TARGET may be a namespace (its first IPv4 address)", "ping -c N TARGET"),
     ), example="ns1 ping -c 3 10.0.0.2", journal=False),
+    CommandSpec("capture", RUN, "packets on interfaces, one line each as tcpdump -n -e shows them", (
+        f("capture start [-q] [-w FILE:file] EP:ep... [-- FILTER:filter*]", "capture_start",
+          "the same in the background: lines come as packets do (-q: only into the file) until `capture stop`"),
+        f("capture ls", "capture_ls", "the background captures, with their packets so far"),
+        f("capture stop [ID:count]", "capture_stop", "stop background capture ID (default: all); counts per endpoint"),
+        f("capture [-c N:count] [-t SEC:seconds] [-w FILE:file] EP:ep... [-- FILTER:filter*]", "capture",
+          "packets on the endpoints in time order, until N packets, SEC seconds or Ctrl-C; -w: a pcapng with one "
+          "interface per endpoint; FILTER: arp ip ip6 icmp icmp6 udp tcp vlan, host IP, port N, ether MAC, "
+          "and/or/not, ( ) (not BPF)", "tcpdump -n -e -i IF [-c N] [-w FILE] [FILTER]"),
+    ), example="capture -c 4 ns1:eth0 ns2:eth0 -- icmp or arp", journal=False),
     CommandSpec("pingall", RUN, "every namespace pings every other", (
         f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "pingall",
           "a matrix of loss and round-trip times between the namespaces (default: all) by their first IPv4 "

@@ -229,5 +229,6 @@ KINDS: dict[str, Kind] = {
         Kind("size", "a size in bytes like 32k", units.check_size),
         Kind("time", "a time like 10ms", units.check_time),
         Kind("percent", "a percentage like 1%", units.check_percent),
+        Kind("filter", "a capture filter (arp, icmp, host IP, port N, and/or/not...)", check_word),
     ]
 }

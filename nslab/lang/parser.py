@@ -206,6 +206,8 @@ def parse_tokens(toks: list[Token], text: str, loc: Loc) -> Command | None:
                 vals = _values(stop)
                 if spec.name == "exec" and vals.get("argv"):
                     _fits_execve(toks[len(toks) - len(vals["argv"]):], len(toks) - len(vals["argv"]), fail)
+                if "filter" in vals:  # `capture ... -- FILTER`: its own small language, checked here
+                    vals["filter"] = _filter(toks[len(toks) - len(vals["filter"]):], text, loc)
                 return Command(spec, frm, {**opts, **vals}, text, prefix, loc)
             else:
                 local += [_Miss(stop.at, m) for m in map(_ended, grammar.firsts(stop.pending)) if m]
@@ -233,6 +235,22 @@ def _translation(words: list[str]) -> str | None:
     from . import iproute2
 
     return iproute2.explain(words)
+
+
+def _filter(words: list[Token], text: str, loc: Loc) -> Any:
+    """A capture filter's tree (nslab/lang/capfilter.py); a bad one is a parse error under its word."""
+    from .capfilter import FilterError, compile_filter
+
+    try:
+        return compile_filter([t.text for t in words])
+    except FilterError as e:
+        if e.word < 0:
+            col = len(text.rstrip()) + 1
+        else:
+            w = words[e.word]
+            typed = w.end - w.col + 1 == len(w.text)  # unquoted: each character is one column
+            col = w.col + (e.shift if typed else 0)
+        raise ParseError(f"capture filter: {e}", Loc(loc.source, loc.line, col), text) from None
 
 
 def parse_line(text: str, loc: Loc | None = None) -> Command | None:

@@ -94,7 +94,7 @@ def compile_pattern(pattern: str) -> tuple[tuple[Any, ...], tuple[Option, ...]]:
                     raise ValueError(f"unbalanced ] in {pattern!r}")
                 return out, i + 1
             if w == "[":
-                if i + 1 < len(words) and words[i + 1].startswith("-"):
+                if i + 1 < len(words) and words[i + 1].startswith("-") and words[i + 1] != "--":  # `[-- REST*]`: a word
                     flag = words[i + 1]
                     arg = _arg(words[i + 2]) if words[i + 2] != "]" else None
                     options.append(Option(flag, arg))
@@ -135,25 +135,29 @@ def split_options(frm: Form, toks: list["Token"]) -> tuple[list["Token"], list[T
 
     flags = {o.flag: o for o in frm.options}
     words: list[Token] = []
-    for t in toks:
+    end = next((k for k, t in enumerate(toks) if t.text == "--"), len(toks))  # no options after `--`
+    after = toks[end:]
+    for t in toks[:end]:
         opt = flags.get(t.text[:2])
         if opt is not None and opt.arg is not None and len(t.text) > 2 and not t.text.startswith("--"):
             words += [Token(t.text[:2], t.col, t.col + 1), Token(t.text[2:], t.col + 2, t.end)]
         else:
             words.append(t)
     rest: list[Token] = []
+    tail = len(words)
+    words += after
     taken: list[Taken] = []
     i = 0
     while i < len(words):
-        opt = flags.get(words[i].text)
+        opt = flags.get(words[i].text) if i < tail else None
         if opt is None:
             rest.append(words[i])
             i += 1
         elif opt.arg is None:
             taken.append((opt, words[i], None, i))
             i += 1
-        elif i + 1 >= len(words):
-            return rest, taken, (opt, words[i], i)
+        elif i + 1 >= tail:
+            return rest + words[i + 1:], taken, (opt, words[i], i)
         else:
             taken.append((opt, words[i], words[i + 1], i))
             i += 2

@@ -216,6 +216,8 @@ def _suggestion(item: Any, frm: Form, took: list[Took], seen: dict[str, str], co
     if isinstance(item, More):
         item = item.arg
     if item.rest:
+        if item.kind.name == "filter":
+            return None  # a capture filter is typed (nslab/lang/capfilter.py), not completed
         if any(t.item is item for t in took):
             return None  # a program's own arguments: not ours to complete
         return Namespace("ns", item.name, item.kind.describe)  # `exec [NS] PROG...`: the namespace first

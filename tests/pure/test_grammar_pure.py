@@ -22,6 +22,7 @@ from nslab.base.errors import ParseError
 from nslab.faces.completion import Iface, Inventory, complete, fits
 from nslab.faces.highlight import KIND_TOKENS, NslabLexer, token_of
 from nslab.lang import commands
+from nslab.lang.capfilter import Filter
 from nslab.lang.grammar import Part, parts
 from nslab.lang.kinds import KINDS
 from nslab.lang.labfile import logical_lines
@@ -37,6 +38,7 @@ SAMPLE = {"ns": "ns1", "newns": "ns9", "ep": "eth0", "vend": "ns1", "ifname": "e
           "file": "x.lab", "container": "c1", "pid_or_container": "c1", "cmd": "link",
           "cidr_gw": "10.0.0.5/24@10.0.0.1", "mac_vlan": "02:00:00:00:00:05@10", "pair": "ns1-ns2",
           "vni": "42", "port": "4789", "macvlan_mode": "bridge", "rate": "10mbit", "size": "32k", "time": "10ms", "percent": "1%"}
+FILTER = ["icmp", "or", "(arp", "and", "host", "10.0.0.1)"]
 ARGV = ["ns1", "ip", "a"]  # exec's words: its namespace, then a program's own
 # typed by hand or new: nothing in the lab is offered for these
 UNLISTED_KINDS = {"newns", "word", "count", "mtu", "seconds", "mac", "cidr_gw", "mac_vlan", "pair", "vni", "port",
@@ -65,6 +67,8 @@ def _items(items: tuple[Any, ...], frm: Form) -> list[list[Word]]:
         what = "command" if head is frm.items[0] else "literal"
         return [[(head.word, Part(what), KeywordWant(head.word))] + b for b in tail]
     assert isinstance(head, Arg)
+    if head.rest and head.kind.name == "filter":  # a capture's filter: its own words, nothing offered
+        return [[(w, Part("argv"), None) for w in FILTER] + b for b in tail]
     if head.rest:
         return [[(w, Part("argv"), Wanted("ns") if k == 0 else None) for k, w in enumerate(ARGV)] + b for b in tail]
     word: Word = (SAMPLE[head.kind.name], Part("arg", head.kind.name), (head, frm.handler))
@@ -79,7 +83,8 @@ def lines_of(frm: Form) -> list[list[Word]]:
             opts.append((opt.flag, Part("flag"), Flag(opt.flag)))
             if opt.arg is not None:
                 opts.append((SAMPLE[opt.arg.kind.name], Part("arg", opt.arg.kind.name), (opt.arg, frm.handler)))
-        variants = [words] + ([words[:1] + opts + words[1:], words + opts] if opts else [])
+        last = [] if "--" in [w for w, _, _ in words] else [words + opts]  # after `--` every word is the filter's
+        variants = [words] + ([words[:1] + opts + words[1:], *last] if opts else [])
         for line in variants:
             out.append(line)
             out.append([("ns1", Part("prefix"), Wanted("prefix"))] + line)
@@ -133,7 +138,8 @@ def test_the_walk_the_parser_takes_is_what_is_offered_and_coloured(text: str) ->
     walked = parts(tokenize(text))
     assert None not in [p for _, p in walked], walked  # every word of a line that parses was taken
     args = sum(1 for _, p in walked if p is not None and p.what in ("arg", "argv", "program"))
-    values = sum(len(v) if isinstance(v, list) else int(v is not True) for v in cmd.values.values())
+    values = sum(len(v) if isinstance(v, list) else len(v.words) if isinstance(v, Filter) else int(v is not True)
+                 for v in cmd.values.values())
     assert args == values, (walked, cmd.values)  # each word the walk read as a value is one of the Command's
     assert highlighted(text) == [(token_of(p), t.text) for t, p in walked]
     for tok, part in walked:
@@ -151,7 +157,7 @@ def test_every_kind_and_item_has_a_colour() -> None:
     assert set(KIND_TOKENS) == set(KINDS)
     assert token_of(None) is Text
     kinds = {p.kind for _, line in CASES for _, p, _ in line if p.what == "arg"}
-    assert kinds == set(KINDS) - {"prog"}, set(KINDS) - kinds  # every kind the table uses is in a case
+    assert kinds == set(KINDS) - {"prog", "filter"}, set(KINDS) - kinds  # every kind the table uses is in a case (a filter: as argv)
 
 
 def test_a_word_nothing_took_is_plain_text() -> None:

@@ -149,6 +149,14 @@ FORMS = [
     ("pipework br0 -i eth1 -l veth9 web1 10.0.0.5/24@10.0.0.1 02:00:00:00:00:05", "pipework",
      {"i": "eth1", "l": "veth9", "bridge": "br0", "container": "web1", "addr": "10.0.0.5/24@10.0.0.1",
       "mac": "02:00:00:00:00:05"}),
+    ("capture ns1:eth0", "capture", {"ep": ["ns1:eth0"]}),
+    ("capture -c 4 -t 2.5 -w out.pcapng ns1:eth0 eth1 -- icmp or arp", "capture",
+     {"c": 4, "t": 2.5, "w": "out.pcapng", "ep": ["ns1:eth0", "eth1"], "filter": "icmp or arp"}),
+    ("capture start -q -w f.pcapng ns1:eth0 -- not port 53", "capture_start",
+     {"q": True, "w": "f.pcapng", "ep": ["ns1:eth0"], "filter": "not port 53"}),
+    ("capture ls", "capture_ls", {}),
+    ("capture stop", "capture_stop", {}),
+    ("capture stop 2", "capture_stop", {"id": 2}),
 ]
 
 
