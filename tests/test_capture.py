@@ -217,9 +217,9 @@ def test_a_capture_of_what_does_not_exist_fails_cleanly(lab, tmp_path):
     assert not bad.ok and "expected 'and' or 'or' before 'port'" in bad.error
 
 
-def test_a_file_name_with_shell_metacharacters_is_written_where_asked_and_nowhere_else(lab, tmp_path):
+def test_a_file_name_with_shell_metacharacters_is_written_where_asked_and_nowhere_else(lab, tmp_path, monkeypatch):
     pair(lab)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # undone after the test: later tests read paths relative to the checkout
     name = "a b;$(touch pwned)|`id`&x'.pcapng"
     quoted = name.replace("'", "\\'").replace(" ", "\\ ").replace(";", "\\;").replace("$", "\\$") \
         .replace("|", "\\|").replace("`", "\\`").replace("&", "\\&").replace("(", "\\(").replace(")", "\\)")

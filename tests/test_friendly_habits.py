@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import ip_j, ns_path
+from conftest import ROOT, ip_j, ns_path
 
 from nslab.base.errors import ParseError
 from nslab.base.results import Message, Table
@@ -243,7 +243,7 @@ def test_an_address_on_a_bridge_port_gets_the_enslaving_warning(lab):
 def test_lab_04_runs_the_tutorials_claim_about_ping_dash_i_br0():
     from nslab.lang.labfile import parse_file
 
-    lines = [c.text for c in parse_file("nslab/labs/04-bridge.lab").commands]
+    lines = [c.text for c in parse_file(str(ROOT / "nslab" / "labs" / "04-bridge.lab")).commands]
     before, after = lines.index("expect noreach -I br0 192.168.189.33"), lines.index("expect reach -I br0 192.168.189.33")
     assert before < lines.index("addr add br0 192.168.189.34/24") < after
     assert "ping -I br0 -c 1 192.168.189.33" in lines[before:after]
