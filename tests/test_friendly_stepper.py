@@ -14,6 +14,7 @@ import time
 
 import pytest
 from conftest import ROOT, ip_j
+from test_journal import keys, texts
 from test_repl_pty import Terminal
 
 from nslab.base.results import ExpectResult, Message
@@ -45,21 +46,6 @@ ns1 expect reach 10.0.0.2
 ns1 expect link eth0 up
 ns2 expect addr eth0 10.0.0.2/24
 """
-
-
-def keys(*answers: str):
-    it = iter(answers)
-    asked: list[str] = []
-
-    def ask(prompt: str) -> str:
-        asked.append(prompt)
-        return next(it)
-
-    return ask, asked
-
-
-def texts(events) -> list[str]:
-    return [e.text for e in events if isinstance(e, Message)]
 
 
 def test_the_title_then_every_step_with_its_iproute2_form(lab):
