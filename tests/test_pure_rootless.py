@@ -4,7 +4,6 @@ which also drops every capability), with the interpreter's packages copied where
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PURE, ROOT
+from wordskit import copy_packages
 
 # what pytest, hypothesis and the pure tests import (nslab comes from the checkout)
 PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "hypothesis", "_hypothesis_globals", "_hypothesis_ftz_detector", "attr", "attrs",
@@ -26,15 +26,7 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 def readable_site() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="nslab-pure-"))
     try:
-        for name in PACKAGES:
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.origin in (None, "built-in"):
-                continue
-            src = Path(spec.origin)
-            if src.name == "__init__.py":
-                shutil.copytree(src.parent, d / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(src, d / src.name)
+        copy_packages(d, PACKAGES)
         (d / "hypothesis-db").mkdir()
         subprocess.run(["chmod", "-R", "a+rwX", str(d)], check=True)
         yield d

@@ -19,18 +19,23 @@ PACKAGES = ("rich", "markdown_it", "mdurl", "pygments", "prompt_toolkit", "wcwid
 _SITE: list[Path] = []
 
 
+def copy_packages(d: Path, names: tuple[str, ...]) -> None:
+    """The installed packages NAMES, copied into D (a site another user can read)."""
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin in (None, "built-in"):
+            continue
+        src = Path(spec.origin)
+        if src.name == "__init__.py":
+            shutil.copytree(src.parent, d / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, d / src.name)
+
+
 def site() -> Path:
     if not _SITE:
         d = Path(tempfile.mkdtemp(prefix="nslab-words-"))
-        for name in PACKAGES:
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.origin in (None, "built-in"):
-                continue
-            src = Path(spec.origin)
-            if src.name == "__init__.py":
-                shutil.copytree(src.parent, d / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(src, d / src.name)
+        copy_packages(d, PACKAGES)
         subprocess.run(["chmod", "-R", "a+rX", str(d)], check=True)
         _SITE.append(d)
     return _SITE[0]
