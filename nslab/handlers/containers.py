@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError
+from ..base.lazy import Lazy
 from ..base.results import Message
 from ..engine.context import Ctx
 from ..kernel import inventory
 from ..kernel.netns import HOST
-from ..ops import container_ops
 from ..ops.apply import ep as show_ep
-from ..ops.container_ops import in_ctr
-from ..services import docker as containers
 from .build import _guard_ns_name
+
+if TYPE_CHECKING:
+    from ..ops import container_ops
+    from ..services import docker as containers
+else:  # imported when a container command first runs (the Docker client, OVS: 5 ms at start-up)
+    container_ops, containers = Lazy("nslab.ops.container_ops"), Lazy("nslab.services.docker")
 
 IFNAME_MAX = 15
 
@@ -162,7 +166,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     ctx.apply({"op": "link_set", "ns": ns, "name": local, "up": True})
 
     def inner(op: dict[str, Any]) -> None:
-        ctx.apply(in_ctr(c, pid, start, op))
+        ctx.apply(container_ops.in_ctr(c, pid, start, op))
 
     inner({"op": "link_set", "name": guest, "rename": cif})
     if hwaddr:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError
+from ..base.lazy import Lazy
 from ..base.results import ExpectResult, Message, Table
 from ..engine.context import Ctx
-from ..kernel import learned
 from ..kernel.inventory import Link
 from ..lang.kinds import Endpoint
 from ..ops.apply import ep as show_ep
+
+if TYPE_CHECKING:
+    from ..kernel import learned
+else:  # imported when fdb, neigh, link ls --stats or watch first runs
+    learned = Lazy("nslab.kernel.learned")
 
 
 def _nl(ctx: Ctx, ns: str) -> Any:

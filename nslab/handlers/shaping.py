@@ -5,16 +5,21 @@ qdisc shapes only what leaves its interface, so a veth's two directions are two 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base.errors import CommandError
+from ..base.lazy import Lazy
 from ..base.results import Message
 from ..engine.context import Ctx
 from ..lang.kinds import Endpoint
 from ..lang.units import show_size
 from ..ops.op_text import ep as show_ep
-from ..ops.shaping_spec import describe
 from .build import found
+
+if TYPE_CHECKING:
+    from ..ops import shaping_spec
+else:  # imported when a shaping command first runs (its qdisc words and tc's units)
+    shaping_spec = Lazy("nslab.ops.shaping_spec")
 
 ETH_HEADER = 14
 DEFAULT_LATENCY = 50_000  # us: how long a packet may wait in the tbf, as Mininet's TCLink and tc examples use
@@ -50,7 +55,7 @@ def _replacing(ctx: Ctx, ns: str, name: str, kind: str) -> list[Message]:
         return []
     why = " (a netem delay stacked before a rate limit collapses throughput, Mininet #1129)" if "netem" in (
         kind, now["kind"]) else ""
-    return [Message(f"{show_ep(ns, name)} carried {describe(now)}: an interface carries one root qdisc here, "
+    return [Message(f"{show_ep(ns, name)} carried {shaping_spec.describe(now)}: an interface carries one root qdisc here, "
                     f"so {kind} replaces it{why}", "warn")]
 
 
@@ -69,7 +74,7 @@ def link_rate(ctx: Ctx, ep: Endpoint, rate: int, burst: int | None = None, laten
         out += _replacing(ctx, ns, link.name, "tbf")
         shaped = {"kind": "tbf", "rate": rate, "burst": size, "latency": DEFAULT_LATENCY if latency is None else latency}
         ctx.apply({"op": "tc_rate", "ns": ns, "name": link.name, **{k: v for k, v in shaped.items() if k != "kind"}})
-    return [*out, Message(f"{_names(ends)}: {describe(shaped)}", "ok")]
+    return [*out, Message(f"{_names(ends)}: {shaping_spec.describe(shaped)}", "ok")]
 
 
 def link_delay(ctx: Ctx, ep: Endpoint, delay: int, jitter: int | None = None, loss: float | None = None,
@@ -81,7 +86,7 @@ def link_delay(ctx: Ctx, ep: Endpoint, delay: int, jitter: int | None = None, lo
         out += _replacing(ctx, ns, link.name, "netem")
         ctx.apply({"op": "tc_delay", "ns": ns, "name": link.name, "delay": delay, "jitter": jitter, "loss": loss,
                    "duplicate": duplicate, "corrupt": corrupt, "reorder": reorder})
-    shown = describe({"kind": "netem", "delay": delay, "jitter": jitter, "loss": loss, "duplicate": duplicate,
+    shown = shaping_spec.describe({"kind": "netem", "delay": delay, "jitter": jitter, "loss": loss, "duplicate": duplicate,
                       "corrupt": corrupt, "reorder": reorder})
     return [*out, Message(f"{_names(ends)}: {shown}", "ok")]
 
