@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import ip_j, iputils_ping, ns_path
 from labworlds import script_world
 from test_model_contract import run_both
-from test_safety_egress import Uplink, lab_name, reset, wired
+from test_safety_egress import Uplink, lab_name, reset, uplink, wired  # noqa: F401  (uplink: its fixture)
 
 from nslab.lab import Lab
 from nslab.lang.labfile import parse_text
@@ -225,17 +223,9 @@ bridge br0 add hp
         assert other.run("h2 expect reach 10.7.0.1").ok
 
 
-@pytest.fixture
-def uplink(tmp_path: Path) -> Iterator[Uplink]:
-    """test_safety_egress's sandbox host with an uplink to a fake gateway."""
-    u = Uplink(tmp_path)
-    try:
-        yield u
-    finally:
-        u.remove()
 
 
-def test_host_mode_keeps_macvlan_and_vxlan_off_the_machines_uplink(uplink: Uplink) -> None:
+def test_host_mode_keeps_macvlan_and_vxlan_off_the_machines_uplink(uplink: Uplink) -> None:  # noqa: F811 (the fixture)
     """A macvlan on the machine's eth0, or a tunnel whose datagrams would leave through it, would put
     the lab on the real network: refused, nothing made, not one packet out (DESIGN section 8)."""
     lab = lab_name()
