@@ -121,7 +121,7 @@ class Session:
         self.terminal: Any = None  # the face's terminal for programs (nslab/faces/terminal.py); None: pipes
         self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/base/environment.py); None: the SDK's default
         self.last: Step | None = None
-        from .capture import Captures
+        from .captures import Captures
 
         self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
 

@@ -8,7 +8,6 @@ from typing import Any, TextIO
 
 from ..base import results as r
 from ..base.environment import Environment
-from ..kernel.ping import reply_line, summary_lines
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}  # C0, DEL, C1 (0x9b is CSI)
 
@@ -124,11 +123,15 @@ class Renderer:
     def on_ping_reply(self, e: r.PingReply) -> None:
         if self.quiet:
             return
+        from ..kernel.ping import reply_line  # the ping's own words; a lab that never pings does not import it
+
         self.line(reply_line(e), "yellow" if e.ms is None else "")  # iputils' words (nslab/kernel/ping.py)
 
     def on_ping_summary(self, e: r.PingSummary) -> None:
         if self.quiet:
             return
+        from ..kernel.ping import summary_lines
+
         for text in summary_lines(e):
             self.line(text)
 
