@@ -6,9 +6,12 @@ and the highlighter all see the same logical lines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 BLANKS = " \t\r\n"  # what separates words; nothing else does (a no-break space is part of a word, as in bash)
+_PLAIN_WORD = re.compile(r"[^ \t\r\n]+")
+_SPECIAL = re.compile(r"[\\'\"#\x00]")  # a line without these is words between blanks, nothing more
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Scan:
 
 def scan(line: str) -> Scan:
     """Words with quotes ('..', "..") and backslash escapes; `#` at a word start ends the line."""
+    if _SPECIAL.search(line) is None:  # most lines: the same words, found by the regex engine
+        return Scan([Token(m.group(), m.start() + 1, m.end()) for m in _PLAIN_WORD.finditer(line)])
     tokens: list[Token] = []
     i, n = 0, len(line)
     while i < n:
@@ -137,6 +142,12 @@ class Logical:
 
 
 _BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+_JOINS = re.compile("[\\\\" + _BREAKS + "]")  # a backslash or a line break: something join_lines may join
+
+
+def one_physical_line(text: str) -> bool:
+    """`text` has no line break and no backslash, so join_lines would give it back as it is."""
+    return _JOINS.search(text) is None
 
 
 def join_lines(text: str) -> list[Logical]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..base.errors import Loc, ParseError
 from . import commands, grammar
-from .lexer import BLANKS, LexError, Token, join_lines, tokenize
+from .lexer import BLANKS, LexError, Token, join_lines, one_physical_line, tokenize
 from .near import did_you_mean
 from .spec import Arg, CommandSpec, Form, Lit
 
@@ -273,6 +273,8 @@ def one_line(text: str, loc: Loc) -> str:
     half-made.  Line breaks are what a .lab file splits on (str.splitlines), so a saved lab
     reads back as the same steps.
     """
+    if one_physical_line(text):  # nothing to join: most lines
+        return text if text.strip(BLANKS) else ""
     lines = [line for line in join_lines(text) if line.text.strip(BLANKS)]
     if len(lines) <= 1:
         return lines[0].text if lines else ""
