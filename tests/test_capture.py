@@ -271,6 +271,20 @@ def test_deleting_a_captured_namespace_stops_its_capture_and_the_namespace_goes(
     assert "eth0" not in [x["ifname"] for x in ip_j(lab, "b", "link", "show")]  # no socket kept a alive
 
 
+def test_undoing_the_namespace_a_background_capture_reads_stops_the_capture(lab, tmp_path):
+    seen: list = []
+    lab.captures.sink = seen.append
+    assert lab.run("ns add c").ok
+    assert lab.run("link c:lo up").ok
+    assert lab.run(f"capture start -q -w {tmp_path}/c.pcapng c:lo").ok
+    job = lab.captures.running[1]
+    assert lab.run("undo 2").ok
+    assert lab.captures.running == {}
+    assert not job.is_alive()  # its thread ended: its socket no longer holds the namespace
+    assert [c.why for c in seen if isinstance(c, CaptureCounts)] == ["namespace c deleted"]
+    assert not lab.nss.exists("c")
+
+
 SEND_TAGGED = """
 import socket, struct, sys
 dst, src = (bytes.fromhex(m.replace(":", "")) for m in sys.argv[1:3])

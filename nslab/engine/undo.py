@@ -85,6 +85,8 @@ def _undo_op(lab: "Lab", op: Op, out: Undone, lenient: bool) -> None:
             # an op that carries the namespace's inode is checked by identity.verify instead
             if "ino" not in op and op["op"] != "ns_add" and ns != HOST and not lab.nss.exists(ns):
                 raise GoneError(f"namespace {ns} is gone already")
+            if op["op"] == "ns_del":  # undoing `ns add`: a capture's socket would keep the namespace alive
+                lab.captures.stop_in(ns)
             kernel.apply(op, inverse=False)
         except DriftedError as e:
             out.note(e.message)
