@@ -28,6 +28,8 @@ PIPE_COLUMNS = 160
 
 @dataclass(frozen=True)
 class Environment:
+    """What nslab was started with: streams, terminal, colour, width, directories, Docker socket."""
+
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO

@@ -8,12 +8,16 @@ from typing import Any
 
 @dataclass
 class Message:
+    """A line of words for the person, in a style."""
+
     text: str
     style: str = ""  # "", "ok", "warn", "error", "dim"
 
 
 @dataclass
 class Table:
+    """Rows under column names (`ls` commands); KEY names it in --json output."""
+
     title: str
     columns: list[str]
     rows: list[list[Any]]
@@ -29,6 +33,8 @@ class Tree:
 
 @dataclass
 class PingReply:
+    """One echo's answer (or its loss), as iputils prints a line."""
+
     target: str
     seq: int
     ttl: int | None
@@ -39,6 +45,8 @@ class PingReply:
 
 @dataclass
 class PingSummary:
+    """A ping's totals, as iputils' statistics lines give them."""
+
     target: str
     sent: int
     received: int
@@ -52,6 +60,8 @@ class PingSummary:
 
 @dataclass
 class ExpectResult:
+    """An `expect` line's verdict: what it wanted and what it found."""
+
     ok: bool
     wanted: str
     found: str
@@ -67,6 +77,8 @@ class Output:
 
 @dataclass
 class Exited:
+    """A program nslab ran ended with CODE."""
+
     argv: list[str]
     code: int
 
@@ -80,6 +92,8 @@ class Changes:
 
 @dataclass
 class ContextChanged:
+    """The context namespace is now CONTEXT (`enter`, `leave`): the session applies it."""
+
     context: str
 
 
@@ -93,6 +107,8 @@ class Interactive:
 
 @dataclass
 class Failure:
+    """A step that failed, with where and a caret under the word at fault."""
+
     message: str
     where: str = ""  # FILE:LINE
     line: str = ""

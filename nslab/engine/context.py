@@ -22,6 +22,8 @@ Op = dict[str, Any]
 
 @dataclass
 class Ctx:
+    """What a handler gets for one command: the view, the guard, `apply`, `ask` and the context."""
+
     view: View
     guard: Any  # guard.Guard, or the dry run's guard.ModelGuard
     ns: str  # the context namespace of this command

@@ -34,6 +34,8 @@ NOT_JUDGED = {"history", "save", "export", "help", "expect"}
 
 @dataclass
 class Problem:
+    """A line the dry run judged would fail, and why."""
+
     where: str  # FILE:LINE
     line: str
     message: str

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Flap:
+    """A link being taken down and up in the background."""
+
     ns: str
     name: str
     index: int

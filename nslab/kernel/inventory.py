@@ -24,6 +24,8 @@ RTPROT_KERNEL = 2
 
 @dataclass
 class Link:
+    """An interface as the kernel reports it."""
+
     ns: str
     index: int
     name: str
@@ -64,6 +66,8 @@ def same_dest(route: "Route", dst: str, gw: str | None = None) -> bool:
 
 @dataclass
 class Route:
+    """A route as the kernel reports it."""
+
     ns: str
     dst: str  # "default" or CIDR
     gw: str | None

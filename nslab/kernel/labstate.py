@@ -27,6 +27,8 @@ ETH_MTU = 1500
 
 @dataclass
 class NsState:
+    """One namespace of the lab state: links, static routes, sysctls, shaping, flaps."""
+
     links: dict[str, Link] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)  # static ones: the kernel's follow from addresses
     sysctls: dict[str, str] = field(default_factory=dict)
@@ -37,6 +39,8 @@ class NsState:
 
 @dataclass
 class LabState:
+    """The whole lab as a value: its namespaces by name."""
+
     nss: dict[str, NsState] = field(default_factory=dict)
     next_index: int = 100  # interface indexes the model hands out (the kernel's own are not known)
 

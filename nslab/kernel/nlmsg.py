@@ -116,6 +116,8 @@ def _i32(b: bytes | None) -> int | None:
 
 @dataclass
 class LinkMsg:
+    """An RTM_NEWLINK message, decoded."""
+
     index: int
     flags: int
     name: str
@@ -136,6 +138,8 @@ class LinkMsg:
 
 @dataclass
 class AddrMsg:
+    """An RTM_NEWADDR message, decoded."""
+
     index: int
     family: int
     prefixlen: int
@@ -145,6 +149,8 @@ class AddrMsg:
 
 @dataclass
 class RouteMsg:
+    """An RTM_NEWROUTE message, decoded."""
+
     family: int
     dst: str | None
     dst_len: int

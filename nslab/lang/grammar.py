@@ -32,6 +32,8 @@ class More:
 
 @dataclass(frozen=True)
 class Took:
+    """A word one item of a form took."""
+
     index: int  # the word's position among the words walked
     item: Lit | Arg
     value: Any  # the word as its kind reads it (the word itself for a literal or a rest argument)

@@ -191,6 +191,8 @@ def check_word(word: str) -> str:
 
 @dataclass(frozen=True)
 class Kind:
+    """A kind of argument: how a word is checked and what an error asks for."""
+
     name: str
     describe: str  # what the user is asked for, in an error: "expected ..."
     check: Callable[[str], Any]

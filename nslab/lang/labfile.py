@@ -29,6 +29,8 @@ _CONTAINER = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 @dataclass
 class LabFile:
+    """A parsed .lab file: its commands, what it needs and its title."""
+
     path: str
     commands: list[Command]
     needs: Needs = Needs()

@@ -16,6 +16,8 @@ _SPECIAL = re.compile(r"[\\'\"#\x00]")  # a line without these is words between 
 
 @dataclass(frozen=True)
 class Token:
+    """A word of a line and where it stands."""
+
     text: str
     col: int  # 1-based column of the token's first character in the line
     end: int = 0  # 0-based offset just past its last character (line[col - 1:end] is the word as typed)

@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Lit:
+    """A literal word of a form."""
+
     word: str
 
 
 @dataclass(frozen=True)
 class Arg:
+    """A typed argument of a form (`NAME:kind`, `...` repeated)."""
+
     name: str
     kind: Kind
     repeat: bool = False
@@ -38,17 +42,23 @@ class Arg:
 
 @dataclass(frozen=True)
 class Group:
+    """An optional part of a form (`[...]`)."""
+
     items: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Option:
+    """An option of a form (`-c N`, `--both`), taken anywhere after the command word."""
+
     flag: str
     arg: Arg | None  # None: a flag with no value
 
 
 @dataclass(frozen=True)
 class Form:
+    """One way to write a command: its pattern, its handler and its help."""
+
     pattern: str
     handler: str
     help: str
@@ -64,6 +74,8 @@ class Form:
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """A command: its forms, its group in `help`, and whether its steps change the lab."""
+
     name: str
     group: str
     summary: str

@@ -16,6 +16,8 @@ KIND = "journal"
 
 @dataclass
 class Step:
+    """One journal entry: a line that ran, where it came from, its ops and their inverse, and how it ended."""
+
     n: int
     source: str  # "repl", "api" or FILE:LINE
     text: str

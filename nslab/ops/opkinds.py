@@ -46,6 +46,8 @@ Apply = Callable[[Any, Op, bool], list[Op]]  # (kernel, op, inverse) -> the ops 
 
 @dataclass(frozen=True)
 class OpKind:
+    """An op kind, declared once: how it is applied, its model effect, its iproute2 lines and words, its flags."""
+
     name: str
     fields: tuple[str, ...]  # what undo, clean and the journal reader need (an op may carry more)
     apply: Apply
