@@ -11,11 +11,13 @@ above both the engine and the commands, gives it nslab's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine import dryrun
 from .engine.session import Session
 from .handlers import HANDLERS
+
+if TYPE_CHECKING:
+    from .engine.dryrun import Problem
 
 
 class Lab(Session):
@@ -26,10 +28,14 @@ class Lab(Session):
         super().__init__(handlers=HANDLERS, **options)
 
 
-def dry_run(commands: Any) -> tuple[list[dryrun.Problem], int]:
-    """`--dry-run`'s judgement of commands: the real handlers over the lab model."""
+def dry_run(commands: Any) -> tuple[list[Problem], int]:
+    """`--dry-run`'s judgement of commands: the real handlers over the lab model (imported when asked)."""
+    from .engine import dryrun
+
     return dryrun.dry_run(commands, HANDLERS)
 
 
 def dry_run_report(commands: list[Any], out: Callable[[Any], None]) -> int:
+    from .engine import dryrun
+
     return dryrun.report(commands, out, HANDLERS)

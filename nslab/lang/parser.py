@@ -10,7 +10,6 @@ from typing import Any
 from ..base.errors import Loc, ParseError
 from . import commands, grammar
 from .lexer import BLANKS, LexError, Token, join_lines, one_physical_line, tokenize
-from .near import did_you_mean
 from .spec import Arg, CommandSpec, Form, Lit
 
 
@@ -139,6 +138,8 @@ def _habit(command: str, words: list[str]) -> str:
 
 
 def suggest(word: str) -> str:
+    from .near import did_you_mean  # difflib: only for a line that did not parse
+
     return did_you_mean(word, commands.BY_NAME) or "; 'help' lists the commands"
 
 
