@@ -27,7 +27,7 @@ EXPECT_PERF_SECONDS = 2.0
 EXPECT_PERF_QUICK = 0.3
 # the kernel keeps one ARP table for every namespace of the machine, at most gc_thresh3 (1024)
 # entries not 5 s old (kernel/arptable.py): a pingall whose pairs may not fit in what is free
-# goes in waves of sources, each leaving this share of the limit to the machine's other users
+# goes in waves of sources (kernel/pingwaves.py), leaving this share of the limit to the machine's other users
 LEFT_TO_OTHERS = 0.25
 NEIGHBOURS_AT = 900
 NEIGHBOURS = ("; with this many pairs the kernel's neighbour table may be full (it is shared by every namespace "
@@ -56,11 +56,13 @@ def matrix(ctx: Ctx, names: list[str] | None, rounds: int, wait: float, until_an
                 refused[(src, dst)] = why
     t0 = time.perf_counter()
     sources, targets = [(ns, ctx.view.fd(ns)) for ns in hosts], [(ns, addrs[ns]) for ns in hosts]
-    size, lab_tables = _waves(ctx, len(hosts))
-    if size >= len(hosts):
+    room, tables = _room(ctx, len(hosts))
+    if room is None:
         got = sweep(sources, targets, rounds, wait, until_answered, frozenset(refused))
     else:
-        got = _in_waves(sources, targets, size, lab_tables, rounds, wait, until_answered, frozenset(refused))
+        from ..kernel.pingwaves import in_waves
+
+        got = in_waves(sources, targets, room, tables, rounds, wait, until_answered, frozenset(refused))
     pairs = []
     for src in hosts:
         for dst in hosts:
@@ -74,43 +76,23 @@ def matrix(ctx: Ctx, names: list[str] | None, rounds: int, wait: float, until_an
     return PingMatrix(hosts, addrs, pairs, skipped, time.perf_counter() - t0)
 
 
-def _waves(ctx: Ctx, n: int) -> tuple[int, dict[str, Any]]:
-    """How many of the n sources may ping at once so that the entries they make fit in what the
-    machine's ARP table has free: a source on a LAN of n learns n - 1 entries and teaches each other
-    host one, so at most 2 (n - 1) a source.  With fewer than n, the lab's sockets by namespace
-    (the host's unless it is the machine's own, in host mode: nslab cannot tell its own entries
-    apart from the machine's there) and the entries each had: the waves leave those alone."""
+def _room(ctx: Ctx, n: int) -> tuple[int | None, list[tuple[Any, set[Any]]]]:
+    """The ARP entries n hosts may make at once, or None when all their pairs fit in what the
+    machine's table has free; with a room, each lab namespace's socket and the entries it had (the
+    host's unless it is the machine's own, in host mode: nslab cannot tell its own entries apart
+    from the machine's there), which the waves leave alone (kernel/pingwaves.py)."""
     from ..kernel import arptable
     from ..kernel.netns import HOST
 
     if n * (n - 1) <= NEIGHBOURS_AT // 4:  # a small lab: no need to read the table
-        return n, {}
+        return None, []
     where = ctx.view.names() + ([] if ctx.host_mode else [HOST])
-    sockets = {ns: ctx.lab.nss.get(ns).nl for ns in where}
-    before = {ns: arptable.learned(nl) for ns, nl in sockets.items()}
+    tables = [(nl, arptable.learned(nl)) for nl in (ctx.lab.nss.get(ns).nl for ns in where)]
     used = arptable.in_use()
-    room = int(arptable.limit() * (1 - LEFT_TO_OTHERS)) - (used if used is not None else sum(map(len, before.values())))
+    room = int(arptable.limit() * (1 - LEFT_TO_OTHERS)) - (used if used is not None else sum(len(b) for _, b in tables))
     if n * (n - 1) <= room:
-        return n, {}
-    return max(1, room // (2 * (n - 1))), {ns: (sockets[ns], before[ns]) for ns in where}
-
-
-def _in_waves(sources: list[tuple[str, int]], targets: list[tuple[str, str]], size: int, lab_tables: dict[str, Any],
-              rounds: int, wait: float, until_answered: bool,
-              skip: frozenset[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """sweep, `size` sources at a time; after each wave the neighbour entries it made in the lab's
-    namespaces are deleted (what each had before stays), so the next wave finds the room the first had."""
-    from ..kernel import arptable
-    from ..kernel.pingall import sweep
-
-    got: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(sources), size):
-        try:
-            got.update(sweep(sources[start:start + size], targets, rounds, wait, until_answered, skip))
-        finally:
-            for nl, before in lab_tables.values():
-                arptable.forget(nl, before)
-    return got
+        return None, []
+    return max(room, 2 * (n - 1)), tables  # one source's pairs at a time, at the least
 
 
 def pingall(ctx: Ctx, ns: list[str] | None = None, c: int = 1, W: float = 1.0) -> Iterator[Any]:  # noqa: N803
