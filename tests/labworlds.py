@@ -94,7 +94,7 @@ def bundled(containers: bool = False) -> list[Path]:
     """The bundled labs (01, 02, ...).  The container labs (06-08) keep state in docker,
     which namespace dumps do not see: only with `containers=True`, and only when docker runs."""
     out = []
-    for path in sorted(LABS.glob("0*.lab")):
+    for path in sorted(LABS.glob("[0-9]*.lab")):
         if needs_containers(path) and not (containers and docker_ok()):
             continue
         out.append(path)

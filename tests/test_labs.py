@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import LABS, ip_j, iputils_ping, nslab_cli
+from conftest import LABS, ip_j, iputils_ping, ns_path, nslab_cli
 
 from nslab.lab import Lab
 from nslab.lang.labfile import parse_file
@@ -16,6 +17,8 @@ from nslab.lang.labfile import parse_file
 # the tutorial's first five labs (the later ones need a Docker engine and are tested with it)
 TUTORIAL = [LABS / f"{stem}.lab" for stem in (
     "01-netns-basics", "02-veth-host", "03-two-namespaces", "04-bridge", "05-bridge-uplink")]
+# the later labs that need no container (09, 10, ...): every numbered lab outside 01-08
+LATER = sorted(p for p in LABS.glob("[0-9]*.lab") if int(p.name[:2]) > 8)
 EXERCISES = sorted(p for p in (LABS / "exercises").glob("*.lab") if not p.name.endswith(".solution.lab"))
 SOLUTIONS = sorted((LABS / "exercises").glob("*.solution.lab"))
 
@@ -92,11 +95,12 @@ def run_all(lab: Lab, path: Path) -> None:
 
 def test_the_tutorial_and_the_exercises_are_bundled():
     assert all(p.is_file() for p in TUTORIAL)
+    assert [p.stem for p in LATER][:2] == ["09-what-a-bridge-learns", "10-shaping"]
     assert len(EXERCISES) >= 2
     assert [solution_of(e) for e in EXERCISES] == SOLUTIONS
 
 
-@pytest.mark.parametrize("path", TUTORIAL + SOLUTIONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TUTORIAL + LATER + SOLUTIONS, ids=lambda p: p.name)
 def test_replays_green(path: Path):
     res = nslab_cli("run", str(path))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -107,7 +111,7 @@ def test_replays_green(path: Path):
     assert "unmet" not in summary(res.stdout)
 
 
-@pytest.mark.parametrize("path", TUTORIAL + EXERCISES + SOLUTIONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TUTORIAL + LATER + EXERCISES + SOLUTIONS, ids=lambda p: p.name)
 def test_narrated_with_title_and_sections(path: Path):
     text = path.read_text()
     first = text.splitlines()[0]
@@ -281,3 +285,31 @@ def test_05_bridge_uplink(lab: Lab):
     assert iputils_ping(lab, "ns1", "198.51.100.1")  # beyond the gateway: the default route works
     assert iputils_ping(lab, "host", "198.51.100.1")
     assert iputils_ping(lab, "lan", "192.168.137.58")
+
+
+def tbf_rate(lab: Lab, ns: str, dev: str) -> int | None:
+    """The oracle: the bit rate of the tbf at DEV's root as `tc -j qdisc show` reads it, or None."""
+    out = subprocess.run(["nsenter", f"--net={ns_path(lab, ns)}", "tc", "-j", "qdisc", "show", "dev", dev],
+                         capture_output=True, text=True, check=True).stdout
+    roots = [q for q in json.loads(out or "[]") if q.get("root") and q["kind"] == "tbf"]
+    return roots[0]["options"]["rate"] * 8 if roots else None
+
+
+def test_10_shaping_puts_tbf_on_the_ends_it_names_and_clear_takes_them_off(lab: Lab):
+    path = LABS / "10-shaping.lab"
+    commands = parse_file(path).commands
+    stops = {"link ns1:eth0 rate 10mbit --both": (10_000_000, None), "link ns1:eth0 rate 50mbit": (10_000_000, 10_000_000),
+             "link ns1:eth0 clear --both": (50_000_000, 10_000_000)}
+    seen = []
+    for cmd in commands:
+        if (wanted := stops.get(cmd.text.strip())) is not None:
+            # before each of these lines, the qdiscs the narration says the lines above left
+            assert (tbf_rate(lab, "ns1", "eth0"), tbf_rate(lab, "ns2", "eth0")) == wanted, cmd.text
+            seen.append(cmd.text.strip())
+        if cmd.name in ("perf",) or (cmd.name == "expect" and cmd.form.handler == "expect_perf"):
+            continue  # the throughput is the replay's to judge (test_replays_green); here only the qdiscs
+        out = lab.execute(cmd)
+        assert out.ok, (cmd.text, out.error)
+    assert seen == list(stops)
+    assert (tbf_rate(lab, "ns1", "eth0"), tbf_rate(lab, "ns2", "eth0")) == (None, None)
+    assert iputils_ping(lab, "ns1", "10.0.0.2")

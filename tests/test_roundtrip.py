@@ -15,7 +15,14 @@ from labworlds import LABS, OWN, bundled, lab_world, needs_containers, script_wo
 from nslab.lab import Lab
 from nslab.lang.labfile import parse_text
 
-CASES = [(p.stem, p.read_text()) for p in bundled()] + list(OWN.items())
+# the exercises' solutions too: their goals (expect perf, expect pingall except ...) become the
+# exported script's checks, run by bash against the lab it builds
+# Left out, found by including it: `export sh` leaves out the solution's `ns2 ping ...` line (a
+# program run, not a step that builds), so in bash ns2 never sends across the trunk and the
+# script stops at its `sw expect fdb br1 ns2:eth0` check, which nslab's replay holds
+SOLUTIONS_LEFT_OUT = {"04-two-switches.solution"}
+SOLUTIONS = sorted(p for p in (LABS / "exercises").glob("*.solution.lab") if p.stem not in SOLUTIONS_LEFT_OUT)
+CASES = [(p.stem, p.read_text()) for p in bundled() + SOLUTIONS] + list(OWN.items())
 ENDS_EMPTY = {"01-netns-basics", "02-veth-host"}  # they end with `ns del`: their round trips are of an emptied lab
 
 
@@ -56,7 +63,7 @@ LEFT_OUT = {
 
 
 def test_every_container_lab_is_round_tripped_or_says_why_not():
-    numbered = {p.stem for p in LABS.glob("0*.lab") if needs_containers(p)}
+    numbered = {p.stem for p in LABS.glob("[0-9]*.lab") if needs_containers(p)}
     assert numbered == set(CONTAINER_LABS) | set(LEFT_OUT)
     assert not set(CONTAINER_LABS) & set(LEFT_OUT)
     for name, containers in CONTAINER_LABS.items():

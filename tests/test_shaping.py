@@ -11,6 +11,7 @@ import threading
 
 from conftest import ns_path
 
+from nslab.base.results import PerfResult
 from nslab.kernel import tc
 from nslab.lab import Lab
 
@@ -117,6 +118,12 @@ def test_undo_restores_a_qdisc_nslab_did_not_make_byte_for_byte(lab):
 
 def test_undo_of_both_and_reset_leave_no_qdisc(lab):
     pair(lab)
+    ok(lab, "a link eth0 rate 3mbit --both")
+    assert root(lab, "a", "eth0")["kind"] == root(lab, "b", "eth0")["kind"] == "tbf"
+    ok(lab, "undo")  # one step, both ends: one undo takes both off
+    assert root(lab, "a", "eth0")["kind"] == root(lab, "b", "eth0")["kind"] == "noqueue"
+    ok(lab, "b link eth0 clear --both", "undo")  # the undo of a clear that took nothing off makes nothing
+    assert root(lab, "a", "eth0")["kind"] == root(lab, "b", "eth0")["kind"] == "noqueue"
     ok(lab, "a link eth0 rate 3mbit --both", "b link eth0 rate 1mbit", "reset")
     assert lab.nss.names() == []
 
@@ -188,6 +195,16 @@ def iperf3(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: int 
     finally:
         server.wait(timeout=10) if server.poll() is not None else server.kill()
         server.wait()
+
+
+def test_a_10mbit_rate_gives_9_to_10_5_mbit_by_perf_and_by_iperf3(lab):
+    """nslab's own `link rate` (not a tc line of the test's), measured both ways in the same namespaces."""
+    pair(lab)
+    ok(lab, "a link eth0 rate 10mbit")
+    (found,) = [e for e in ok(lab, "perf -t 4 a b") if isinstance(e, PerfResult)]
+    theirs = iperf3(lab, "b", "a", "10.0.0.2")
+    assert 9.0 <= found.mbps <= 10.5 and 9.0 <= theirs <= 10.5, (found.mbps, theirs)
+    assert abs(found.mbps - theirs) <= 0.1 * theirs, (found.mbps, theirs)
 
 
 def test_iperf3_through_a_10mbit_rate_sees_9_to_10_5_mbit(lab):

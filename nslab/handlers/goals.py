@@ -21,7 +21,7 @@ from ..lang.exercise import Exercise, expects_in_place
 from ..lang.labfile import LabFile, LabFileError, parse_file
 from ..lang.parser import Command
 from .expect import PROBES, aim, probe, reach_result
-from .traffic import expect_pingall
+from .traffic import expect_perf, expect_pingall
 
 QUICK = (1, 0.25)  # the toolbar's re-check after a step: one echo; a lab answers in well under a millisecond
 NO_EXERCISE = ("no exercise is open: `nslab run -i EXERCISE.lab` opens one (`nslab labs` lists the bundled "
@@ -63,6 +63,8 @@ def grade(ctx: Ctx, placed: list[tuple[Command, str]], quick: bool = False) -> l
                     probes.append((i, handler, sub, target, ctx.view.fd(ns), addr, iface))
             elif handler == "expect_pingall":  # its pairs go at once from one thread; quick: one echo each
                 result = expect_pingall(sub, **cmd.values, quick=quick)
+            elif handler == "expect_perf":  # quick: a 0.3 s test, not 2 s, after every step at the prompt
+                result = expect_perf(sub, **cmd.values, quick=quick)
             else:
                 result = ctx.lab.handlers[handler](sub, **cmd.values)
         except NslabError as e:

@@ -138,7 +138,8 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("pingall", RUN, "every namespace pings every other", (
         f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "pingall",
           "a matrix of loss and round-trip times between the namespaces (default: all) by their first IPv4 "
-          "addresses, every echo sent at once", "for each pair: ip netns exec A ping -c N B"),
+          "addresses, every echo sent at once (a LAN too big for the machine's ARP table: in waves of sources)",
+          "for each pair: ip netns exec A ping -c N B"),
     ), example="pingall   |   pingall ns1 ns2 ns3", journal=False),
     CommandSpec("perf", RUN, "a throughput test between two namespaces", (
         f("perf [-t SEC:seconds] [--udp] [--rate R:rate] [--json] A:ns B:ns", "perf",
