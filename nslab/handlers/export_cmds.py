@@ -1,0 +1,66 @@
+"""`export netplan`, `export networkd`, `export clab`: the lab as production config per machine,
+and as a containerlab topology (`export sh` is in journal_cmds.py)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ..base.errors import CommandError
+from ..base.results import Message
+from ..base.words import count
+from ..engine.context import Ctx
+from .journal_cmds import _write
+
+if TYPE_CHECKING:
+    from ..engine.export_machines import Machine, Origins
+
+SECRET = 0o600  # netplan warns about a file others can read; networkd's are no one else's either
+
+
+def _machines(ctx: Ctx) -> "tuple[list[Machine], Origins]":
+    from ..engine.export_machines import Origins, machines
+
+    steps = ctx.lab.journal.steps
+    return machines(ctx.view, steps), Origins(steps)
+
+
+def _write_tree(root: str, files: dict[str, dict[str, str]]) -> int:
+    """root/NS/NAME for each machine's files; the directories made as needed."""
+    written = 0
+    for ns, named in files.items():
+        where = os.path.join(root, ns)
+        try:
+            os.makedirs(where, exist_ok=True)
+        except OSError as e:
+            raise CommandError(f"cannot make {where}: {e.strerror}") from None
+        for name, text in named.items():
+            _write(os.path.join(where, name), text, SECRET)
+            written += 1
+    return written
+
+
+def export_netplan(ctx: Ctx, dir: str) -> Message:  # noqa: A002 - the form's DIR
+    from ..engine.export_netplan import FILE, texts
+
+    found, origins = _machines(ctx)
+    n = _write_tree(dir, {ns: {FILE: text} for ns, text in texts(found, origins).items()})
+    return Message(f"wrote {count(n, 'netplan file')} under {dir}/ (one per machine: {dir}/NS/{FILE}); "
+                   f"on a machine, copy its file to /etc/netplan/", "ok")
+
+
+def export_networkd(ctx: Ctx, dir: str) -> Message:  # noqa: A002 - the form's DIR
+    from ..engine.export_networkd import files
+
+    found, origins = _machines(ctx)
+    n = _write_tree(dir, files(found, origins))
+    return Message(f"wrote {count(n, 'systemd-networkd file')} under {dir}/ (one directory per machine); "
+                   f"on a machine, copy its files to /etc/systemd/network/", "ok")
+
+
+def export_clab(ctx: Ctx, file: str, image: str | None = None) -> Message:
+    from ..engine.export_clab import DEFAULT_IMAGE, topology_text
+
+    found, origins = _machines(ctx)
+    _write(file, topology_text(found, origins, image or DEFAULT_IMAGE, os.path.basename(file)))
+    return Message(f"wrote the containerlab topology {file} ({count(len(found), 'machine')})", "ok")

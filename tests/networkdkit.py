@@ -1,0 +1,99 @@
+"""Readers for the tests of the production exports: systemd-networkd files (netplan's, or nslab's
+own) and the oracle's `ip -j` picture of a namespace, both as the same small summary: per
+interface its addresses, bridge and routes, and the bridges made."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+
+def sections(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """An ini file of systemd's as (section, [(key, value)]) in order; sections repeat ([Route])."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            out.append((line[1:-1], []))
+            continue
+        key, _, value = line.partition("=")
+        out[-1][1].append((key.strip(), value.strip()))
+    return out
+
+
+def networkd(where: Path) -> dict:
+    """{"bridges": {name}, "links": {name: {"addrs", "bridge", "routes"}}} from a directory of
+    .netdev/.network files."""
+    bridges: set[str] = set()
+    links: dict[str, dict] = {}
+    if not where.exists():  # netplan writes no directory for a machine with nothing to configure
+        return {"bridges": bridges, "links": links}
+    for path in sorted(where.glob("*.netdev")):
+        keys = dict(kv for name, items in sections(path) if name == "NetDev" for kv in items)
+        if keys.get("Kind") == "bridge":
+            bridges.add(keys["Name"])
+    for path in sorted(where.glob("*.network")):
+        secs = sections(path)
+        name = dict(kv for s, items in secs if s == "Match" for kv in items)["Name"]
+        net = [kv for s, items in secs if s == "Network" for kv in items]
+        routes = set()
+        for s, items in secs:
+            if s == "Route":
+                keys = dict(items)
+                routes.add((keys["Destination"], keys.get("Gateway", "")))
+        links[name] = {"addrs": {v for k, v in net if k == "Address"},
+                       "bridge": next((v for k, v in net if k == "Bridge"), None), "routes": routes}
+    return {"bridges": bridges, "links": links}
+
+
+def keyed(where: Path) -> dict[str, dict[str, list]]:
+    """Each file's keys, section by section, sorted: file -> {section: [sorted key=value lines]}."""
+    out: dict[str, dict[str, list]] = {}
+    for path in sorted(p for p in (where.iterdir() if where.exists() else []) if p.suffix in (".network", ".netdev")):
+        per: dict[str, list] = {}
+        for s, items in sections(path):
+            per.setdefault(s, []).append(sorted(f"{k}={v}" for k, v in items))
+        out[path.name] = {s: sorted(v) for s, v in per.items()}
+    return out
+
+
+def _ip(ns_path: str, *args: str) -> list[dict]:
+    out = subprocess.run(["nsenter", f"--net={ns_path}", "ip", "-j", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout or "[]")
+
+
+def oracle(ns_path: str) -> dict:
+    """The same summary from iproute2 inside the namespace: every interface but lo, its global
+    addresses, its bridge and the routes out of it that were added by hand."""
+    links: dict[str, dict] = {}
+    bridges = set()
+    for x in _ip(ns_path, "-d", "link", "show"):
+        if x["ifname"] == "lo":
+            continue
+        kind = (x.get("linkinfo") or {}).get("info_kind")
+        if kind == "bridge":
+            bridges.add(x["ifname"])
+        links[x["ifname"]] = {"addrs": set(), "bridge": x.get("master"), "routes": set()}
+    for x in _ip(ns_path, "addr", "show"):
+        for a in x.get("addr_info", []):
+            if x["ifname"] in links and a.get("scope") == "global":
+                links[x["ifname"]]["addrs"].add(f"{a['local']}/{a['prefixlen']}")
+    for fam, any_dst in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
+        for r in _ip(ns_path, fam, "route", "show"):
+            if r.get("protocol") == "kernel" or r.get("dev") not in links or r.get("dst", "").startswith("fe80:"):
+                continue
+            dst = any_dst if r["dst"] == "default" else r["dst"]
+            if "/" not in dst:
+                dst += "/32" if fam == "-4" else "/128"
+            links[r["dev"]]["routes"].add((dst, r.get("gateway", "")))
+    return {"bridges": bridges, "links": links}
+
+
+def lab_namespaces() -> set[str]:
+    """The lab's named namespaces as /run/netns lists them (the test's own, private), without
+    nslab's hidden helpers (.ovs-...)."""
+    return {n for n in os.listdir("/run/netns") if not n.startswith(".")}
