@@ -61,6 +61,6 @@ def export_networkd(ctx: Ctx, dir: str) -> Message:  # noqa: A002 - the form's D
 def export_clab(ctx: Ctx, file: str, image: str | None = None) -> Message:
     from ..engine.export_clab import DEFAULT_IMAGE, topology_text
 
-    found, origins = _machines(ctx)
-    _write(file, topology_text(found, origins, image or DEFAULT_IMAGE, os.path.basename(file)))
+    found, _ = _machines(ctx)
+    _write(file, topology_text(found, image or DEFAULT_IMAGE, os.path.basename(file)))
     return Message(f"wrote the containerlab topology {file} ({count(len(found), 'machine')})", "ok")
