@@ -11,13 +11,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
 from labworlds import LABS, OWN, bundled, lab_world
+from networkdkit import KINDS_LAB
 
 from nslab.lab import Lab
 
-SCHEMA = Path("/work/shared/data/containerlab/clab.schema.json")
+SCHEMA = Path(__file__).parent / "data" / "containerlab" / "clab.schema.json"  # srl-labs/containerlab, BSD-3
 SOLUTIONS = sorted((LABS / "exercises").glob("*.solution.lab"))
-CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + list(OWN.items())
+CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + [*OWN.items(), ("link-kinds", KINDS_LAB)]
 
 
 def validator() -> jsonschema.protocols.Validator:
@@ -61,3 +63,15 @@ def test_export_clab_then_import_builds_the_same_lab(name, text, tmp_path):
         for out in second.run_file(str(tmp_path / "t.clab.yml")):
             assert out.ok, f"{out.step.text if out.step else ''}: {out.error}"
         assert lab_world(second) == want
+
+
+@pytest.mark.parametrize("name", ["06-docker-netns", "07-container-on-lan", "08-pipework"])
+def test_export_clab_of_the_container_labs_validates(name, docker_image, lab, tmp_path):  # noqa: F811
+    try:
+        build(lab, (LABS / f"{name}.lab").read_text(), tmp_path / f"{name}.lab")
+        out = lab.run(f"export clab {tmp_path}/{name}.clab.yml")
+        assert out.ok, out.error
+        topology = yaml.safe_load((tmp_path / f"{name}.clab.yml").read_text())
+        assert not [e.message for e in validator().iter_errors(topology)]
+    finally:
+        docker("rm", "-f", "nslab-06", "nslab-07", "nslab-web", "nslab-db", "nslab-cache", check=False)

@@ -19,7 +19,7 @@ from ..kernel.inventory import Link
 from ..kernel.labstate import ETH_MTU
 from ..kernel.netns import HOST
 from ..ops.shell_words import command, comment_text
-from .export_machines import Machine
+from .export_machines import Machine, a_kind
 
 DEFAULT_IMAGE = "alpine:3"  # small, and has iproute2's `ip` through busybox
 
@@ -127,6 +127,6 @@ def topology_text(machines: list[Machine], image: str, file_name: str) -> str:
     if ends:
         out.append("  links:")
         out += [f"    - endpoints: [{q(a)}, {q(b)}]" for a, b in ends]
-    notes = [f"# {comment_text(m.ns)}: {comment_text(x.name)} is a {comment_text(x.kind)}, which this file does not make"
+    notes = [f"# {comment_text(m.ns)}: {comment_text(x.name)} is {a_kind(comment_text(x.kind))}, which this file does not make"
              for m in machines for x in m.links if x.kind not in ("veth", "bridge", "macvlan", "vxlan")]
     return "\n".join(out + notes) + "\n"

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base.errors import NslabError
 from ..kernel.inventory import Link, Route
 from ..kernel.netns import HOST
 from ..ops.journal import Step
@@ -18,7 +19,10 @@ from ..ops.shell_words import comment_text
 from .export import kept
 
 LOOPBACK_OWN = {"127.0.0.1/8", "::1/128"}  # the kernel gives lo these: nothing to write
-KNOWN = ("veth", "bridge", "macvlan", "vxlan", "openvswitch")  # kinds the exporters write
+
+
+def a_kind(kind: str) -> str:
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 @dataclass
@@ -43,15 +47,24 @@ def _global(addrs: list[str]) -> list[str]:
     return [a for a in addrs if not ipaddress.ip_interface(a).ip.is_link_local]
 
 
-def machines(view: Any, steps: list[Step]) -> list[Machine]:
-    """Every namespace of the lab, the host first, as machines."""
+def machines(view: Any, steps: list[Step]) -> tuple[list[Machine], list[str]]:
+    """Every namespace of the lab, the host first, as machines; and the namespaces that cannot be
+    read (a container that stopped), each with why, left out."""
     from ..ops.link_kinds import remake
 
     names = [HOST, *view.names()]
-    found = view.lab_links(names)
     sysctls = _sysctls(steps, set(names))
-    out = []
+    out, left_out = [], []
     for ns in names:
+        try:
+            try:
+                found = view.lab_links([ns])
+            except NslabError:  # a veth's other end in a namespace that cannot be read: unnamed
+                found = view.lab_links([ns], peers=False)
+            routes = view.routes(ns)
+        except NslabError as e:
+            left_out.append(f"{ns}: {e.message}")
+            continue
         links = sorted(found.get(ns, []), key=lambda x: x.name)
         lo = next((x for x in links if x.kind == "loopback" or x.name == "lo"), None)
         rest = [x for x in links if x is not lo]
@@ -59,10 +72,10 @@ def machines(view: Any, steps: list[Step]) -> list[Machine]:
             x.addrs = _global(x.addrs)
         by_index = {x.index: x.name for x in links}
         stacked = {x.name: op for x in rest if x.kind in ("macvlan", "vxlan") and (op := remake(x, by_index)) is not None}
-        routes = [r for r in view.routes(ns) if not r.kernel_made and not _link_local_route(r)]
+        routes = [r for r in routes if not r.kernel_made and not _link_local_route(r)]
         out.append(Machine(ns, rest, routes, [a for a in (lo.addrs if lo else []) if a not in LOOPBACK_OWN],
                            bool(lo and lo.up), sysctls.get(ns, {}), stacked, view.is_link(ns)))
-    return out
+    return out, left_out
 
 
 def _link_local_route(r: Route) -> bool:

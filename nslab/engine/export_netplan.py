@@ -16,7 +16,7 @@ import json
 from ..kernel.inventory import Link
 from ..kernel.labstate import ETH_MTU
 from ..ops.shell_words import comment_text
-from .export_machines import FORWARDING, Machine, Origins, route_text
+from .export_machines import FORWARDING, Machine, Origins, a_kind, route_text
 
 FILE = "50-nslab.yaml"
 
@@ -103,7 +103,7 @@ def machine_text(m: Machine, origins: Origins) -> str:
         else:
             what = f"macvlan on {m.stacked[link.name]['link']} (mode {m.stacked[link.name]['mode']})" \
                 if link.name in m.stacked and link.kind == "macvlan" else link.kind
-            notes.append(f"# {comment_text(link.name)}: a {comment_text(what)}, which netplan cannot express"
+            notes.append(f"# {comment_text(link.name)}: {a_kind(comment_text(what))}, which netplan cannot express"
                          + (f"; addresses {', '.join(link.addrs)}" if link.addrs else ""))
     known = {x.name for x in m.links}
     for r in m.routes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..kernel.inventory import Link
 from ..kernel.labstate import ETH_MTU
 from ..ops.shell_words import comment_text
-from .export_machines import FORWARDING, Machine, Origins, route_text
+from .export_machines import FORWARDING, Machine, Origins, a_kind, route_text
 from .export_netplan import on_link
 
 HEADER = ("# Written by nslab: {what} of the machine {ns!r} of the lab.\n"
@@ -37,8 +37,8 @@ def _network(m: Machine, link: Link, origins: Origins, stacked_on: list[tuple[st
     if link.master:
         net.append(f"Bridge={link.master}")
     net += [f"{kind}={name}" for kind, name in stacked_on]
-    if link.kind == "bridge":
-        net.append("ConfigureWithoutCarrier=yes")  # as netplan writes a bridge's
+    if link.kind in ("bridge", "vxlan"):
+        net.append("ConfigureWithoutCarrier=yes")  # as netplan writes a bridge's and a tunnel's
     out.append("[Network]\n" + "\n".join(x for x in net if x) + "\n")
     for r in (r for r in m.routes if r.dev == link.name):
         dst = r.dst if r.dst != "default" else ("::/0" if r.family == 10 else "0.0.0.0/0")
@@ -78,7 +78,7 @@ def machine_files(m: Machine, origins: Origins) -> dict[str, str]:
         if link.kind in ("veth", "bridge") or netdev is not None or m.container:
             written.append(link)
         else:
-            notes.append(f"# {comment_text(link.name)}: a {comment_text(link.kind)}, which these files do not make")
+            notes.append(f"# {comment_text(link.name)}: {a_kind(comment_text(link.kind))}, which these files do not make")
     for link in written:
         on = [("VXLAN" if m.stacked[x.name]["op"] == "vxlan" else "MACVLAN", x.name)
               for x in written if x.name in m.stacked and link.name in (m.stacked[x.name].get("dev"), m.stacked[x.name].get("link"))]

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 SECRET = 0o600  # netplan warns about a file others can read; networkd's are no one else's either
 
 
-def _machines(ctx: Ctx) -> "tuple[list[Machine], Origins]":
+def _machines(ctx: Ctx) -> "tuple[list[Machine], Origins, list[Message]]":
     from ..engine.export_machines import Origins, machines
 
     steps = ctx.lab.journal.steps
-    return machines(ctx.view, steps), Origins(steps)
+    found, left_out = machines(ctx.view, steps)
+    return found, Origins(steps), [Message(f"left out: {why}", "warn") for why in left_out]
 
 
 def _write_tree(root: str, files: dict[str, dict[str, str]]) -> int:
@@ -40,27 +41,27 @@ def _write_tree(root: str, files: dict[str, dict[str, str]]) -> int:
     return written
 
 
-def export_netplan(ctx: Ctx, dir: str) -> Message:  # noqa: A002 - the form's DIR
+def export_netplan(ctx: Ctx, dir: str) -> list[Message]:  # noqa: A002 - the form's DIR
     from ..engine.export_netplan import FILE, texts
 
-    found, origins = _machines(ctx)
+    found, origins, warned = _machines(ctx)
     n = _write_tree(dir, {ns: {FILE: text} for ns, text in texts(found, origins).items()})
-    return Message(f"wrote {count(n, 'netplan file')} under {dir}/ (one per machine: {dir}/NS/{FILE}); "
-                   f"on a machine, copy its file to /etc/netplan/", "ok")
+    return [*warned, Message(f"wrote {count(n, 'netplan file')} under {dir}/ (one per machine: {dir}/NS/{FILE}); "
+                   f"on a machine, copy its file to /etc/netplan/", "ok")]
 
 
-def export_networkd(ctx: Ctx, dir: str) -> Message:  # noqa: A002 - the form's DIR
+def export_networkd(ctx: Ctx, dir: str) -> list[Message]:  # noqa: A002 - the form's DIR
     from ..engine.export_networkd import files
 
-    found, origins = _machines(ctx)
+    found, origins, warned = _machines(ctx)
     n = _write_tree(dir, files(found, origins))
-    return Message(f"wrote {count(n, 'systemd-networkd file')} under {dir}/ (one directory per machine); "
-                   f"on a machine, copy its files to /etc/systemd/network/", "ok")
+    return [*warned, Message(f"wrote {count(n, 'systemd-networkd file')} under {dir}/ (one directory per machine); "
+                   f"on a machine, copy its files to /etc/systemd/network/", "ok")]
 
 
-def export_clab(ctx: Ctx, file: str, image: str | None = None) -> Message:
+def export_clab(ctx: Ctx, file: str, image: str | None = None) -> list[Message]:
     from ..engine.export_clab import DEFAULT_IMAGE, topology_text
 
-    found, _ = _machines(ctx)
+    found, _, warned = _machines(ctx)
     _write(file, topology_text(found, image or DEFAULT_IMAGE, os.path.basename(file)))
-    return Message(f"wrote the containerlab topology {file} ({count(len(found), 'machine')})", "ok")
+    return [*warned, Message(f"wrote the containerlab topology {file} ({count(len(found), 'machine')})", "ok")]
