@@ -40,6 +40,17 @@ a link eth1 up
 b link eth1 down
 a sysctl net.ipv4.ip_forward 1
 """
+# Names that YAML, an ini file and a shell line each read specially: quoted or escaped, never obeyed
+ODD_NAMES = """ns add a b
+veth a:x#1 "b:q\\"z"
+veth a:y-2 "b:it's"
+a addr add x#1 10.0.0.1/24
+b addr add "q\\"z" 10.0.0.2/24
+a link x#1 up
+b link "q\\"z" up
+a link y-2 up
+b route add 192.0.2.0/24 via 10.0.0.1 dev "q\\"z"
+"""
 CANNOT = {"macvlan", "openvswitch", "tun"}  # OVS bridges of the userspace datapath are taps  # kinds netplan 0.106 has no key for: the file names them in a comment
 
 

@@ -13,13 +13,13 @@ import pytest
 import yaml
 from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
 from labworlds import LABS, OWN, bundled, lab_world
-from networkdkit import KINDS_LAB
+from networkdkit import KINDS_LAB, ODD_NAMES
 
 from nslab.lab import Lab
 
 SCHEMA = Path(__file__).parent / "data" / "containerlab" / "clab.schema.json"  # srl-labs/containerlab, BSD-3
 SOLUTIONS = sorted((LABS / "exercises").glob("*.solution.lab"))
-CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + [*OWN.items(), ("link-kinds", KINDS_LAB)]
+CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + [*OWN.items(), ("link-kinds", KINDS_LAB), ("odd-names", ODD_NAMES)]
 
 
 def validator() -> jsonschema.protocols.Validator:

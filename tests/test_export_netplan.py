@@ -15,10 +15,10 @@ import pytest
 from conftest import ns_path
 from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
 from labworlds import LABS, OWN, bundled
-from networkdkit import CANNOT, KINDS_LAB, keyed, lab_namespaces, networkd, oracle
+from networkdkit import CANNOT, KINDS_LAB, ODD_NAMES, keyed, lab_namespaces, networkd, oracle
 
 SOLUTIONS = sorted((LABS / "exercises").glob("*.solution.lab"))
-CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + [*OWN.items(), ("link-kinds", KINDS_LAB)]
+CASES = [(p.stem, p.read_text()) for p in [*bundled(), *SOLUTIONS]] + [*OWN.items(), ("link-kinds", KINDS_LAB), ("odd-names", ODD_NAMES)]
 NETPLAN = shutil.which("netplan") or "/usr/sbin/netplan"
 
 

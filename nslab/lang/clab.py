@@ -124,7 +124,7 @@ def _nodes(topo: dict[str, Any], where: dict[tuple[str, ...], int], out: _Lines)
     for n, v in nodes.items():
         line = where.get(("topology", "nodes", n), 1)
         if v["kind"] == "bridge":
-            out.add(f"bridge add {n}", line, [f"kind bridge: containerlab expects {n} on its host; nslab makes it in the lab's"])
+            out.add(f"bridge add {quote(n)}", line, [f"kind bridge: containerlab expects {n} on its host; nslab makes it in the lab's"])
         elif v["kind"] == "linux":
             out.add(f"{n} link lo up", line)
     return nodes
@@ -171,10 +171,10 @@ def _links(topo: dict[str, Any], nodes: dict[str, dict[str, Any]], where: dict[t
                 out.error(f"endpoint {node}:{iface}: {'containerlab makes ' + node + ' itself' if node in SPECIAL else 'no node ' + node}", line)
                 break
             if kind == "bridge":
-                words.append(f"host:{iface}")
-                ports.append(f"bridge {node} add {iface}")
+                words.append(quote(f"host:{iface}"))
+                ports.append(f"bridge {quote(node)} add {quote(iface)}")
             else:
-                words.append(f"{'host' if kind == 'host' else node}:{iface}")
+                words.append(quote(f"{'host' if kind == 'host' else node}:{iface}"))
                 ups.append(f"link {words[-1]} up")
         else:
             out.add(f"veth {words[0]} {words[1]}", line, [f"link {a[0]}:{a[1]} - {b[0]}:{b[1]}"])
@@ -216,7 +216,7 @@ def exec_line(raw: str, node: str, out: _Lines, line: int) -> list[tuple[str, li
         return []
     if not words:
         return []
-    done = translate(words)
+    done = translate([quote(w) for w in words])  # its lines copy the words: an odd name stays quoted
     if done:
         return [(text, said if i == 0 else []) for i, text in enumerate(done)]
     if words[0] == "sysctl":
