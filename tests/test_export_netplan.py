@@ -111,3 +111,15 @@ def test_netplan_accepts_the_container_labs(name, docker_image, lab, tmp_path): 
         netplan_generates_the_lab(lab, (LABS / f"{name}.lab").read_text(), tmp_path / f"{name}.lab", STOPPED.get(name, frozenset()))
     finally:
         docker("rm", "-f", *CONTAINER_LABS[name], check=False)
+
+
+def test_what_netplan_cannot_say_names_the_journal_line(lab, tmp_path):
+    build(lab, OWN["router"], tmp_path / "router.lab")
+    assert lab.run("h1 addr add lo 192.0.2.1/32").ok
+    assert lab.run(f"export netplan {tmp_path}/np").ok
+    r = (tmp_path / "np" / "r" / "50-nslab.yaml").read_text()
+    assert (f"# sysctl net.ipv4.ip_forward = 1 (forwarding: netplan has no key; put it in /etc/sysctl.d/50-nslab.conf); "
+            f"from {tmp_path}/router.lab:18: r sysctl net.ipv4.ip_forward 1") in r
+    h1 = (tmp_path / "np" / "h1" / "50-nslab.yaml").read_text()
+    assert "# lo: address 192.0.2.1/32, which this file leaves to you; from step " in h1
+    assert f'- "10.1.0.2/24"  # from {tmp_path}/router.lab:10: h1 addr add eth0 10.1.0.2/24' in h1

@@ -123,3 +123,23 @@ def test_a_link_type_nslab_cannot_make_and_a_bad_endpoint_are_refused(tmp_path):
         assert not out.ok
         assert "link type vxlan needs containerlab itself" in out.error
         assert lab.nss.names() == []
+
+
+def test_nslab_run_replays_a_topology_from_the_command_line():
+    proc = nslab_cli("run", str(HAND))
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert "through sh -c" not in proc.stderr  # said in the narration (run --step), not as a complaint
+
+
+def test_yaml_that_is_not_a_topology_says_where(tmp_path):
+    broken = tmp_path / "broken.clab.yml"
+    broken.write_text("name: x\ntopology:\n  nodes:\n    a: {kind: linux\n")
+    with Lab() as lab:
+        out = lab.run(f"source {broken}")
+        assert not out.ok and f"{broken}:" in out.error and "not a containerlab topology" in out.error
+    bad_name = tmp_path / "bad-name.clab.yml"
+    bad_name.write_text("name: x\ntopology:\n  nodes:\n    host: {kind: linux}\n")
+    with Lab() as lab:
+        out = lab.run(f"source {bad_name}")
+        assert not out.ok and "node host: host is the lab's own namespace" in out.error
+        assert f"{bad_name}:4" in out.error
