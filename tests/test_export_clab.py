@@ -75,3 +75,16 @@ def test_export_clab_of_the_container_labs_validates(name, docker_image, lab, tm
         assert not [e.message for e in validator().iter_errors(topology)]
     finally:
         docker("rm", "-f", "nslab-06", "nslab-07", "nslab-web", "nslab-db", "nslab-cache", check=False)
+
+
+def test_the_link_kinds_come_back_as_nslab_steps_not_programs(tmp_path):
+    with Lab() as first:
+        build(first, KINDS_LAB, tmp_path / "kinds.lab")
+        assert first.run(f"export clab {tmp_path}/k.clab.yml").ok
+    with Lab() as second:
+        for out in second.run_file(str(tmp_path / "k.clab.yml")):
+            assert out.ok, out.error
+        texts = [s.text for s in second.journal.steps]
+        assert "a vxlan vx0 id 42 remote 10.9.0.2 dev eth0 port 4789" in texts
+        assert "b macvlan mv0 eth0 mode bridge" in texts
+        assert not [s.program for s in second.journal.steps if s.program]  # every line undoable

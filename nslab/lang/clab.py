@@ -216,7 +216,7 @@ def exec_line(raw: str, node: str, out: _Lines, line: int) -> list[tuple[str, li
         return []
     if not words:
         return []
-    done = translate([quote(w) for w in words])  # its lines copy the words: an odd name stays quoted
+    done = translate([quote(w) for w in words]) or _link_kind(words)  # its lines copy the words: quoted
     if done:
         return [(text, said if i == 0 else []) for i, text in enumerate(done)]
     if words[0] == "sysctl":
@@ -249,3 +249,22 @@ def needs_shell(raw: str) -> str:
         elif c == "=" and i and " " not in raw[:i].strip():
             return "="  # VAR=value before the program
     return ""
+
+
+def _link_kind(words: list[str]) -> list[str] | None:
+    """`ip link add ... type vxlan|macvlan ...` (as `export clab` writes it) as nslab's vxlan or
+    macvlan line, so the step is undoable; None for any other form."""
+    if words[:3] != ["ip", "link", "add"] or len(words) % 2 == 0:
+        return None
+    pairs = dict(zip(words[3::2], words[4::2], strict=True))
+    name, kind = pairs.pop("name", None), pairs.pop("type", None)
+    if name is None:
+        return None
+    if kind == "macvlan" and set(pairs) <= {"link", "mode"} and "link" in pairs:
+        return [f"macvlan {quote(name)} {quote(pairs['link'])}" + (f" mode {quote(pairs['mode'])}" if "mode" in pairs else "")]
+    if kind == "vxlan" and {"id"} <= set(pairs) <= {"id", "remote", "group", "dev", "dstport"} and len({"remote", "group"} & set(pairs)) == 1:
+        where = "remote" if "remote" in pairs else "group"
+        line = f"vxlan {quote(name)} id {quote(pairs['id'])} {where} {quote(pairs[where])}"
+        line += f" dev {quote(pairs['dev'])}" if "dev" in pairs else ""
+        return [line + (f" port {quote(pairs['dstport'])}" if "dstport" in pairs else "")]
+    return None
