@@ -39,6 +39,8 @@ a addr add eth1 10.7.0.1/24
 a link eth1 up
 b link eth1 down
 a sysctl net.ipv4.ip_forward 1
+sw bridge add br8
+sw link br8 down
 """
 # Names that YAML, an ini file and a shell line each read specially: quoted or escaped, never obeyed
 ODD_NAMES = """ns add a b

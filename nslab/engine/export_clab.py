@@ -57,8 +57,8 @@ def exec_lines(m: Machine, host_bridges: set[str]) -> list[str]:
     for x in m.links:
         if x.up and x.name in made_here:
             out.append(command("ip", "link", "set", "dev", x.name, "up"))
-        if not x.up and (x.kind == "veth" or x.name in host_bridges):
-            out.append(command("ip", "link", "set", "dev", x.name, "down"))  # containerlab brings them up
+        if not x.up and x.kind in ("veth", "bridge"):  # containerlab brings veths up; nslab's import a bridge
+            out.append(command("ip", "link", "set", "dev", x.name, "down"))
     if not m.lo_up and not m.container:
         # lo as a new namespace has it (down, bare), not as a container's (up, 127.0.0.1)
         out += [command("ip", "link", "set", "dev", "lo", "down"), command("ip", "addr", "del", "127.0.0.1/8", "dev", "lo")]
