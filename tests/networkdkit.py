@@ -41,6 +41,7 @@ b link eth1 down
 a sysctl net.ipv4.ip_forward 1
 sw bridge add br8
 sw link br8 down
+a link eth1 mac 02:00:00:00:07:01
 """
 # Names that YAML, an ini file and a shell line each read specially: quoted or escaped, never obeyed
 ODD_NAMES = """ns add a b
@@ -91,7 +92,8 @@ def networkd(where: Path) -> dict:
             if s == "Route":
                 keys = dict(items)
                 routes.add((keys["Destination"], keys.get("Gateway", "")))
-        links[name] = {"addrs": {v for k, v in net if k == "Address"},
+        mac = next((v for s, items in secs if s == "Link" for k, v in items if k == "MACAddress"), None)
+        links[name] = {"addrs": {v for k, v in net if k == "Address"}, "mac": mac,
                        "bridge": next((v for k, v in net if k == "Bridge"), None), "routes": routes}
     return {"bridges": bridges, "links": links}
 
@@ -125,7 +127,7 @@ def oracle(ns_path: str, skip: set[str] = CANNOT) -> dict:
         kind = (x.get("linkinfo") or {}).get("info_kind")
         if kind == "bridge":
             bridges.add(x["ifname"])
-        links[x["ifname"]] = {"addrs": set(), "bridge": x.get("master"), "routes": set()}
+        links[x["ifname"]] = {"addrs": set(), "bridge": x.get("master"), "routes": set(), "mac": x.get("address")}
     for x in _ip(ns_path, "addr", "show"):
         for a in x.get("addr_info", []):
             if x["ifname"] in links and a.get("scope") == "global":

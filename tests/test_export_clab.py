@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
+from conftest import ip_j
 from labworlds import LABS, OWN, bundled, lab_world
 from networkdkit import KINDS_LAB, ODD_NAMES
 
@@ -88,3 +89,5 @@ def test_the_link_kinds_come_back_as_nslab_steps_not_programs(tmp_path):
         assert "a vxlan vx0 id 42 remote 10.9.0.2 dev eth0 port 4789" in texts
         assert "b macvlan mv0 eth0 mode bridge" in texts
         assert not [s.program for s in second.journal.steps if s.program]  # every line undoable
+        # the MAC the lab set comes back (the oracle: iproute2, by nsenter); the kernel's random ones are not config
+        assert ip_j(second, "a", "link", "show", "eth1")[0]["address"] == "02:00:00:00:07:01"

@@ -50,6 +50,8 @@ def exec_lines(m: Machine, host_bridges: set[str]) -> list[str]:
     for x in m.links:
         if x.mtu and x.mtu != ETH_MTU:
             out.append(command("ip", "link", "set", "dev", x.name, "mtu", str(x.mtu)))
+        if m.mac_set(x):
+            out.append(command("ip", "link", "set", "dev", x.name, "address", x.mac))
     for x in m.links:  # a port of a host bridge is made on it by containerlab (a BRIDGE:iface end)
         if x.master and not (m.ns == HOST and x.master in host_bridges):
             out.append(command("ip", "link", "set", "dev", x.name, "master", x.master))

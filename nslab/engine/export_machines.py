@@ -35,6 +35,10 @@ class Machine:
     sysctls: dict[str, str] = field(default_factory=dict)
     stacked: dict[str, dict[str, Any]] = field(default_factory=dict)  # macvlan/vxlan name -> its op (mode, vni, ...)
     container: bool = False  # a container's namespace (`ns link`, pipework)
+    macs: set[str] = field(default_factory=set)  # MACs the lab set there (the others are the kernel's, random)
+
+    def mac_set(self, link: Link) -> bool:
+        return bool(link.mac) and link.mac.lower() in self.macs
 
     def link(self, name: str) -> Link | None:
         return next((x for x in self.links if x.name == name), None)
@@ -54,6 +58,7 @@ def machines(view: Any, steps: list[Step]) -> tuple[list[Machine], list[str]]:
 
     names = [HOST, *view.names()]
     sysctls = _sysctls(steps, set(names))
+    macs = _macs(steps)
     out, left_out = [], []
     for ns in names:
         try:
@@ -74,7 +79,7 @@ def machines(view: Any, steps: list[Step]) -> tuple[list[Machine], list[str]]:
         stacked = {x.name: op for x in rest if x.kind in ("macvlan", "vxlan") and (op := remake(x, by_index)) is not None}
         routes = [r for r in routes if not r.kernel_made and not _link_local_route(r)]
         out.append(Machine(ns, rest, routes, [a for a in (lo.addrs if lo else []) if a not in LOOPBACK_OWN],
-                           bool(lo and lo.up), sysctls.get(ns, {}), stacked, view.is_link(ns)))
+                           bool(lo and lo.up), sysctls.get(ns, {}), stacked, view.is_link(ns), macs.get(ns, set())))
     return out, left_out
 
 
@@ -90,6 +95,20 @@ def _sysctls(steps: list[Step], alive: set[str]) -> dict[str, dict[str, str]]:
         for op in step.ops:
             if op["op"] == "sysctl" and op["ns"] in alive:
                 out.setdefault(op["ns"], {})[op["key"]] = str(op["value"])
+    return out
+
+
+def _macs(steps: list[Step]) -> dict[str, set[str]]:
+    """By namespace, the MACs kept steps gave (`link EP mac`, a veth or pipework's MAC): by value, so
+    a rename or a move afterwards does not lose it."""
+    out: dict[str, set[str]] = {}
+    for step in steps:
+        if not kept(step):
+            continue
+        for op in step.ops:
+            for ns_key, mac_key in (("ns", "mac"), ("peer_ns", "peer_mac")):
+                if op.get(mac_key) and op["op"] in ("link_set", "veth", "bridge", "macvlan", "vxlan"):
+                    out.setdefault(op.get(ns_key) or op["ns"], set()).add(str(op[mac_key]).lower())
     return out
 
 

@@ -64,6 +64,8 @@ def _body(m: Machine, link: Link, origins: Origins, pad: str) -> list[str]:
         out += [f"{pad}  - {q(a)}{_comment(origins.of('addr', m.ns, a))}" for a in link.addrs]
     if link.mtu and link.mtu != ETH_MTU:
         out.append(f"{pad}mtu: {link.mtu}")
+    if m.mac_set(link):
+        out.append(f"{pad}macaddress: {q(link.mac)}")
     out += _routes(m, link, origins, pad)
     if not link.up:
         out.append(f"{pad}# down in the lab: netplan brings it up (activation-mode: manual leaves that to you)")

@@ -26,8 +26,10 @@ def _note(text: str) -> str:
 def _network(m: Machine, link: Link, origins: Origins, stacked_on: list[tuple[str, str]]) -> str:
     out = [HEADER.format(what=f"interface {comment_text(link.name)}", ns=comment_text(m.ns))]
     out.append(f"[Match]\nName={link.name}\n")
-    if link.mtu and link.mtu != ETH_MTU and link.kind != "bridge":
-        out.append(f"[Link]\nMTUBytes={link.mtu}\n")
+    keys = [f"MTUBytes={link.mtu}"] if link.mtu and link.mtu != ETH_MTU and link.kind != "bridge" else []
+    keys += [f"MACAddress={link.mac}"] if m.mac_set(link) else []
+    if keys:
+        out.append("[Link]\n" + "\n".join(keys) + "\n")
     if not link.up:
         out.append("# down in the lab: networkd brings it up (ActivationPolicy=manual leaves that to you)\n")
     net = [f"LinkLocalAddressing={'no' if link.master else 'ipv6'}"]
