@@ -11,8 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
 from conftest import ip_j
+from dockerkit import docker, docker_image  # noqa: F401 - the session's image fixture
 from labworlds import LABS, OWN, bundled, lab_world
 from networkdkit import KINDS_LAB, ODD_NAMES
 
