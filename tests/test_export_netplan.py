@@ -129,3 +129,15 @@ def test_what_netplan_cannot_say_names_the_journal_line(lab, tmp_path):
     h1 = (tmp_path / "np" / "h1" / "50-nslab.yaml").read_text()
     assert "# lo: address 192.0.2.1/32, which this file leaves to you; from step " in h1
     assert f'- "10.1.0.2/24"  # from {tmp_path}/router.lab:10: h1 addr add eth0 10.1.0.2/24' in h1
+
+
+def test_a_symlink_planted_for_a_machine_is_not_followed(lab, tmp_path):
+    build(lab, OWN["router"], tmp_path / "router.lab")
+    (tmp_path / "np").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "np" / "r").symlink_to(elsewhere)
+    out = lab.run(f"export netplan {tmp_path}/np")
+    assert not out.ok and "is a symbolic link: not followed" in out.error
+    assert not list(elsewhere.iterdir())
+    assert sorted(p.name for p in (tmp_path / "np").iterdir()) == ["r"]  # nothing half-written

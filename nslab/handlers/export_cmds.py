@@ -27,7 +27,12 @@ def _machines(ctx: Ctx) -> "tuple[list[Machine], Origins, list[Message]]":
 
 
 def _write_tree(root: str, files: dict[str, dict[str, str]]) -> int:
-    """root/NS/NAME for each machine's files; the directories made as needed."""
+    """root/NS/NAME for each machine's files; the directories made as needed, and checked all
+    before the first file is written, so a refusal leaves nothing half-written."""
+    for ns in files:
+        where = os.path.join(root, ns)
+        if os.path.islink(where):  # planted: the files would land wherever it points
+            raise CommandError(f"{where} is a symbolic link: not followed (remove it, or export to another directory)")
     written = 0
     for ns, named in files.items():
         where = os.path.join(root, ns)
