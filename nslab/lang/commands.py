@@ -181,8 +181,12 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("save", JOURNAL, "write the successful steps as a .lab", (
         f("save [--expects] FILE:file", "save", "a .lab that rebuilds this lab (checked by the dry run); --expects: keep the goals that held"),
     ), journal=False),
-    CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
+    CommandSpec("export", JOURNAL, "write the lab out: a bash script, netplan or networkd files, a containerlab topology", (
         f("export sh [--teardown] FILE:file", "export_sh", "a bash script that builds (or with --teardown removes) the lab"),
+        f("export netplan DIR:file", "export_netplan", "one netplan file per machine (each namespace): DIR/NS/50-nslab.yaml"),
+        f("export networkd DIR:file", "export_networkd", "systemd-networkd .netdev/.network files per machine: DIR/NS/"),
+        f("export clab [--image IMAGE:word] FILE:file", "export_clab",
+          "the lab as a containerlab topology (namespaces as linux nodes, default image alpine:3)"),
     ), journal=False),
     CommandSpec("undo", JOURNAL, "undo the last steps", (
         f("undo [N:count]", "undo", "undo the last N steps (default 1)"),

@@ -183,7 +183,35 @@ def decode(data: bytes, name: str) -> str:
 
 def parse_file(path: str | Path) -> LabFile:
     path = str(path)
-    return parse_text(decode(read_lab_file(path), path), path)
+    text = decode(read_lab_file(path), path)
+    return topology_file(text, path) if path.endswith(TOPOLOGY_SUFFIXES) else parse_text(text, path)
+
+
+TOPOLOGY_SUFFIXES = (".clab.yml", ".clab.yaml")  # containerlab's (nslab/lang/clab.py reads them)
+
+
+def topology_file(text: str, path: str) -> LabFile:
+    """A containerlab topology as the .lab it stands for: its lines, each at its YAML line."""
+    from .clab import parse_topology
+
+    lines, name, problems = parse_topology(text, path)
+    if problems:
+        raise LabFileError(problems)
+    section = f"containerlab topology {name}" if name else "containerlab topology"
+    commands: list[Command] = []
+    errors: list[ParseError] = []
+    for line, loc, narration in lines:
+        try:
+            cmd = parse_line(line, loc)
+        except ParseError as e:
+            errors.append(e)
+            continue
+        if cmd is not None:
+            cmd.narration, cmd.section, cmd.title = tuple(narration), section, section
+            commands.append(cmd)
+    if errors:
+        raise LabFileError(errors)
+    return LabFile(path, commands, Needs(), section)
 
 
 def parse_stream(stream: BinaryIO, name: str = "-") -> LabFile:
