@@ -81,7 +81,7 @@ class Session:
         self.read_changes = read_changes
         # the commands' handlers (nslab/handlers, bound by nslab/lab.py): the engine runs them, it
         # does not import them
-        self.handlers: Mapping[str, Callable[..., Any]] = handlers or {}
+        self.handlers: Mapping[str, Callable[..., Any]] = handlers if handlers is not None else {}
         self.host_mode = host
         self.name = name
         # one process at a time changes a host lab: refused before anything is opened or read

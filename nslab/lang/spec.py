@@ -60,11 +60,12 @@ class Form:
     """One way to write a command: its pattern, its handler and its help."""
 
     pattern: str
-    handler: str
+    handler: str  # the handler function's name
     help: str
     ip: str = ""  # the iproute2 equivalent, for `help`
     items: tuple[Any, ...] = ()
     options: tuple[Option, ...] = ()
+    module: str = ""  # the module of nslab/handlers that defines it, imported when a line first needs it
 
     @property
     def usage(self) -> str:
@@ -129,8 +130,10 @@ def compile_pattern(pattern: str) -> tuple[tuple[Any, ...], tuple[Option, ...]]:
 
 
 def form(pattern: str, handler: str, text: str, ip: str = "") -> Form:
+    """HANDLER is `MODULE.FUNCTION`, a function of nslab/handlers/MODULE.py."""
+    module, _, name = handler.rpartition(".")
     items, options = compile_pattern(pattern)
-    return Form(pattern, handler, text, ip, items, options)
+    return Form(pattern, name, text, ip, items, options, module)
 
 
 Taken = tuple[Option, "Token", "Token | None", int]  # an option, its flag word, its value word, its position

@@ -383,12 +383,18 @@ def test_every_form_of_the_command_table_has_a_parser_case():
     assert {h for _, h, _ in FORMS} == handlers
 
 
-def test_every_handler_the_table_names_exists():
-    from nslab.handlers import HANDLERS
+def test_every_handler_the_table_names_exists_in_the_module_it_names():
+    from nslab.handlers import HANDLERS, Handlers
 
-    named = {(spec.name, frm.handler) for spec in commands.TABLE for frm in spec.forms}
+    named = {(frm.module, frm.handler) for spec in commands.TABLE for frm in spec.forms}
     assert [n for n in named if n[1] not in HANDLERS] == []
-    assert all(callable(HANDLERS[h]) for _, h in named)
+    assert all(callable(HANDLERS[h]) for _, h in named)  # loads every module the table names
+    defined = {(m, h): HANDLERS[h].__wrapped__.__module__ for m, h in named}
+    assert [k for k, where in defined.items() if where != f"nslab.handlers.{k[0]}"] == []
+    wrong = Handlers()
+    wrong.module_of = {"ns_add": "look"}  # a form whose module does not define its handler
+    with pytest.raises(ImportError, match="look.py lacks: ns_add"):
+        wrong["ns_add"]
 
 
 @pytest.mark.parametrize("line", ["bridge add x%d", "veth a% b", "link e%s up"])
