@@ -231,3 +231,43 @@ class CaptureCounts:
     why: str  # what ended it: "3 packets", "2 seconds", "Ctrl-C", "capture stop"
     file: str | None = None
     capture: int = 0
+
+
+@dataclass
+class TraceLeg:
+    """One packet of a trace: what it was, its path in words and the endpoints it passed."""
+
+    what: str  # `ARP who-has 10.0.0.2 tell 10.0.0.1`, `echo request`, ...
+    kind: str  # arp-request, arp-reply, echo-request, echo-reply, icmp-error
+    hops: list[str]
+    endpoints: list[str]
+    sent: int = 1  # times it was sent (an unanswered ARP is asked again)
+    tree: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TraceResult:
+    """`trace TARGET`: the probe's packets in order, and where and why it stopped."""
+
+    target: str
+    addr: str
+    source: str  # the context namespace
+    src_ip: str
+    iface: str | None
+    reached: bool
+    reason: str  # reached, no-route, no-arp-answer, forwarding-off, ttl-exceeded, unreachable, bridge-took-reply, link-down, source-0.0.0.0, no-reply, unknown
+    why: str  # the reason in words
+    legs: list[TraceLeg] = field(default_factory=list)
+    watched: list[str] = field(default_factory=list)
+    as_json: bool = False
+
+    @property
+    def path(self) -> list[str]:
+        """The endpoints the echo and its reply passed, in order."""
+        return [ep for leg in self.legs if leg.kind in ("echo-request", "echo-reply") for ep in leg.endpoints]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("as_json", "legs")}
+        out["legs"] = [vars(leg) for leg in self.legs]
+        out["path"] = self.path
+        return out

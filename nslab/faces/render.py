@@ -181,6 +181,11 @@ class Renderer:
         if e.skipped:
             self.line(f"skipped (no IPv4 address): {visible(', '.join(e.skipped))}", "dim")
 
+    def on_trace_result(self, e: r.TraceResult) -> None:
+        from .render_trace import render
+
+        render(self, e)
+
     def on_perf_result(self, e: r.PerfResult) -> None:
         if e.as_json or self.json_mode:
             self.file.write(json.dumps({"perf": e.as_dict()}, indent=2) + "\n")

@@ -48,11 +48,12 @@ Frame = tuple[int, bool, bytes]  # the kernel's time (epoch nanoseconds: a float
 class Tap:
     """One endpoint's packet socket and its ring; `frames` takes the blocks the kernel has filled."""
 
-    def __init__(self, label: str, sock: socket.socket, blocks: int) -> None:
+    def __init__(self, label: str, sock: socket.socket, blocks: int, size: int = BLOCK) -> None:
         self.label = label  # NS:IF
         self.sock = sock
         self.blocks = blocks
-        self.ring = mmap.mmap(sock.fileno(), BLOCK * blocks, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self.size = size  # bytes a block holds
+        self.ring = mmap.mmap(sock.fileno(), size * blocks, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.block = 0  # the next block to look at: the kernel fills them in order
         self.drops = 0
 
@@ -64,7 +65,7 @@ class Tap:
         out: list[Frame] = []
         ring, unpack = self.ring, _PKT_HDR.unpack_from
         for _ in range(limit):
-            base = self.block * BLOCK
+            base = self.block * self.size
             status, count, first = _BLOCK_HDR.unpack_from(ring, base + 8)
             if not status & TP_STATUS_USER:
                 break
@@ -101,9 +102,9 @@ def ring_blocks(endpoints: int) -> int:
     return max(MIN_BLOCKS, min(BLOCKS, BUDGET // max(1, endpoints)))
 
 
-def open_tap(ns_fd: int, ifname: str, label: str, blocks: int = BLOCKS) -> Tap:
+def open_tap(ns_fd: int, ifname: str, label: str, blocks: int = BLOCKS, size: int = BLOCK) -> Tap:
     """A packet socket bound to IFNAME in the namespace NS_FD, opened there by this thread, with a
-    ring of BLOCKS blocks."""
+    ring of BLOCKS blocks of SIZE bytes (a multiple of the page size; `trace` takes small ones)."""
     def make() -> socket.socket:
         # protocol 0: nothing is queued until bind names the interface (an ETH_P_ALL socket would
         # first take every interface's frames)
@@ -111,7 +112,7 @@ def open_tap(ns_fd: int, ifname: str, label: str, blocks: int = BLOCKS) -> Tap:
         try:
             sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
             # block size and count, frame size and count (V3 packs frames of any size), retire timeout
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack("=7I", BLOCK, blocks, 2048, BLOCK * blocks // 2048,
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, struct.pack("=7I", size, blocks, 2048, size * blocks // 2048,
                                                                     RETIRE_MS, 0, 0))
             sock.bind((ifname, ETH_P_ALL))  # Python turns it to network order
         except BaseException:
@@ -128,7 +129,7 @@ def open_tap(ns_fd: int, ifname: str, label: str, blocks: int = BLOCKS) -> Tap:
             raise CommandError(f"no interface {label}") from None
         raise CommandError(f"capture {label}: {e.strerror}") from None
     try:
-        return Tap(label, sock, blocks)
+        return Tap(label, sock, blocks, size)
     except OSError as e:
         sock.close()
         raise CommandError(f"capture {label}: cannot map its ring: {e.strerror}") from None

@@ -141,11 +141,14 @@ def ping(
     interval: float = 1.0,
     wait: float = 1.0,
     iface: str | None = None,
+    ident: int | None = None,
 ) -> Iterator[PingReply | PingSummary]:
-    """Yield a PingReply per echo (ms None when none came back in `wait`), then a summary."""
+    """Yield a PingReply per echo (ms None when none came back in `wait`), then a summary.  IDENT:
+    the echoes' identifier (`trace` picks it, to know its echo among the frames it sees)."""
     addr = ipaddress.ip_address(target)
     sock = open_socket(ns_fd, addr.version, iface)
-    ident = (os.getpid() ^ id(sock)) & 0xFFFF
+    if ident is None:
+        ident = (os.getpid() ^ id(sock)) & 0xFFFF
     rtts: list[float] = []
     sent = 0
     interrupted = False

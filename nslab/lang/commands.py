@@ -135,6 +135,11 @@ TABLE: tuple[CommandSpec, ...] = (
           "interface per endpoint; FILTER: arp ip ip6 icmp icmp6 udp tcp vlan, host IP, port N, ether MAC, "
           "and/or/not, ( ) (not BPF)", "tcpdump -n -e -i IF [-c N] [-w FILE] [FILTER]"),
     ), example="capture -c 4 ns1:eth0 ns2:eth0 -- icmp or arp", journal=False),
+    CommandSpec("trace", RUN, "one probe's path through the lab, hop by hop", (
+        f("trace [-I IF:ifname] [--json] TARGET:target", "trace.trace",
+          "one ARP and one ICMP echo from the context while every interface of the lab is watched: each packet's "
+          "path (veths, bridge ports, routers), and where and why it stopped; IPv4 only"),
+    ), example="ns1 trace ns2   |   trace -I br0 10.0.0.1", journal=False),
     CommandSpec("pingall", RUN, "every namespace pings every other", (
         f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "traffic.pingall",
           "a matrix of loss and round-trip times between the namespaces (default: all) by their first IPv4 "
@@ -169,6 +174,8 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect neigh IP:ip EP:ep", "learned.expect_neigh", "the context resolved IP to EP's MAC", "ip neigh show to IP"),
         f("expect fdb BRIDGE:bridge EP:ep", "learned.expect_fdb",
           "BRIDGE (in the context) learned EP's MAC on the port that leads to EP", "bridge fdb show br BRIDGE"),
+        f("expect path [-I IF:ifname] TARGET:target via EP:ep...", "trace.expect_path",
+          "a trace from the context to TARGET passes the endpoints in order (nslab only: no iproute2 check)"),
         f("expect pingall except PAIR:pair...", "traffic.expect_pingall",
           "every namespace answers every other, except the pairs A-B (either way), which must not", "ping each pair"),
         f("expect pingall", "traffic.expect_pingall", "every namespace with an IPv4 address answers every other", "ping each pair"),

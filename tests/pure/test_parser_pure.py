@@ -161,6 +161,10 @@ FORMS = [
     ("capture ls", "capture_ls", {}),
     ("capture stop", "capture_stop", {}),
     ("capture stop 2", "capture_stop", {"id": 2}),
+    ("trace 10.0.0.2", "trace", {"target": "10.0.0.2"}),
+    ("trace -I br0 --json ns2", "trace", {"I": "br0", "json": True, "target": "ns2"}),
+    ("expect path ns2 via ns1:eth0 br0 ns2:eth0", "expect_path", {"target": "ns2", "ep": ["ns1:eth0", "br0", "ns2:eth0"]}),
+    ("expect path -I eth1 10.0.0.9 via r1:eth0", "expect_path", {"I": "eth1", "target": "10.0.0.9", "ep": ["r1:eth0"]}),
 ]
 
 
@@ -403,3 +407,14 @@ def test_a_percent_in_an_interface_name_is_refused(line: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_line(line)
     assert "cannot contain '%'" in info.value.message and "template" in info.value.message
+
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ("trace", "expected TARGET"),
+    ("expect path ns2", "expected 'via', the line ended"),
+    ("expect path ns2 via", "expected EP"),
+    ("trace -I", "-I needs IF (an interface name)"),
+])
+def test_trace_errors(line, words):
+    assert words in err(line).message
