@@ -70,3 +70,73 @@ def test_reset_after_a_dead_link(lab: Lab, container):
     assert out.ok, out.error
     assert not os.path.exists("/run/netns/test")
     assert host_links(lab) == ["lo"]
+
+
+def lab_containers() -> list[str]:
+    """IDs of every container carrying nslab's lab label, as Docker lists them."""
+    return docker("ps", "-aq", "--no-trunc", "--filter", "label=nslab.lab").stdout.split()
+
+
+def unique(stem: str) -> str:
+    return f"nslab-{stem}-{os.getpid()}"
+
+
+def test_container_run_pipework_and_two_undos_leave_nothing(lab: Lab, docker_image):
+    before = lab_containers()
+    name = unique("run")
+    out = lab.run(f"container run {name}")
+    assert out.ok, out.error
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert cid in lab_containers() and cid not in before
+    assert docker("inspect", "-f", "{{.HostConfig.NetworkMode}} {{.State.Running}}", name).stdout.split() == ["none", "true"]
+    pid = int(docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+    assert os.stat(f"/run/netns/{name}").st_ino == os.stat(f"/proc/{pid}/ns/net").st_ino
+    out = lab.run(f"pipework br0 {name} 10.9.0.2/24")
+    assert out.ok, out.error
+    assert "10.9.0.2/24" in dockerkit.addrs(name, "eth1")
+    assert {"br0", f"veth1pl{pid}"} <= set(host_links(lab))
+    assert lab.undo(1) and lab.undo(1)
+    assert docker("ps", "-aq", "--filter", f"id={cid}").stdout.strip() == ""
+    assert host_links(lab) == ["lo"]
+    assert not os.path.exists(f"/run/netns/{name}")
+
+
+def test_reset_removes_the_labs_containers_and_only_those(lab: Lab, container):
+    outside = container()  # started by docker, not by nslab: it must keep running
+    names = [unique(f"r{k}") for k in range(3)]
+    for name in names:
+        out = lab.run(f"container run {name}")
+        assert out.ok, out.error
+    ids = [docker("inspect", "-f", "{{.Id}}", n).stdout.strip() for n in names]
+    listed = lab.run("container ls")
+    assert listed.ok and sorted(r[0] for r in listed.events[0].rows) == sorted(names)
+    out = lab.run("reset")
+    assert out.ok, out.error
+    for cid in ids:
+        assert docker("ps", "-aq", "--filter", f"id={cid}").stdout.strip() == ""
+    assert docker("inspect", "-f", "{{.State.Running}}", outside).stdout.strip() == "true"
+
+
+def test_container_rm_and_errors(lab: Lab, docker_image):
+    name = unique("rm")
+    assert lab.run(f"container run {name}").ok
+    out = lab.run(f"container run {name}")
+    assert not out.ok and out.error == f"namespace {name!r} exists already"
+    out = lab.run("container run x1 --network bridge")
+    assert not out.ok and out.error.startswith("--network bridge: only `none` is supported")
+    out = lab.run("container rm nslab-not-this-labs")
+    assert not out.ok and out.error.startswith("no container 'nslab-not-this-labs' started by this lab")
+    out = lab.run("container run x2 nslab/no-such-image:0")
+    assert not out.ok and "no image 'nslab/no-such-image:0'" in out.error
+    assert docker("ps", "-aq", "--filter", "name=^x2$").stdout.strip() == ""
+    assert lab.run(f"container rm {name}").ok
+    assert docker("ps", "-aq", "--filter", f"name=^{name}$").stdout.strip() == ""
+    assert not os.path.exists(f"/run/netns/{name}")
+
+
+def test_an_isolated_labs_end_removes_its_containers(docker_image):
+    name = unique("end")
+    with Lab() as lab:
+        assert lab.run(f"container run {name}").ok
+        cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert docker("ps", "-aq", "--filter", f"id={cid}").stdout.strip() == ""

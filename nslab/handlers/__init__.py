@@ -15,7 +15,7 @@ from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.commands import TABLE
 from ..lang.near import did_you_mean
-from . import build, capture, containers, expect, goals, journal_cmds, learned, link_kinds, look, programs, shaping, traffic
+from . import build, capture, container_life, containers, expect, goals, journal_cmds, learned, link_kinds, look, programs, shaping, traffic
 
 
 def where_now(ctx: Ctx, e: NoInterfaceError) -> str:
@@ -51,7 +51,7 @@ def _taught(fn: Callable[..., Any]) -> Callable[..., Any]:
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: _taught(fn)
-    for module in (build, look, programs, expect, goals, journal_cmds, containers, shaping, learned, traffic, link_kinds, capture)
+    for module in (build, look, programs, expect, goals, journal_cmds, containers, container_life, shaping, learned, traffic, link_kinds, capture)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

@@ -98,6 +98,18 @@ TABLE: tuple[CommandSpec, ...] = (
           "a tunnel end in the context that floods to a multicast group (DEV required)",
           "ip link add NAME type vxlan id VNI group IP dev DEV dstport N"),
     ), example="u1 vxlan vx0 id 42 remote 192.168.0.2 dev eth0"),
+    CommandSpec("container", CONTAINERS, "containers the lab starts, stops and removes (Docker)", (
+        f("container run NAME:newns [IMAGE:word] [--network MODE:word] [-- CMD:word*]", "container_run",
+          "start container NAME (default image nslab/busybox:latest, kept running by sleep) with no network of its "
+          "own (--network none), labelled as the lab's, and name its namespace NAME; undo removes it",
+          "docker run -d --name NAME --network none IMAGE CMD; ip netns attach NAME PID"),
+        f("container ls", "container_ls", "the containers this lab started: name, id, image, state, PID",
+          "docker ps -a --filter label=nslab.lab=LAB"),
+        f("container stop NAME:ns", "container_stop", "stop a container this lab started (its namespace is then gone)",
+          "docker stop NAME"),
+        f("container rm NAME:ns", "container_rm", "remove a container this lab started, and its namespace's name",
+          "docker rm -f NAME; ip netns del NAME"),
+    ), example="container run web"),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "

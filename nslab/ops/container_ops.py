@@ -172,7 +172,7 @@ def relink(nss: Any, journal: "Journal") -> None:
     """Host mode, a later process: watch the links the journal still holds."""
     for step in journal.live():
         for op in step.ops:
-            if op["op"] == "ns_link":
+            if op["op"] in ("ns_link", "ctr_run"):
                 register_link(nss, op)
             elif op["op"] in ("ns_unlink", "ns_del"):
                 nss.checks.pop(op["ns"], None)

@@ -132,6 +132,10 @@ def ns_link(state: LabState, op: Op) -> None:
     state.add_ns(op["ns"], opaque=True)
 
 
+def ctr_rm(state: LabState, op: Op) -> None:
+    state.nss.pop(op["ns"], None)  # the name may have gone before (`ns del`): the container goes all the same
+
+
 def ns_unlink(state: LabState, op: Op) -> None:
     ns_of(state, op["ns"])
     del state.nss[op["ns"]]
