@@ -15,7 +15,21 @@ from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.commands import TABLE
 from ..lang.near import did_you_mean
-from . import build, capture, container_life, containers, expect, goals, journal_cmds, learned, link_kinds, look, programs, shaping, traffic
+from . import (
+    build,
+    capture,
+    container_life,
+    containers,
+    expect,
+    goals,
+    journal_cmds,
+    learned,
+    link_kinds,
+    look,
+    programs,
+    shaping,
+    traffic,
+)
 
 
 def where_now(ctx: Ctx, e: NoInterfaceError) -> str:

@@ -122,7 +122,9 @@ def apply_ns_unlink(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     if not nss.exists(name):
         raise CommandError(f"no namespace {name!r}")
     check = nss.checks.pop(name, None)
-    if isinstance(check, LinkCheck) and not check.alive:
+    if isinstance(check, LinkCheck) and not check.alive and not any(
+            isinstance(other, LinkCheck) and (other.op["pid"], other.op.get("start")) == (check.op["pid"], check.op.get("start"))
+            for other in nss.checks.values()):  # the last name of it: nothing else shows its veths any more
         _drop_veths(nss.path(name))
     nss.delete(name)
     # undoing `ns del` of a link names the same process's namespace again (its start time guards the PID)

@@ -155,6 +155,12 @@ FORMS = [
     ("capture start -q -w f.pcapng ns1:eth0 -- not port 53", "capture_start",
      {"q": True, "w": "f.pcapng", "ep": ["ns1:eth0"], "filter": "not port 53"}),
     ("capture ls", "capture_ls", {}),
+    ("container run web", "container_run", {"name": "web"}),
+    ("container run web alpine:3 --network none -- sleep 60", "container_run",
+     {"name": "web", "image": "alpine:3", "network": "none", "cmd": ["sleep", "60"]}),
+    ("container ls", "container_ls", {}),
+    ("container stop web", "container_stop", {"name": "web"}),
+    ("container rm web", "container_rm", {"name": "web"}),
     ("capture stop", "capture_stop", {}),
     ("capture stop 2", "capture_stop", {"id": 2}),
 ]
