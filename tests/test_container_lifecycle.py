@@ -140,3 +140,26 @@ def test_an_isolated_labs_end_removes_its_containers(docker_image):
         assert lab.run(f"container run {name}").ok
         cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
     assert docker("ps", "-aq", "--filter", f"id={cid}").stdout.strip() == ""
+
+
+def test_save_and_export_keep_container_run(lab: Lab, docker_image, tmp_path):
+    name = unique("save")
+    assert lab.run(f"container run {name} -- sleep 300").ok
+    assert lab.run(f"save {tmp_path}/s.lab").ok and lab.run(f"export sh {tmp_path}/s.sh").ok
+    assert f"container run {name} -- sleep 300\n" in (tmp_path / "s.lab").read_text()
+    script = (tmp_path / "s.sh").read_text()
+    assert f"docker run -d --name {name} --network none --label nslab.lab=" in script, script
+    assert f"ip netns attach {name} \"$(docker inspect -f '{{{{.State.Pid}}}}' {name})\"" in script, script
+
+
+def test_a_lab_container_removed_from_outside_still_resets(lab: Lab, docker_image):
+    name = unique("out")
+    assert lab.run(f"container run {name}").ok
+    assert lab.run(f"pipework br0 {name} 10.8.0.2/24").ok
+    docker("rm", "-f", name)
+    for line in ("show", "link ls", "container ls", "bridge ls"):
+        out = lab.run(line)
+        assert out.ok, (line, out.error)
+    out = lab.run("reset")
+    assert out.ok, out.error
+    assert host_links(lab) == ["lo"] and not os.path.exists(f"/run/netns/{name}")
