@@ -13,6 +13,7 @@ from conftest import ip_j
 from dockerkit import docker
 
 from nslab.lab import Lab
+from nslab.services import docker as containers
 
 docker_image, container = dockerkit.docker_image, dockerkit.container
 
@@ -108,6 +109,10 @@ def test_reset_removes_the_labs_containers_and_only_those(lab: Lab, container):
         out = lab.run(f"container run {name}")
         assert out.ok, out.error
     ids = [docker("inspect", "-f", "{{.Id}}", n).stdout.strip() for n in names]
+    assert lab.run(f"exec -d {names[0]} sleep 300").ok and lab.run("host sleep 301 &").ok
+    programs = lab.run("ps").events[0].rows
+    started = [(r[2], containers.start_time(r[2])) for r in programs]
+    assert len(started) == 2 and all(containers.alive(*p) for p in started)
     listed = lab.run("container ls")
     assert listed.ok and sorted(r[0] for r in listed.events[0].rows) == sorted(names)
     out = lab.run("reset")
@@ -115,6 +120,7 @@ def test_reset_removes_the_labs_containers_and_only_those(lab: Lab, container):
     for cid in ids:
         assert docker("ps", "-aq", "--filter", f"id={cid}").stdout.strip() == ""
     assert docker("inspect", "-f", "{{.State.Running}}", outside).stdout.strip() == "true"
+    assert not [p for p in started if os.path.exists(f"/proc/{p[0]}")]  # stopped and reaped
 
 
 def test_container_rm_and_errors(lab: Lab, docker_image):

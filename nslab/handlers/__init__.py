@@ -16,6 +16,7 @@ from ..kernel.netns import HOST
 from ..lang.commands import TABLE
 from ..lang.near import did_you_mean
 from . import (
+    background,
     build,
     capture,
     container_life,
@@ -65,7 +66,7 @@ def _taught(fn: Callable[..., Any]) -> Callable[..., Any]:
 _NAMES = {f.handler for c in TABLE for f in c.forms}
 HANDLERS: dict[str, Callable[..., Any]] = {
     name: _taught(fn)
-    for module in (build, look, programs, expect, goals, journal_cmds, containers, container_life, shaping, learned, traffic, link_kinds, capture)
+    for module in (build, background, look, programs, expect, goals, journal_cmds, containers, container_life, shaping, learned, traffic, link_kinds, capture)
     for name, fn in vars(module).items()
     if name in _NAMES and callable(fn)
 }

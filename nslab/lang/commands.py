@@ -129,9 +129,19 @@ TABLE: tuple[CommandSpec, ...] = (
         f("shell [NS:ns]", "shell", "run $SHELL inside NS (default: the context)", "ip netns exec NS bash"),
     ), journal=False),
     CommandSpec("exec", RUN, "run a program inside a namespace", (
-        f("exec ARGV:word*", "exec", "exec [NS] PROG ARGS...: argv only, no shell unless you write one",
+        f("exec ARGV:word*", "exec", "exec [-d] [NS] PROG ARGS...: argv only, no shell unless you write one; "
+          "-d (or a last word &): in the background, named by a short id (`ps`, `logs ID`, `kill ID`)",
           "ip netns exec NS PROG ARGS"),
     ), example="exec ns1 ip addr", journal=False),
+    CommandSpec("ps", RUN, "the lab's background programs (`exec -d`, `NS PROG ARGS &`)", (
+        f("ps", "ps", "id, namespace, PID, state and command of each", "ps -o pid,stat,args -p PID"),
+    ), example="ps", journal=False),
+    CommandSpec("logs", RUN, "what a background program printed", (
+        f("logs ID:word", "logs", "its output so far (kept in a file of the lab's)", "cat LOG"),
+    ), example="logs p1", journal=False),
+    CommandSpec("kill", RUN, "stop a background program", (
+        f("kill ID:word", "kill", "SIGTERM to its process group (SIGKILL after 1 s); undo starts it again", "kill PID"),
+    ), example="kill p1"),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "ping",
           "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "

@@ -38,8 +38,8 @@ class _Later:
         return call
 
 
-ctr, kinds, shaping, shaping_spec, run = (_Later(m) for m in ("container_ops", "link_kinds", "shaping", "shaping_spec",
-                                                              "container_run"))
+ctr, kinds, shaping, shaping_spec, run, bg = (_Later(m) for m in ("container_ops", "link_kinds", "shaping",
+                                                                  "shaping_spec", "container_run", "background"))
 
 Op = dict[str, Any]
 Apply = Callable[[Any, Op, bool], list[Op]]  # (kernel, op, inverse) -> the ops that undo it
@@ -125,6 +125,11 @@ _ALL = [
            run.ctr_run_words, names="made"),
     OpKind("ctr_rm", ("ns", "container", "id", "label"), run.apply_ctr_rm, model.ctr_rm, run.ctr_rm_lines,
            run.ctr_rm_words, removes=True, deletion=True, names="removed"),
+    # programs in the background (nslab/ops/background.py)
+    OpKind("prog_start", ("ns", "id", "argv", "log"), bg.apply_prog_start, model.prog_start, bg.prog_start_lines,
+           bg.prog_start_words),
+    OpKind("prog_stop", ("id", "pid", "start"), bg.apply_prog_stop, model.prog_stop, bg.prog_stop_lines,
+           bg.prog_stop_words, removes=True, deletion=True),
     OpKind("in_ctr", ("pid", "inner"), ctr.apply_in_ctr, model.unknown_inside, _in_ctr_lines, _in_ctr_words),
     OpKind("ctr_veth", ("ns", "name", "peer"), ctr.apply_ctr_veth, model.ctr_veth, ctr.ctr_veth_lines,
            ctr.ctr_veth_words, creates=True),
