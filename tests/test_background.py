@@ -105,3 +105,10 @@ def test_kill_9_of_an_isolated_nslab_ends_its_background_programs(tmp_path: Path
     while time.monotonic() < deadline and any(running(k, s) for k, s in started.items()):
         time.sleep(0.02)
     assert not [k for k, s in started.items() if running(k, s)]
+
+
+def test_save_and_export_keep_a_background_program(lab: Lab, tmp_path: Path):
+    assert lab.run("ns add n1").ok and lab.run("n1 sleep 60 &").ok
+    assert lab.run(f"save {tmp_path}/b.lab").ok and lab.run(f"export sh {tmp_path}/b.sh").ok
+    assert (tmp_path / "b.lab").read_text().splitlines()[-1] == "n1 sleep 60 &"
+    assert "ip netns exec n1 sleep 60 >/dev/null 2>&1 & NSLAB_PROG_p1=$!" in (tmp_path / "b.sh").read_text()
