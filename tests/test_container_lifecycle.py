@@ -169,3 +169,25 @@ def test_a_lab_container_removed_from_outside_still_resets(lab: Lab, docker_imag
     out = lab.run("reset")
     assert out.ok, out.error
     assert host_links(lab) == ["lo"] and not os.path.exists(f"/run/netns/{name}")
+
+
+def test_host_clean_removes_the_labs_container_and_program(docker_image):
+    from conftest import nslab_cli
+
+    # `--host` acts on this pytest process's own isolated root namespace (tests/conftest.py)
+    name, lab_name = unique("host"), f"hc{os.getpid()}"
+    r = nslab_cli("--host", "--lab", lab_name, "run", "-", input=f"container run {name}\nexec -d sleep 300\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    cid = docker("inspect", "-f", "{{.Id}} {{index .Config.Labels \"nslab.lab\"}}", name).stdout.split()
+    assert cid[1] == f"nslab:{lab_name}"
+    pid = int(r.stdout.split("(pid ")[1].split(")")[0])
+    start = containers.start_time(pid)
+    assert containers.alive(pid, start)  # a host lab's program outlives the process that started it
+    try:
+        r = nslab_cli("--host", "--lab", lab_name, "clean")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert docker("ps", "-aq", "--filter", f"id={cid[0]}").stdout.strip() == ""
+        assert not os.path.exists(f"/run/netns/{name}")
+        assert not containers.alive(pid, start) or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    finally:
+        docker("rm", "-f", cid[0], check=False)

@@ -58,7 +58,9 @@ def apply_prog_start(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     fd = kernel.nss.get(op["ns"]).fd
     os.makedirs(os.path.dirname(op["log"]), mode=0o700, exist_ok=True)
     with open(op["log"], "ab") as log:
-        proc = procns.popen_in(fd, list(op["argv"]), setup=procns.die_with_parent, stdout=log,
+        # an isolated lab's programs die with it; a host lab's outlive the process (`clean` stops them)
+        setup = procns.die_with_parent if kernel.tag is None else None
+        proc = procns.popen_in(fd, list(op["argv"]), setup=setup, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
     op.update(pid=proc.pid, start=start_time(proc.pid))
     programs(kernel)[op["id"]] = op
