@@ -184,6 +184,8 @@ def test_host_clean_removes_the_labs_container_and_program(docker_image):
     start = containers.start_time(pid)
     assert containers.alive(pid, start)  # a host lab's program outlives the process that started it
     try:
+        r = nslab_cli("--host", "--lab", lab_name, "run", "-", input="ps\n")
+        assert r.returncode == 0 and "p1" in r.stdout and str(pid) in r.stdout and "running" in r.stdout, r.stdout
         r = nslab_cli("--host", "--lab", lab_name, "clean")
         assert r.returncode == 0, r.stdout + r.stderr
         assert docker("ps", "-aq", "--filter", f"id={cid[0]}").stdout.strip() == ""

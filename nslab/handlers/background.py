@@ -27,6 +27,7 @@ def start(ctx: Ctx, ns: str, argv: list[str]) -> Message:
             raise CommandError(f"no program {argv[0]!r} (not found on PATH)")
         ctx.apply({"op": "prog_start", "ns": ns, "id": "p?", "argv": list(argv), "log": ""})
         return Message(f"{argv[0]} would start in the background in {ns}", "ok")
+    _programs(ctx)  # (host mode: what earlier processes started keeps its id)
     pid_id = bg.next_id(ctx.lab.kernel)
     op = {"op": "prog_start", "ns": ns, "id": pid_id, "argv": list(argv),
           "log": os.path.join(_log_dir(ctx), f"{pid_id}.log")}
@@ -35,7 +36,17 @@ def start(ctx: Ctx, ns: str, argv: list[str]) -> Message:
 
 
 def _programs(ctx: Ctx) -> dict[str, dict[str, Any]]:
-    return {} if ctx.lab is None else bg.programs(ctx.lab.kernel)
+    if ctx.lab is None:
+        return {}
+    found = bg.programs(ctx.lab.kernel)
+    if ctx.host_mode:  # a later process of a host lab: the journal's live steps say what earlier ones started
+        for step in ctx.lab.journal.live():
+            for op in step.ops:
+                if op["op"] == "prog_start" and "pid" in op:
+                    found.setdefault(op["id"], op)
+                elif op["op"] == "prog_stop" and found.get(op["id"], {}).get("pid") == op["pid"]:
+                    del found[op["id"]]
+    return found
 
 
 def _one(ctx: Ctx, pid_id: str) -> dict[str, Any]:
