@@ -68,7 +68,7 @@ def test_every_container_lab_is_round_tripped_or_says_why_not():
     assert not set(CONTAINER_LABS) & set(LEFT_OUT)
     for name, containers in CONTAINER_LABS.items():
         text = (LABS / f"{name}.lab").read_text()
-        assert all(f"--name {c} " in text for c in containers), name
+        assert all(f"container run {c}\n" in text for c in containers), name
 
 
 @pytest.mark.parametrize("name", sorted(CONTAINER_LABS))

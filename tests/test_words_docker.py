@@ -52,11 +52,11 @@ def test_the_docker_labs_declare_what_they_need():
         lab = parse_file(path)
         assert {"docker", "image"} <= set(lab.needs.what), path
         text = path.read_text()
-        # the containers its lines start: `--name X`, or 08's `for c in A B C; ... --name $c`
-        started = set(re.findall(r"--name (nslab-[\w-]+)", text))
-        for names in re.findall(r"for c in ([\w -]+); do docker run", text):
-            started |= set(names.split())
-        assert started and started == set(lab.needs.containers), (path, started)
+        # its containers are started by `container run` (the lab removes them by label and ID),
+        # never by a `docker run` a failed run would leave behind
+        started = set(re.findall(r"^container run (nslab-[\w-]+)", text, re.M))
+        assert started and "docker run" not in text.replace("`docker run", ""), path
+        assert not lab.needs.containers, path
     assert "ovs" in parse_file(LABS / "08-pipework.lab").needs.what
 
 
@@ -104,6 +104,20 @@ def failing_lab(tmp: Path, name: str, image: str, then: str) -> Path:
                     f"exec docker run -d --name {name} --network none {image} sleep 600\n"
                     f"ns link {name} c\n{then}\n")
     return path
+
+
+def test_a_container_run_lab_that_fails_halfway_leaves_no_container(docker_image: str, tmp_path: Path):
+    names = [f"nslab-w{os.getpid()}-half{k}" for k in range(2)]
+    path = tmp_path / "half.lab"
+    path.write_text("# fails after its containers run\n# needs: docker, image\n"
+                    + "".join(f"container run {n}\n" for n in names) + f"{names[0]} expect link eth9\n")
+    try:
+        r = nslab_cli("--no-color", "run", str(path))
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"container {names[1]} runs" in r.stdout, r.stdout  # both did start
+        assert all(gone(n) for n in names)
+    finally:
+        dockerkit.docker("rm", "-f", *names, check=False)
 
 
 def test_a_failed_docker_lab_leaves_no_container(docker_image: str, tmp_path: Path):

@@ -37,7 +37,8 @@ def _with_context(step: Step) -> str:
 
 def kept(step: Step) -> bool:
     """A step whose effects are in the lab now: it succeeded, changed something and was not undone."""
-    return step.outcome == "ok" and step.changes_lab and bool(step.ops)
+    # (an `exec` has ops only when it started a program in the background: that program is kept)
+    return step.outcome == "ok" and (step.changes_lab or step.command == "exec") and bool(step.ops)
 
 
 def ran_program(step: Step, namespaces: set[str] | None) -> bool:

@@ -107,7 +107,7 @@ class Session:
                 self.journal.require_writable()
                 self.hostlog.require_writable()
             self.journal.next_n = self.hostlog.last_step() + 1
-        if host and any(op["op"] == "ns_link" for s in self.journal.live() for op in s.ops):
+        if host and any(op["op"] in ("ns_link", "ctr_run") for s in self.journal.live() for op in s.ops):
             from ..ops.container_ops import relink
 
             relink(self.nss, self.journal)  # watch links an earlier process made

@@ -33,6 +33,7 @@ class View(Protocol):
     def link_local(self, ns: str) -> dict[str, list[str]]: ...  # IPv6 fe80:: by interface (the kernel's own)
     def lab_links(self, names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]: ...
     def is_link(self, ns: str) -> bool: ...  # a name `ns link` gave another process's namespace
+    def gone(self, ns: str) -> str | None: ...  # why a linked name's process has stopped, or None
     def fd(self, ns: str) -> int: ...  # a descriptor on the namespace, to run a program or a probe in
     def shaping(self, ns: str) -> dict[str, dict[str, Any]]: ...  # root qdiscs set, by interface (not defaults)
     def flapping(self, ns: str) -> dict[str, str]: ...  # links flapping in the background, in words
@@ -79,6 +80,9 @@ class KernelView:
         from ..ops.container_ops import is_link
 
         return is_link(self.nss, ns)
+
+    def gone(self, ns: str) -> str | None:
+        return self.nss.gone(ns)
 
     def fd(self, ns: str) -> int:
         return self.nss.get(ns).fd
@@ -143,6 +147,9 @@ class ModelView:
 
     def is_link(self, ns: str) -> bool:
         return ns in self.state.nss and self.state.nss[ns].opaque
+
+    def gone(self, ns: str) -> str | None:
+        return None  # the model takes a linked process on trust
 
     def fd(self, ns: str) -> int:
         raise CommandError("a dry run touches no namespace")

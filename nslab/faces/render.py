@@ -235,6 +235,8 @@ class Renderer:
         root = Tree(Text("lab", style="bold"))
         for ns in e.namespaces:
             node = root.add(Text(visible(ns["ns"]), style="bold cyan"))
+            if ns.get("gone"):
+                node.add(Text("gone: " + visible(ns["gone"]), style="red"))
             for link in ns["links"]:
                 label = Text.assemble(visible(link["name"]), " ", (visible(link["kind"]), "dim"), " ",
                                       ("UP", "green") if link["up"] else ("DOWN", "red"))

@@ -59,9 +59,12 @@ def ns_del(ctx: Ctx, name: list[str]) -> Message:
         if n == HOST:
             raise CommandError("the host namespace cannot be deleted")
         ctx.guard.namespace(n)
+        if ctx.view.is_link(n):
+            # only the name goes (the namespace stays with its process), also once that process has stopped
+            ctx.apply({"op": "ns_unlink", "ns": n})
+            continue
         ctx.view.require(n)
-        # a linked container's namespace: only the name goes; the namespace stays with its process
-        ctx.apply({"op": "ns_unlink" if ctx.view.is_link(n) else "ns_del", "ns": n})
+        ctx.apply({"op": "ns_del", "ns": n})
         # (the session moves the context to host when its namespace goes)
     return Message(f"deleted {', '.join(name)}", "ok")
 

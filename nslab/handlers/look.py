@@ -26,8 +26,8 @@ def _names(ctx: Ctx, ns: str | None, everywhere: bool = False) -> list[str]:
     """The namespaces a listing covers: NS, or with --all every namespace of the lab, else the context."""
     if ns is not None and everywhere:
         raise CommandError(f"a namespace ({ns}) or --all, not both")
-    if everywhere:
-        return [HOST, *ctx.view.names()]
+    if everywhere:  # a link whose container has stopped has nothing to list
+        return [HOST, *(n for n in ctx.view.names() if ctx.view.gone(n) is None)]
     if ns is not None:
         ctx.view.require(ns)
         return [ns]
@@ -153,13 +153,17 @@ def bridge_ls(ctx: Ctx) -> Table:
 
 
 def show(ctx: Ctx, ns: str | None = None) -> Tree:
-    names = [HOST, *ctx.view.names()]
-    by_ns = ctx.view.lab_links(names)
-    shown = [ns] if ns else names
+    every = [HOST, *ctx.view.names()]
+    dead = {n: why for n in every if (why := ctx.view.gone(n)) is not None}
+    names = [n for n in every if n not in dead]
     if ns:
         ctx.view.require(ns)
-    out = []
-    for name in shown:
+    by_ns = ctx.view.lab_links([ns] if ns else names)
+    out: list[dict[str, Any]] = []
+    for name in [ns] if ns else every:
+        if name in dead:  # shown, marked: the lab still holds the name until `ns del`, `undo` or `reset`
+            out.append({"ns": name, "gone": dead[name], "links": [], "routes": []})
+            continue
         index = {x.index: x.name for x in by_ns[name]}
         links = [
             {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,

@@ -24,6 +24,9 @@ from ..kernel.netns import HOST
 
 def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the command's name
     ns = ctx.ns
+    detached = bool(argv) and (argv[0] == "-d" or (argv[-1] == "&" and len(argv) > 1))
+    if detached:  # `exec -d [NS] PROG ARGS...` or `NS PROG ARGS... &`: a background program
+        argv = argv[1:] if argv[0] == "-d" else argv[:-1]
     if ctx.cmd.prefix is None and len(argv) > 1 and argv[0] != HOST and ctx.view.exists(argv[0]):
         ns, argv = argv[0], argv[1:]
     elif argv and argv[0] == HOST and len(argv) > 1:
@@ -31,6 +34,11 @@ def exec(ctx: Ctx, argv: list[str]) -> Iterator[Any]:  # noqa: A001 - the comman
     if not argv:
         raise CommandError("exec needs a program to run")
     ctx.view.require(ns)
+    if detached:
+        from .background import start
+
+        yield start(ctx, ns, argv)
+        return
     if ctx.dry:  # resolved, not run: the program must be there to run
         if shutil.which(argv[0]) is None:
             raise CommandError(f"no program {argv[0]!r} (not found on PATH)")

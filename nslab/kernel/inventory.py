@@ -157,7 +157,7 @@ def resolve_peers(nss: "Namespaces", by_ns: dict[str, list[Link]]) -> None:
             if link.kind != "veth" or link.peer is not None or link.link_nsid is None or link.link_index is None:
                 continue
             other = nss.nsid_owner(name, link.link_nsid)
-            if other is None:
+            if other is None or (other not in by_ns and nss.gone(other) is not None):
                 continue
             if other in by_ns:
                 match = [x.name for x in by_ns[other] if x.index == link.link_index]
@@ -171,7 +171,8 @@ def resolve_peers(nss: "Namespaces", by_ns: dict[str, list[Link]]) -> None:
 def lab_links(nss: "Namespaces", names: list[str] | None = None, peers: bool = True) -> dict[str, list[Link]]:
     """Links of the given namespaces (default: host and every named one); peers elsewhere are
     looked up one by one, so naming one namespace reads one namespace (and its peers' links)."""
-    names = names if names is not None else [HOST, *nss.names()]
+    if names is None:  # the whole lab: a link whose container has stopped has nothing to list
+        names = [HOST, *(n for n in nss.names() if nss.gone(n) is None)]
     by_ns = {n: links(nss.get(n)) for n in names}
     if peers:
         resolve_peers(nss, by_ns)

@@ -98,6 +98,18 @@ TABLE: tuple[CommandSpec, ...] = (
           "a tunnel end in the context that floods to a multicast group (DEV required)",
           "ip link add NAME type vxlan id VNI group IP dev DEV dstport N"),
     ), example="u1 vxlan vx0 id 42 remote 192.168.0.2 dev eth0"),
+    CommandSpec("container", CONTAINERS, "containers the lab starts, stops and removes (Docker)", (
+        f("container run NAME:newns [IMAGE:word] [--network MODE:word] [-- CMD:word*]", "container_life.container_run",
+          "start container NAME (default image nslab/busybox:latest, kept running by sleep) with no network of its "
+          "own (--network none), labelled as the lab's, and name its namespace NAME; undo removes it",
+          "docker run -d --name NAME --network none IMAGE CMD; ip netns attach NAME PID"),
+        f("container ls", "container_life.container_ls", "the containers this lab started: name, id, image, state, PID",
+          "docker ps -a --filter label=nslab.lab=LAB"),
+        f("container stop NAME:ns", "container_life.container_stop", "stop a container this lab started (its namespace is then gone)",
+          "docker stop NAME"),
+        f("container rm NAME:ns", "container_life.container_rm", "remove a container this lab started, and its namespace's name",
+          "docker rm -f NAME; ip netns del NAME"),
+    ), example="container run web"),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "containers.pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
@@ -117,9 +129,19 @@ TABLE: tuple[CommandSpec, ...] = (
         f("shell [NS:ns]", "look.shell", "run $SHELL inside NS (default: the context)", "ip netns exec NS bash"),
     ), journal=False),
     CommandSpec("exec", RUN, "run a program inside a namespace", (
-        f("exec ARGV:word*", "programs.exec", "exec [NS] PROG ARGS...: argv only, no shell unless you write one",
+        f("exec ARGV:word*", "programs.exec", "exec [-d] [NS] PROG ARGS...: argv only, no shell unless you write one; "
+          "-d (or a last word &): in the background, named by a short id (`ps`, `logs ID`, `kill ID`)",
           "ip netns exec NS PROG ARGS"),
     ), example="exec ns1 ip addr", journal=False),
+    CommandSpec("ps", RUN, "the lab's background programs (`exec -d`, `NS PROG ARGS &`)", (
+        f("ps", "background.ps", "id, namespace, PID, state and command of each", "ps -o pid,stat,args -p PID"),
+    ), example="ps", journal=False),
+    CommandSpec("logs", RUN, "what a background program printed", (
+        f("logs ID:word", "background.logs", "its output so far (kept in a file of the lab's)", "cat LOG"),
+    ), example="logs p1", journal=False),
+    CommandSpec("kill", RUN, "stop a background program", (
+        f("kill ID:word", "background.kill", "SIGTERM to its process group (SIGKILL after 1 s); undo starts it again", "kill PID"),
+    ), example="kill p1"),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "look.ping",
           "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "

@@ -122,9 +122,32 @@ def apply_ns_unlink(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     if not nss.exists(name):
         raise CommandError(f"no namespace {name!r}")
     check = nss.checks.pop(name, None)
+    if isinstance(check, LinkCheck) and not check.alive and not any(
+            isinstance(other, LinkCheck) and (other.op["pid"], other.op.get("start")) == (check.op["pid"], check.op.get("start"))
+            for other in nss.checks.values()):  # the last name of it: nothing else shows its veths any more
+        _drop_veths(nss.path(name))
     nss.delete(name)
     # undoing `ns del` of a link names the same process's namespace again (its start time guards the PID)
     return [dict(check.op)] if inverse and isinstance(check, LinkCheck) else []
+
+
+def _drop_veths(path: str) -> None:
+    """A stopped container's namespace lives on only through the lab's bind mount; before it goes,
+    its veths go now, so their ends in the lab's namespaces are gone when the step ends (the
+    kernel would remove them later, as it frees the namespace)."""
+    from ..kernel.rtnl import open_in
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        nl = open_in(fd)
+        try:
+            for link in nl.links():
+                if link.kind == "veth":
+                    nl.del_link(link.index)
+        finally:
+            nl.close()
+    finally:
+        os.close(fd)
 
 
 def is_link(nss: Any, name: str) -> bool:
@@ -151,7 +174,7 @@ def relink(nss: Any, journal: "Journal") -> None:
     """Host mode, a later process: watch the links the journal still holds."""
     for step in journal.live():
         for op in step.ops:
-            if op["op"] == "ns_link":
+            if op["op"] in ("ns_link", "ctr_run"):
                 register_link(nss, op)
             elif op["op"] in ("ns_unlink", "ns_del"):
                 nss.checks.pop(op["ns"], None)

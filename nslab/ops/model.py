@@ -132,6 +132,18 @@ def ns_link(state: LabState, op: Op) -> None:
     state.add_ns(op["ns"], opaque=True)
 
 
+def prog_start(state: LabState, op: Op) -> None:
+    ns_of(state, op["ns"])  # a program runs in a namespace the lab has
+
+
+def prog_stop(state: LabState, op: Op) -> None:
+    pass  # a program is no part of the model's network
+
+
+def ctr_rm(state: LabState, op: Op) -> None:
+    state.nss.pop(op["ns"], None)  # the name may have gone before (`ns del`): the container goes all the same
+
+
 def ns_unlink(state: LabState, op: Op) -> None:
     ns_of(state, op["ns"])
     del state.nss[op["ns"]]

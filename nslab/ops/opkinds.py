@@ -38,7 +38,8 @@ class _Later:
         return call
 
 
-ctr, kinds, shaping, shaping_spec = (_Later(m) for m in ("container_ops", "link_kinds", "shaping", "shaping_spec"))
+ctr, kinds, shaping, shaping_spec, run, bg = (_Later(m) for m in ("container_ops", "link_kinds", "shaping",
+                                                                  "shaping_spec", "container_run", "background"))
 
 Op = dict[str, Any]
 Apply = Callable[[Any, Op, bool], list[Op]]  # (kernel, op, inverse) -> the ops that undo it
@@ -121,6 +122,16 @@ _ALL = [
            names="made"),
     OpKind("ns_unlink", _NS, ctr.apply_ns_unlink, model.ns_unlink, ctr.ns_unlink_lines, ctr.ns_unlink_words,
            names="removed"),
+    # containers the lab starts (nslab/ops/container_run.py): the container and its namespace's name
+    OpKind("ctr_run", ("ns", "container", "image"), run.apply_ctr_run, model.ns_link, run.ctr_run_lines,
+           run.ctr_run_words, names="made"),
+    OpKind("ctr_rm", ("ns", "container", "id", "label"), run.apply_ctr_rm, model.ctr_rm, run.ctr_rm_lines,
+           run.ctr_rm_words, removes=True, deletion=True, names="removed"),
+    # programs in the background (nslab/ops/background.py)
+    OpKind("prog_start", ("ns", "id", "argv", "log"), bg.apply_prog_start, model.prog_start, bg.prog_start_lines,
+           bg.prog_start_words),
+    OpKind("prog_stop", ("id", "pid", "start"), bg.apply_prog_stop, model.prog_stop, bg.prog_stop_lines,
+           bg.prog_stop_words, removes=True, deletion=True),
     OpKind("in_ctr", ("pid", "inner"), ctr.apply_in_ctr, model.unknown_inside, _in_ctr_lines, _in_ctr_words),
     OpKind("ctr_veth", ("ns", "name", "peer"), ctr.apply_ctr_veth, model.ctr_veth, ctr.ctr_veth_lines,
            ctr.ctr_veth_words, creates=True),

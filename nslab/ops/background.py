@@ -1,0 +1,129 @@
+"""Ops for programs the lab runs in the background (`exec -d`, `NS PROG ARGS &`, `kill ID`).
+
+A program runs in a process group of its own with its output in a file (`logs ID`), and
+dies with nslab (PR_SET_PDEATHSIG).  It is named by a short id and known by PID and start
+time: stopping it signals that very process group, never a reused PID, never a name.
+An isolated lab kills the programs still running as it ends; in host mode `clean` undoes
+the steps that started them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..kernel import procns
+from ..services.docker import alive, start_time
+from .shell_words import Expand, command
+
+if TYPE_CHECKING:
+    from .apply import Kernel
+
+Op = dict[str, Any]
+
+
+def programs(kernel: "Kernel") -> dict[str, Op]:
+    """The lab's background programs by id (their start ops, with pid and start time)."""
+    found: dict[str, Op] | None = getattr(kernel, "programs", None)
+    if found is None:
+        found = {}
+        kernel.programs = found  # type: ignore[attr-defined]
+        kernel.popens = {}  # type: ignore[attr-defined]  # (ours to reap)
+        if kernel.tag is None:  # an isolated lab: its programs end with it
+            kernel.on_close.append(lambda: _stop_all(found))
+    return found
+
+
+def _stop_all(found: dict[str, Op]) -> None:
+    for op in list(found.values()):
+        _stop(op)
+
+
+def next_id(kernel: "Kernel") -> str:
+    taken = {int(k[1:]) for k in programs(kernel) if k[1:].isdigit()}
+    return f"p{max(taken, default=0) + 1}"
+
+
+def state(kernel: "Kernel", op: Op) -> str:
+    proc = getattr(kernel, "popens", {}).get(op["id"])
+    if proc is not None and proc.poll() is not None:
+        return f"exited ({proc.returncode})"
+    return "running" if alive(op["pid"], op.get("start")) else "exited"
+
+
+def apply_prog_start(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+    fd = kernel.nss.get(op["ns"]).fd
+    os.makedirs(os.path.dirname(op["log"]), mode=0o700, exist_ok=True)
+    with open(op["log"], "ab") as log:
+        # an isolated lab's programs die with it; a host lab's outlive the process (`clean` stops them)
+        setup = procns.die_with_parent if kernel.tag is None else None
+        proc = procns.popen_in(fd, list(op["argv"]), setup=setup, stdout=log,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
+    op.update(pid=proc.pid, start=start_time(proc.pid))
+    programs(kernel)[op["id"]] = op
+    kernel.popens[op["id"]] = proc  # type: ignore[attr-defined]
+    return [{"op": "prog_stop", **{k: op[k] for k in ("ns", "id", "argv", "log", "pid", "start")}}]
+
+
+def _stop(op: Op) -> None:
+    """SIGTERM to the program's process group, SIGKILL after a second: only while its leader is
+    the process that was started (same PID, same start time)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not alive(op["pid"], op.get("start")) or _zombie(op["pid"]):
+            return
+        try:
+            os.killpg(op["pid"], sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and alive(op["pid"], op.get("start")) and not _zombie(op["pid"]):
+            time.sleep(0.01)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def apply_prog_stop(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
+    # the program this id names now: after `kill` and its undo that is a new process, not the op's
+    current = programs(kernel).pop(op["id"], None)
+    for target in (op, current) if current is not None and current["pid"] != op["pid"] else (op,):
+        _stop(target)
+    proc = kernel.popens.pop(op["id"], None)  # type: ignore[attr-defined]
+    if proc is not None:
+        try:
+            proc.wait(timeout=2)  # reaped: it is ours
+        except subprocess.TimeoutExpired:
+            pass
+    # undoing `kill ID` starts the same program again
+    return [{"op": "prog_start", **{k: op[k] for k in ("ns", "id", "argv", "log")}}]
+
+
+def _var(op: Op) -> str:
+    return f"NSLAB_PROG_{op['id']}"
+
+
+def prog_start_lines(op: Op) -> list[str]:
+    netns = ["ip", "netns", "exec", op["ns"]] if op["ns"] != "host" else []
+    return [command(*netns, *op["argv"]) + f" >/dev/null 2>&1 & {_var(op)}=$!"]
+
+
+def prog_stop_lines(op: Op) -> list[str]:
+    return [command("kill", Expand(f'"${_var(op)}"'))]
+
+
+def prog_start_words(op: Op) -> str:
+    return f"+ program {op['id']} in {op['ns']}: {' '.join(op['argv'])}"
+
+
+def prog_stop_words(op: Op) -> str:
+    return f"- program {op['id']} ({' '.join(op['argv'])})"
+
+
