@@ -129,13 +129,6 @@ def renderer(args: Any, env: Environment, **kw: Any) -> Any:
     return Renderer(env=env, **kw)
 
 
-def terminal_of(env: Environment) -> Any:
-    """The terminal programs run on (faces/terminal.py, imported only when a person sits at one)."""
-    from .terminal import Terminal
-
-    return Terminal.of(env)
-
-
 def open_lab(args: Any, env: Environment) -> Any:
     """The lab the options name, with the environment's directories; its `ask` reads keys when
     a person sits at the terminal (`source FILE` is then the teaching replay)."""
@@ -148,7 +141,10 @@ def open_lab(args: Any, env: Environment) -> Any:
               allow_outside=args.allow_outside, read_only=getattr(args, "cmd", None) == "check",
               run_dir=env.netns_dir, state_dir=env.state_dir)
     lab.ask = env.ask  # and a person at the terminal: programs run on it (terminal.py), unless -q
-    lab.terminal = None if getattr(args, "quiet", False) or not (env.stdin_isatty and env.stdout_isatty) else terminal_of(env)
+    if not getattr(args, "quiet", False) and env.stdin_isatty and env.stdout_isatty:
+        from .terminal import Terminal  # imported only when a person sits at one
+
+        lab.terminal = Terminal.of(env)
     lab.docker_host = env.docker_host
     # where a step's changes are shown, each step reads what it touched before and after
     lab.read_changes = bool(getattr(args, "verbose", False) or getattr(args, "step", False))
