@@ -146,6 +146,7 @@ TABLE: tuple[CommandSpec, ...] = (
           "--rate paces the sender (UDP's default: 1mbit, as iperf3's)", "iperf3 -s in B; iperf3 -c B in A"),
     ), example="perf ns1 ns2   |   perf -t 5 --udp --rate 50mbit ns1 ns2", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
+        f("show --svg FILE:file", "show_svg", "draw the topology as an SVG picture in FILE (for slides and docs)"),
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
@@ -182,6 +183,8 @@ TABLE: tuple[CommandSpec, ...] = (
     ), journal=False),
     CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
         f("export sh [--teardown] FILE:file", "export_sh", "a bash script that builds (or with --teardown removes) the lab"),
+        f("export dot FILE:file", "export_dot", "the topology as a Graphviz graph (`dot -Tsvg FILE`)"),
+        f("export mermaid FILE:file", "export_mermaid", "the topology as a mermaid flowchart (GitHub renders it)"),
     ), journal=False),
     CommandSpec("undo", JOURNAL, "undo the last steps", (
         f("undo [N:count]", "undo", "undo the last N steps (default 1)"),
