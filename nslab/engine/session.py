@@ -121,6 +121,8 @@ class Session:
         self.terminal: Any = None  # the face's terminal for programs (nslab/faces/terminal.py); None: pipes
         self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/base/environment.py); None: the SDK's default
         self.last: Step | None = None
+        # called on the lab's thread as each step ends (the web view, nslab/faces/web/): each reads the lab then
+        self.followers: list[Callable[[Step], None]] = []
         from .capture import Captures
 
         self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
@@ -286,6 +288,8 @@ class Session:
             self.journal.append_disk(step)
         if self.hostlog is not None:
             self.hostlog.settled(step.n)  # after the journal has it: a crash in between leaves it pending
+        for follow in list(self.followers):
+            follow(step)
         if step.ops:
             yield Changes(watch.lines(step.ops) if watch is not None else of_ops(step.ops))
         if program is not None:

@@ -7,7 +7,12 @@ dry run's model), so a picture never says something `show` would not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..kernel.netns import HOST
+
+if TYPE_CHECKING:
+    from .view import View
 
 BRIDGES = ("bridge", "openvswitch")
 
@@ -64,6 +69,24 @@ class Topology:
             "cables": [list(c) for c in self.cables],
             "ports": [list(p) for p in self.ports],
         }
+
+
+def shown(view: "View", only: list[str] | None = None) -> list[dict[str, Any]]:
+    """What `show` says: each namespace (ONLY, or the lab's host and every one) with its links and routes."""
+    names = [HOST, *view.names()]
+    by_ns = view.lab_links(names)
+    out = []
+    for name in only or names:
+        index = {x.index: x.name for x in by_ns[name]}
+        links = [
+            {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
+             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs,
+             "over": index.get(x.link_index or 0) if x.kind == "macvlan" and x.link_nsid is None else None}
+            for x in by_ns[name]
+        ]
+        routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made} for r in view.routes(name)]
+        out.append({"ns": name, "links": links, "routes": routes})
+    return out
 
 
 def topology(shown: list[dict[str, Any]], context: str) -> Topology:

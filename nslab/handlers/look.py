@@ -153,24 +153,11 @@ def bridge_ls(ctx: Ctx) -> Table:
 
 
 def show(ctx: Ctx, ns: str | None = None) -> Tree:
-    names = [HOST, *ctx.view.names()]
-    by_ns = ctx.view.lab_links(names)
-    shown = [ns] if ns else names
+    from ..engine.topology import shown
+
     if ns:
         ctx.view.require(ns)
-    out = []
-    for name in shown:
-        index = {x.index: x.name for x in by_ns[name]}
-        links = [
-            {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
-             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs,
-             "over": index.get(x.link_index or 0) if x.kind == "macvlan" and x.link_nsid is None else None}
-            for x in by_ns[name]
-        ]
-        routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
-                  for r in ctx.view.routes(name)]
-        out.append({"ns": name, "links": links, "routes": routes})
-    return Tree(out)
+    return Tree(shown(ctx.view, [ns] if ns else None))
 
 
 def enter(ctx: Ctx, ns: str) -> ContextChanged:
