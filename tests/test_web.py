@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -134,3 +135,30 @@ def test_a_step_reaches_an_open_stream_within_200_ms(served: Served):
     c.close()
     print("stream waits (s):", [round(w, 4) for w in waits])
     assert max(waits) < 0.2, waits  # the step itself included
+
+
+def test_web_in_the_repl_serves_while_the_repl_keeps_working(tmp_path, loopback_up):  # noqa: F811
+    from test_repl_pty import Terminal
+
+    term = Terminal(str(tmp_path))
+    try:
+        term.wait_for(r"nslab>")
+        term.type("web\r")
+        term.wait_for(r"live picture: http://127\.0\.0\.1:\d+/\?token=\S+")
+        url = urllib.parse.urlsplit(re.search(r"http://\S+", term.text()).group())  # type: ignore[union-attr]
+        term.type("ns add alpha\r")
+        term.wait_for(r"added alpha")
+        c = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+        c.request("GET", f"/api/lab?{url.query}", headers={"Host": url.netloc})
+        lab = json.loads(c.getresponse().read())
+        assert "alpha" in [ns["name"] for ns in lab["namespaces"]]
+        term.type("web\r")  # a second `web`: the same server
+        term.wait_for(re.escape(f"{url.netloc}/?{url.query}"))
+        term.type("exit\r")
+        term.wait_for(r"leave\? \[y/N\]")
+        term.type("y\r")
+        term.proc.wait(timeout=20)
+        with pytest.raises(ConnectionRefusedError):  # it stopped with the lab
+            http.client.HTTPConnection(url.hostname, url.port, timeout=5).request("GET", "/")
+    finally:
+        term.close()

@@ -92,6 +92,15 @@ class Interactive:
 
 
 @dataclass
+class WebRequested:
+    """A request the face carries out: serve the live web view (nslab/faces/web/)."""
+
+    listen: str
+    port: int
+    open: bool
+
+
+@dataclass
 class Failure:
     message: str
     where: str = ""  # FILE:LINE

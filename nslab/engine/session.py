@@ -123,6 +123,7 @@ class Session:
         self.last: Step | None = None
         # called on the lab's thread as each step ends (the web view, nslab/faces/web/): each reads the lab then
         self.followers: list[Callable[[Step], None]] = []
+        self.closing: list[Callable[[], None]] = []  # what ends with the lab (the web view)
         from .capture import Captures
 
         self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
@@ -141,6 +142,8 @@ class Session:
         `remove=False` is for a process about to exit: the kernel removes an
         isolated lab with its last process, faster than one umount at a time.
         """
+        for stop in list(self.closing):
+            stop()
         self.captures.stop_all()  # their sockets hold the lab's namespaces, their files want closing
         if self.hostlog is not None:
             self.hostlog.close()

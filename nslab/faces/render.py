@@ -288,3 +288,6 @@ class Renderer:
 
     def on_interactive(self, e: r.Interactive) -> None:
         pass
+
+    def on_web_requested(self, e: r.WebRequested) -> None:
+        pass  # the face starts it and says its URL (faces/web/__init__.py)

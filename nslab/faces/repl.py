@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.environment import Environment
-from ..base.results import Changes, Interactive
+from ..base.results import Changes, Interactive, WebRequested
 from ..base.words import count
 from ..kernel import isolate
 from ..kernel.netns import HOST
@@ -278,6 +278,12 @@ class Repl:
             for event in events:
                 if isinstance(event, Interactive):
                     run_shell(self.lab, event, self.env)
+                if isinstance(event, WebRequested):
+                    from .web import serve
+
+                    for said in serve(self.lab, event):  # the URL, or why not
+                        self.out(said)
+                    continue
                 changed = changed or isinstance(event, (Changes, Interactive))
                 self.out(event)
         except KeyboardInterrupt:

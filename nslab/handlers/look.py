@@ -16,6 +16,7 @@ from ..base.results import (
     PingSummary,
     Table,
     Tree,
+    WebRequested,
 )
 from ..engine.context import Ctx
 from ..kernel import targets
@@ -158,6 +159,10 @@ def show(ctx: Ctx, ns: str | None = None) -> Tree:
     if ns:
         ctx.view.require(ns)
     return Tree(shown(ctx.view, [ns] if ns else None))
+
+
+def web(ctx: Ctx, port: int | None = None, listen: str | None = None, open: bool = False) -> WebRequested:  # noqa: A002
+    return WebRequested(listen or "127.0.0.1", port or 0, open)
 
 
 def enter(ctx: Ctx, ns: str) -> ContextChanged:

@@ -149,6 +149,10 @@ TABLE: tuple[CommandSpec, ...] = (
         f("show --svg FILE:file", "show_svg", "draw the topology as an SVG picture in FILE (for slides and docs)"),
         f("show [NS:ns]", "show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
+    CommandSpec("web", RUN, "a live picture of the lab in the browser", (
+        f("web [--port PORT:port] [--listen ADDR:ip] [--open]", "web",
+          "serve the lab's picture and journal, following every step, on 127.0.0.1 (or ADDR) with a token in the URL"),
+    ), example="web   |   web --port 8080 --open", journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
         f("expect reach [-I IF:ifname] TARGET:target", "expect_reach", "TARGET answers a ping from the context (out of IF)",
           "ping -c1 [-I IF] TARGET"),

@@ -78,6 +78,8 @@ FORMS = [
     ("leave", "leave", {}),
     ("shell", "shell", {}),
     ("shell ns1", "shell", {"ns": "ns1"}),
+    ("web", "web", {}),
+    ("web --port 8080 --listen ::1 --open", "web", {"port": 8080, "listen": "::1", "open": True}),
     ("exec ns1 ip -br a", "exec", {"argv": ["ns1", "ip", "-br", "a"]}),
     ("exec ip link", "exec", {"argv": ["ip", "link"]}),
     ("ping 10.0.0.2", "ping", {"target": "10.0.0.2"}),

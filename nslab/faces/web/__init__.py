@@ -1,0 +1,29 @@
+"""The live web view (`web`): the face starts it for its lab; it stops with the lab."""
+
+from __future__ import annotations
+
+import webbrowser
+from typing import Any
+
+from ...base.results import Message, WebRequested
+
+_views: dict[int, Any] = {}  # one server per lab, by the lab's id
+
+
+def serve(lab: Any, request: WebRequested) -> list[Message]:
+    from .server import WebView  # aiohttp only now
+
+    out = []
+    view = _views.get(id(lab))
+    if view is None:
+        try:
+            view = WebView(lab, request.listen, request.port)
+        except OSError as e:  # the step is over: said, not raised
+            return [Message(f"web: cannot listen on {request.listen}:{request.port}: {e.strerror or e}", "error")]
+        _views[id(lab)] = view
+        lab.closing.append(lambda: (_views.pop(id(lab), None), view.stop()))
+        if request.listen not in ("127.0.0.1", "::1"):
+            out.append(Message(f"listening on {request.listen}: other machines can reach the page (with the token)", "warn"))
+    if request.open:
+        webbrowser.open(view.url)
+    return [*out, Message(f"the lab's live picture: {view.url}", "ok")]
