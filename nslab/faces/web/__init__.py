@@ -10,6 +10,12 @@ from ...base.results import Message, WebRequested
 _views: dict[int, Any] = {}  # one server per lab, by the lab's id
 
 
+def _stop(lab: Any) -> None:
+    view = _views.pop(id(lab), None)
+    if view is not None:
+        view.stop()
+
+
 def serve(lab: Any, request: WebRequested) -> list[Message]:
     from .server import WebView  # aiohttp only now
 
@@ -21,7 +27,7 @@ def serve(lab: Any, request: WebRequested) -> list[Message]:
         except OSError as e:  # the step is over: said, not raised
             return [Message(f"web: cannot listen on {request.listen}:{request.port}: {e.strerror or e}", "error")]
         _views[id(lab)] = view
-        lab.closing.append(lambda: (_views.pop(id(lab), None), view.stop()))
+        lab.closing.append(lambda: _stop(lab))
         if request.listen not in ("127.0.0.1", "::1"):
             out.append(Message(f"listening on {request.listen}: other machines can reach the page (with the token)", "warn"))
     if request.open:
