@@ -20,14 +20,35 @@ from test_outside_socket import loopback_up  # noqa: F401 - a fixture: lo up in 
 from nslab.kernel import isolate
 
 LAB_SIDE = r"""
-import sys
+import sys, time
 from nslab.lab import Lab
 from nslab.faces.web.server import WebView
+
+def star(lab, prefix, n):  # n namespaces, each on a cable to one bridge: seconds the steps took
+    took = 0.0
+    for line in [f"bridge add {prefix}br"] + [x for i in range(n) for x in (
+            f"ns add {prefix}{i}", f"veth {prefix}v{i} {prefix}{i}:eth0", f"bridge {prefix}br add {prefix}v{i}")]:
+        t0 = time.perf_counter()
+        assert lab.run(line).ok, line
+        took += time.perf_counter() - t0
+    for i in range(n):
+        lab.run(f"ns del {prefix}{i}")
+    lab.run(f"link del {prefix}br")
+    return took
+
 with Lab() as lab:
     view = WebView(lab)
     print(view.url, lab.host_ns_path, flush=True)
     for line in sys.stdin:
+        if line.startswith("!star "):
+            _, prefix, n, serve = line.split()
+            if serve == "off":
+                view.stop()
+            took = star(lab, prefix, int(n))
+            print("done True", took, view.cost, flush=True)
+            continue
         out = lab.run(line.strip())
+        view.flush()
         print("done", out.ok, out.error, flush=True)
     view.stop()
 """
@@ -44,12 +65,13 @@ class Served:
         self.url = urllib.parse.urlsplit(url)
         self.token = urllib.parse.parse_qs(self.url.query)["token"][0]
 
-    def step(self, line: str) -> None:
+    def step(self, line: str) -> str:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         said = self.proc.stdout.readline()
         assert said.startswith("done True"), (line, said)
+        return said
 
     def get(self, path: str, host: str | None = None) -> tuple[int, bytes]:
         c = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=5)
@@ -162,3 +184,4 @@ def test_web_in_the_repl_serves_while_the_repl_keeps_working(tmp_path, loopback_
             http.client.HTTPConnection(url.hostname, url.port, timeout=5).request("GET", "/")
     finally:
         term.close()
+

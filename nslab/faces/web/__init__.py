@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import webbrowser
 from typing import Any
 
 from ...base.results import Message, WebRequested
 
 _views: dict[int, Any] = {}  # one server per lab, by the lab's id
+
+
+def flush(lab: Any) -> None:
+    """After a line at the REPL: the picture of where it ended (a burst skips some)."""
+    view = _views.get(id(lab))
+    if view is not None:
+        view.flush()
 
 
 def _stop(lab: Any) -> None:
@@ -31,5 +37,7 @@ def serve(lab: Any, request: WebRequested) -> list[Message]:
         if request.listen not in ("127.0.0.1", "::1"):
             out.append(Message(f"listening on {request.listen}: other machines can reach the page (with the token)", "warn"))
     if request.open:
+        import webbrowser
+
         webbrowser.open(view.url)
     return [*out, Message(f"the lab's live picture: {view.url}", "ok")]

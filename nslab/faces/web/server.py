@@ -17,6 +17,7 @@ import asyncio
 import json
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ HERE = Path(__file__).parent
 STATIC = {"index.html": "text/html", "page.js": "text/javascript", "cytoscape.min.js": "text/javascript",
           "cytoscape-LICENSE": "text/plain"}
 JOURNAL = 200  # steps sent to the page, newest first
+BUDGET = 0.04  # the share of a burst of steps' time spent drawing the picture (step times within 10%)
 
 
 def snapshot(lab: Any) -> dict[str, Any]:
@@ -45,6 +47,7 @@ class WebView:
         self.token = secrets.token_urlsafe(18)
         self.sock = outside.listen(listen, port)
         self.host, self.port = self.sock.getsockname()[:2]
+        self.pending, self.cost, self.sent_at, self.stopped = False, 0.0, 0.0, False
         self.state = json.dumps(snapshot(lab))
         self.clients: set[asyncio.Queue[str]] = set()
         self.loop = asyncio.new_event_loop()
@@ -61,18 +64,32 @@ class WebView:
 
     # -- the lab's thread ----------------------------------------------------------
     def follow(self, step: Any) -> None:
-        self.publish()
+        """After a step: a new picture, unless a burst of steps (a sourced file) would spend more than
+        BUDGET of its time drawing; the face's `flush` after the line then sends the last one."""
+        self.pending = True
+        if time.perf_counter() - self.sent_at >= self.cost / BUDGET:
+            self.publish()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.publish()
 
     def publish(self) -> None:
+        t0 = time.perf_counter()
         text = json.dumps(snapshot(self.lab))
+        self.sent_at = time.perf_counter()
+        self.cost, self.pending = self.sent_at - t0, False
         self.loop.call_soon_threadsafe(self._send, text)
 
     def stop(self) -> None:
+        """Once: a second stop while the first cleans up would cut the cleanup short."""
         if self.follow in self.lab.followers:
             self.lab.followers.remove(self.follow)
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
+        if self.stopped:
+            return
+        self.stopped = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
     # -- the server's thread ---------------------------------------------------------
     def _send(self, text: str) -> None:
