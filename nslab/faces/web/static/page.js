@@ -31,7 +31,7 @@ function draw(state) {
   const els = [];
   for (const ns of state.namespaces) {
     const at = slot(ns.name);
-    els.push({ group: "nodes", data: { id: "ns:" + ns.name, label: ns.name }, classes: "ns" + (ns.context ? " context" : "") });
+    els.push({ group: "nodes", position: { ...at }, data: { id: "ns:" + ns.name, label: ns.name }, classes: "ns" + (ns.context ? " context" : "") });
     ns.interfaces.forEach((x, j) => {
       els.push({ group: "nodes", position: { x: at.x, y: at.y + 50 * j },
                  data: { id: ns.name + ":" + x.name, parent: "ns:" + ns.name, label: [x.name, ...x.addrs].join("\n"),
@@ -41,7 +41,9 @@ function draw(state) {
   }
   state.cables.forEach(([a, b]) => els.push({ group: "edges", data: { id: "cable:" + a + "|" + b, source: a, target: b, rate: "" }, classes: "cable" }));
   state.ports.forEach(([p, br]) => els.push({ group: "edges", data: { id: "port:" + p, source: p, target: br }, classes: "port" }));
+  const grew = state.namespaces.some(ns => cy.getElementById("ns:" + ns.name).length === 0);
   cy.batch(() => { cy.elements().remove(); cy.add(els); });
+  if (grew) cy.fit(undefined, 30);  // a new namespace is brought into view; the others keep their places
   const journal = document.getElementById("journal");
   journal.replaceChildren(...state.journal.map(s => {
     const d = document.createElement("div");
@@ -59,5 +61,6 @@ cy.on("tap", "node", ev => {
     : `${d.label}`;
 });
 
+window.cy = cy;  // for scripts and the tests: cytoscape's own API on what is drawn
 const events = new EventSource("events");
 events.onmessage = ev => draw(JSON.parse(ev.data));
