@@ -185,3 +185,13 @@ def test_web_in_the_repl_serves_while_the_repl_keeps_working(tmp_path, loopback_
     finally:
         term.close()
 
+
+
+def test_web_in_a_file_run_says_where_it_serves_from(tmp_path):
+    from conftest import nslab_cli
+
+    (tmp_path / "w.lab").write_text("ns add a\nweb\n")
+    res = nslab_cli("run", str(tmp_path / "w.lab"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "web serves from the REPL" in res.stdout + res.stderr
+    assert "http://" not in res.stdout + res.stderr

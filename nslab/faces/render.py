@@ -290,4 +290,5 @@ class Renderer:
         pass
 
     def on_web_requested(self, e: r.WebRequested) -> None:
-        pass  # the face starts it and says its URL (faces/web/__init__.py)
+        # the REPL starts it and says its URL (faces/web/__init__.py); a file's run ends with its lab
+        self.on_message(r.Message("web serves from the REPL: start nslab and type web (or source the file there)", "warn"))
