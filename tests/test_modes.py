@@ -90,7 +90,8 @@ def test_isolated_lab_goes_away_with_a_killed_process(tmp_path: Path):
                 break
         # its namespaces are held by that process and its sleep, not by this one
         deadline = time.monotonic() + 10
-        while not (sleeper := _child_pids(proc.pid)) and time.monotonic() < deadline:
+        # the lab's program, not the helper left outside to bind sockets there (kernel/outside.py)
+        while not (sleeper := _child_pids(proc.pid, "sleep")) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sleeper, "the lab's program did not start"
         assert os.readlink(f"/proc/{sleeper[0]}/ns/net") != os.readlink("/proc/self/ns/net")
@@ -98,7 +99,7 @@ def test_isolated_lab_goes_away_with_a_killed_process(tmp_path: Path):
     finally:
         proc.kill()
         proc.wait()
-        for pid in _child_pids(proc.pid) or sleeper:
+        for pid in _child_pids(proc.pid, "sleep") or sleeper:
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
@@ -106,12 +107,19 @@ def test_isolated_lab_goes_away_with_a_killed_process(tmp_path: Path):
     assert host_view() == before
 
 
-def _child_pids(pid: int) -> list[int]:
+def _child_pids(pid: int, comm: str) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
-    return [int(x) for x in text.split()]
+    return [int(x) for x in text.split() if _comm(int(x)) == comm]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 ROOTLESS_LAB = """\

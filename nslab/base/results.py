@@ -106,6 +106,15 @@ class Interactive:
 
 
 @dataclass
+class WebRequested:
+    """A request the face carries out: serve the live web view (nslab/faces/web/)."""
+
+    listen: str
+    port: int
+    open: bool
+
+
+@dataclass
 class Failure:
     """A step that failed, with where and a caret under the word at fault."""
 

@@ -121,6 +121,9 @@ class Session:
         self.terminal: Any = None  # the face's terminal for programs (nslab/faces/terminal.py); None: pipes
         self.docker_host: str | None = None  # the face's DOCKER_HOST (nslab/base/environment.py); None: the SDK's default
         self.last: Step | None = None
+        # called on the lab's thread as each step ends (the web view, nslab/faces/web/): each reads the lab then
+        self.followers: list[Callable[[Step], None]] = []
+        self.closing: list[Callable[[], None]] = []  # what ends with the lab (the web view)
         from .captures import Captures
 
         self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
@@ -139,6 +142,8 @@ class Session:
         `remove=False` is for a process about to exit: the kernel removes an
         isolated lab with its last process, faster than one umount at a time.
         """
+        for stop in list(self.closing):
+            stop()
         self.captures.stop_all()  # their sockets hold the lab's namespaces, their files want closing
         if self.hostlog is not None:
             self.hostlog.close()
@@ -286,6 +291,8 @@ class Session:
             self.journal.append_disk(step)
         if self.hostlog is not None:
             self.hostlog.settled(step.n)  # after the journal has it: a crash in between leaves it pending
+        for follow in list(self.followers):
+            follow(step)
         if step.ops:
             yield Changes(watch.lines(step.ops) if watch is not None else of_ops(step.ops))
         if program is not None:

@@ -298,3 +298,7 @@ class Renderer:
 
     def on_interactive(self, e: r.Interactive) -> None:
         pass
+
+    def on_web_requested(self, e: r.WebRequested) -> None:
+        # the REPL starts it and says its URL (faces/web/__init__.py); a file's run ends with its lab
+        self.on_message(r.Message("web serves from the REPL: start nslab and type web (or source the file there)", "warn"))

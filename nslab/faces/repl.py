@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..base.environment import Environment
-from ..base.results import Changes, Interactive
+from ..base.results import Changes, Interactive, WebRequested
 from ..base.words import count
 from ..kernel import isolate
 from ..kernel.netns import HOST
 from ..lang.lexer import current_line
 from ..lang.lexer import join_continued as logical  # a typed line's `\\` continuations, joined as a .lab file's
-from . import attach, keys, toolbar
+from . import attach, keys, toolbar, web
 from .aboveprompt import AbovePrompt
 from .completion import (
     Candidate,
@@ -278,6 +278,10 @@ class Repl:
             for event in events:
                 if isinstance(event, Interactive):
                     run_shell(self.lab, event, self.env)
+                if isinstance(event, WebRequested):
+                    for said in web.serve(self.lab, event):  # the URL, or why not
+                        self.out(said)
+                    continue
                 changed = changed or isinstance(event, (Changes, Interactive))
                 self.out(event)
         except KeyboardInterrupt:
@@ -286,6 +290,7 @@ class Repl:
             changed = True
         # re-read after any step that may have changed the lab (its own ops, a sourced file's, a
         # program's), not after a listing: a lab of 1,000 links takes 0.15 s to read
+        web.flush(self.lab)
         steps = [*self.lab.journal.steps[before:], *([self.lab.last] if self.lab.last else [])]
         for step in steps:
             changed = changed or bool(step.ops or step.program or step.command in _REFRESH_AFTER)

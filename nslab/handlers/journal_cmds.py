@@ -78,6 +78,30 @@ def export_sh(ctx: Ctx, file: str, teardown: bool = False) -> Message:
     return Message(f"wrote {'teardown' if teardown else 'build'} script {file}", "ok")
 
 
+def _picture(ctx: Ctx, file: str, kind: str) -> Message:
+    from ..engine import pictures  # the drawing only when a picture is written
+    from ..engine.topology import topology
+    from .look import show
+
+    drawn = topology(show(ctx).namespaces, ctx.ns)
+    text = {"dot": pictures.dot_text, "mermaid": pictures.mermaid_text, "svg": pictures.svg_text}[kind](drawn)
+    _write(file, text)
+    return Message(f"wrote {kind} picture {file} ({count(len(drawn.namespaces), 'namespace')}, "
+                   f"{count(len(drawn.cables), 'cable')})", "ok")
+
+
+def export_dot(ctx: Ctx, file: str) -> Message:
+    return _picture(ctx, file, "dot")
+
+
+def export_mermaid(ctx: Ctx, file: str) -> Message:
+    return _picture(ctx, file, "mermaid")
+
+
+def show_svg(ctx: Ctx, file: str) -> Message:
+    return _picture(ctx, file, "svg")
+
+
 def _passed_over(ctx: Ctx, done: list[Any], everything: bool = False) -> list[Message]:
     """Programs run since the oldest step undone that changed the lab (the session read their
     namespace before and after): their changes stay, and undo says so.  A program that changed

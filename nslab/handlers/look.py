@@ -16,6 +16,7 @@ from ..base.results import (
     PingSummary,
     Table,
     Tree,
+    WebRequested,
 )
 from ..engine.context import Ctx
 from ..kernel import targets
@@ -153,28 +154,15 @@ def bridge_ls(ctx: Ctx) -> Table:
 
 
 def show(ctx: Ctx, ns: str | None = None) -> Tree:
-    every = [HOST, *ctx.view.names()]
-    dead = {n: why for n in every if (why := ctx.view.gone(n)) is not None}
-    names = [n for n in every if n not in dead]
+    from ..engine.topology import shown
+
     if ns:
         ctx.view.require(ns)
-    by_ns = ctx.view.lab_links([ns] if ns else names)
-    out: list[dict[str, Any]] = []
-    for name in [ns] if ns else every:
-        if name in dead:  # shown, marked: the lab still holds the name until `ns del`, `undo` or `reset`
-            out.append({"ns": name, "gone": dead[name], "links": [], "routes": []})
-            continue
-        index = {x.index: x.name for x in by_ns[name]}
-        links = [
-            {"name": x.name, "kind": x.kind, "up": x.up, "oper": x.operstate, "mac": x.mac, "mtu": x.mtu,
-             "master": x.master, "peer": f"{x.peer[0]}:{x.peer[1]}" if x.peer else None, "addrs": x.addrs,
-             "over": index.get(x.link_index or 0) if x.kind == "macvlan" and x.link_nsid is None else None}
-            for x in by_ns[name]
-        ]
-        routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made}
-                  for r in ctx.view.routes(name)]
-        out.append({"ns": name, "links": links, "routes": routes})
-    return Tree(out)
+    return Tree(shown(ctx.view, [ns] if ns else None))
+
+
+def web(ctx: Ctx, port: int | None = None, listen: str | None = None, open: bool = False) -> WebRequested:  # noqa: A002
+    return WebRequested(listen or "127.0.0.1", port or 0, open)
 
 
 def enter(ctx: Ctx, ns: str) -> ContextChanged:

@@ -36,6 +36,9 @@ def enter(private_state: bool = False) -> None:
     flags = sysns.CLONE_NEWNET | sysns.CLONE_NEWNS
     if uid != 0:
         flags |= sysns.CLONE_NEWUSER
+    from . import outside
+
+    outside.start()  # a helper left in this namespace: it binds the web view's socket here (kernel/outside.py)
     sysns.unshare(flags)
     if uid != 0:
         _map_root(uid, gid)

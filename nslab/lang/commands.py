@@ -174,8 +174,13 @@ TABLE: tuple[CommandSpec, ...] = (
           "--rate paces the sender (UDP's default: 1mbit, as iperf3's)", "iperf3 -s in B; iperf3 -c B in A"),
     ), example="perf ns1 ns2   |   perf -t 5 --udp --rate 50mbit ns1 ns2", journal=False),
     CommandSpec("show", RUN, "the topology as a tree", (
+        f("show --svg FILE:file", "journal_cmds.show_svg", "draw the topology as an SVG picture in FILE (for slides and docs)"),
         f("show [NS:ns]", "look.show", "namespaces, interfaces, peers, bridges, addresses, routes"),
     ), journal=False),
+    CommandSpec("web", RUN, "a live picture of the lab in the browser", (
+        f("web [--port PORT:port] [--listen ADDR:ip] [--open]", "look.web",
+          "serve the lab's picture and journal, following every step, on 127.0.0.1 (or ADDR) with a token in the URL"),
+    ), example="web   |   web --port 8080 --open", journal=False),
     CommandSpec("expect", CHECK, "an assertion that must hold", (
         f("expect reach [-I IF:ifname] TARGET:target", "expect.expect_reach", "TARGET answers a ping from the context (out of IF)",
           "ping -c1 [-I IF] TARGET"),
@@ -210,12 +215,10 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("save", JOURNAL, "write the successful steps as a .lab", (
         f("save [--expects] FILE:file", "journal_cmds.save", "a .lab that rebuilds this lab (checked by the dry run); --expects: keep the goals that held"),
     ), journal=False),
-    CommandSpec("export", JOURNAL, "write the lab out: a bash script, netplan or networkd files, a containerlab topology", (
+    CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
         f("export sh [--teardown] FILE:file", "journal_cmds.export_sh", "a bash script that builds (or with --teardown removes) the lab"),
-        f("export netplan DIR:file", "export_cmds.export_netplan", "one netplan file per machine (each namespace): DIR/NS/50-nslab.yaml"),
-        f("export networkd DIR:file", "export_cmds.export_networkd", "systemd-networkd .netdev/.network files per machine: DIR/NS/"),
-        f("export clab [--image IMAGE:word] FILE:file", "export_cmds.export_clab",
-          "the lab as a containerlab topology (namespaces as linux nodes, default image alpine:3)"),
+        f("export dot FILE:file", "journal_cmds.export_dot", "the topology as a Graphviz graph (`dot -Tsvg FILE`)"),
+        f("export mermaid FILE:file", "journal_cmds.export_mermaid", "the topology as a mermaid flowchart (GitHub renders it)"),
     ), journal=False),
     CommandSpec("undo", JOURNAL, "undo the last steps", (
         f("undo [N:count]", "journal_cmds.undo", "undo the last N steps (default 1)"),
