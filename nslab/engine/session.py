@@ -22,6 +22,7 @@ from ..ops.apply import Kernel, Op, ip_lines
 from ..ops.change_words import BY_PROGRAM, of_ops
 from ..ops.journal import Journal, Step
 from . import egress
+from .captures import Captures
 from .changes import Watch
 from .context import Ctx
 from .guard import Guard
@@ -124,8 +125,6 @@ class Session:
         # called on the lab's thread as each step ends (the web view, nslab/faces/web/): each reads the lab then
         self.followers: list[Callable[[Step], None]] = []
         self.closing: list[Callable[[], None]] = []  # what ends with the lab (the web view)
-        from .captures import Captures
-
         self.captures = Captures()  # background captures (`capture start`); the lab's end and reset stop them
 
     # -- lifecycle -------------------------------------------------------
@@ -136,12 +135,8 @@ class Session:
         self.close()
 
     def close(self, remove: bool = True) -> None:
-        """Isolated: remove every namespace the lab made (and that is still the one it made).
-        Host: just let go.
-
-        `remove=False` is for a process about to exit: the kernel removes an
-        isolated lab with its last process, faster than one umount at a time.
-        """
+        """Isolated: remove every namespace the lab made (and still the one it made); host: let go.
+        `remove=False`: a process about to exit (the kernel removes an isolated lab with it, faster)."""
         for stop in list(self.closing):
             stop()
         self.captures.stop_all()  # their sockets hold the lab's namespaces, their files want closing
