@@ -262,3 +262,11 @@ def test_a_container_ask_nslab_cannot_follow_is_refused_up_front(tmp_path, node,
         out = lab.run(f"source {path}")
         assert not out.ok and said in out.error and f"{path}:7" in out.error, out.error  # the node's first key
         assert lab.nss.names() == []  # not even ns1, the valid node
+
+
+def test_nslab_run_of_a_container_topology_removes_the_container_as_it_ends(web, tmp_path):
+    path = mixed(tmp_path, web)
+    proc = nslab_cli("run", str(path))
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert f"container {web} runs nslab/busybox:latest" in proc.stdout, proc.stdout
+    assert docker("ps", "-aq", "--filter", f"name=^{web}$").stdout.strip() == ""  # the lab's end removed it
