@@ -254,6 +254,8 @@ def test_save_after_a_container_import_writes_container_run_and_the_labs_end_rem
     ('    labels: {nslab.container: "yes"}', "node c1: label nslab.container is \"true\" or \"false\", got 'yes'"),
     ('    kind: bridge\n      labels: {nslab.container: "true"}',
      "node c1: label nslab.container: only a linux node can be a container (this one is kind bridge)"),
+    ('    kind: host\n      labels: {nslab.container: "true"}',
+     "node c1: label nslab.container: only a linux node can be a container (this one is kind host)"),
 ])
 def test_a_container_ask_nslab_cannot_follow_is_refused_up_front(tmp_path, node, said):
     path = tmp_path / "ask.clab.yml"
@@ -262,6 +264,20 @@ def test_a_container_ask_nslab_cannot_follow_is_refused_up_front(tmp_path, node,
         out = lab.run(f"source {path}")
         assert not out.ok and said in out.error and f"{path}:7" in out.error, out.error  # the node's first key
         assert lab.nss.names() == []  # not even ns1, the valid node
+
+
+def test_a_topology_wide_ask_is_for_its_linux_nodes(tmp_path):
+    from nslab.lang.labfile import parse_file
+
+    path = tmp_path / "wide.clab.yml"
+    path.write_text("name: wide\ntopology:\n  defaults: {kind: linux, labels: {nslab.container: \"true\"}}\n"
+                    "  nodes:\n    ns1: {labels: {nslab.container: \"false\"}}\n    br-w: {kind: bridge}\n"
+                    "    c1: {cmd: sleep 60}\n")
+    lab_file = parse_file(path)
+    assert [c.text for c in lab_file.commands] == [
+        "ns add ns1", "ns1 link lo up", "bridge add br-w", "container run c1 -- sleep 60"]
+    assert lab_file.needs.what == ("docker", "image")  # checked before the first step: the default image too
+
 
 
 def test_nslab_run_of_a_container_topology_removes_the_container_as_it_ends(web, tmp_path):

@@ -123,7 +123,10 @@ def _as_container(topo: dict[str, Any], node: dict[str, Any], name: str, kind: s
         return False
     if str(asked).lower() != "true":
         raise ValueError(f"label {AS_CONTAINER} is \"true\" or \"false\", got {asked!r}")
-    if kind != "linux":
+    if kind != "linux":  # a topology-wide ask (defaults, groups) is for its linux nodes; a node's own is refused
+        own = node.get("labels")
+        if not isinstance(own, dict) or AS_CONTAINER not in own:
+            return False
         raise ValueError(f"label {AS_CONTAINER}: only a linux node can be a container (this one is kind {kind})")
     if len(name) < 2:
         raise ValueError("a container's name has at least 2 characters (Docker's rule)")
@@ -158,10 +161,10 @@ def _nodes(topo: dict[str, Any], where: dict[tuple[str, ...], int], out: _Lines)
             out.error(f"node {name}: kind {kind} needs containerlab itself (nslab replays kinds {', '.join(KINDS)})"
                       if kind else f"node {name}: no kind", line)
             continue
-        if kind == "host":
-            nodes[name] = {"kind": kind, "node": node, "container": False}
-            continue
         try:
+            if kind == "host":
+                nodes[name] = {"kind": kind, "node": node, "container": _as_container(topo, node, name, kind)}
+                continue
             (check_ns if kind == "linux" else check_ifname)(name)
             if name == "host":
                 raise ValueError("host is the lab's own namespace")
