@@ -8,6 +8,10 @@ whose ends come up (as containerlab brings them up), then each node's `exec` lin
 nslab's sysctl, anything else the program itself, argv-split, and through `sh -c` only when the
 line needs a shell (said so in its narration).  The whole file is read and checked before a line
 runs: another kind, or a link type nslab cannot make, is refused by name and nothing is made.
+
+A linux node labelled `nslab.container: "true"` (containerlab's own node `labels:`, which
+containerlab only puts on its container) becomes a Docker container started by `container run`
+instead, from the node's `image` (nslab's default image when it has none) and `cmd`.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from typing import Any
 
 from ..base.errors import Loc, ParseError
 from .iproute2 import translate
-from .kinds import check_ifname, check_ns
+from .kinds import check_ifname, check_image, check_ns
 from .lexer import quote
+from .parser import Needs
 
 KINDS = ("linux", "bridge", "host")
 UNQUOTED = set("|&;<>()$`*?[]{}~!#\n")  # what only a shell reads outside quotes
 IN_DOUBLE = set("$`")  # and inside double quotes
 SPECIAL = {"macvlan", "mgmt-net"}  # endpoint nodes containerlab makes itself
+AS_CONTAINER = "nslab.container"  # the node label asking for a container rather than a namespace
 
 
 class _Lines:
@@ -33,6 +39,7 @@ class _Lines:
         self.path = path
         self.lines: list[tuple[str, int, list[str]]] = []
         self.errors: list[ParseError] = []
+        self.needs: dict[str, None] = {}  # "docker" when a node is a container, "image" for the default one
 
     def add(self, text: str, line: int, narration: list[str] | None = None) -> None:
         self.lines.append((text, line, narration or []))
@@ -62,9 +69,10 @@ def _lines_of(tree: Any) -> dict[tuple[str, ...], int]:
 Lines = list[tuple[str, Loc, list[str]]]
 
 
-def parse_topology(text: str, path: str) -> tuple[Lines, str | None, list[ParseError]]:
-    """The nslab lines (text, where in the YAML, narration), the topology's name, and a ParseError
-    for every problem found (all of them: the caller runs nothing when there is one)."""
+def parse_topology(text: str, path: str) -> tuple[Lines, str | None, list[ParseError], Needs]:
+    """The nslab lines (text, where in the YAML, narration), the topology's name, a ParseError
+    for every problem found (all of them: the caller runs nothing when there is one), and what
+    the replay needs (Docker, when a node is a container), checked before its first step."""
     import yaml
 
     try:
@@ -73,17 +81,18 @@ def parse_topology(text: str, path: str) -> tuple[Lines, str | None, list[ParseE
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         loc = Loc(path, mark.line + 1, mark.column + 1) if mark is not None else Loc(path, 1, 1)
-        return [], None, [ParseError(f"not a containerlab topology: {getattr(e, 'problem', None) or e}", loc)]
+        return [], None, [ParseError(f"not a containerlab topology: {getattr(e, 'problem', None) or e}", loc)], Needs()
     where = _lines_of(tree)
     out = _Lines(path)
     topo = data.get("topology") if isinstance(data, dict) else None
     if not isinstance(topo, dict) or not isinstance(topo.get("nodes"), dict):
-        return [], None, [ParseError("not a containerlab topology: no topology.nodes", Loc(path, 1, 1))]
+        return [], None, [ParseError("not a containerlab topology: no topology.nodes", Loc(path, 1, 1))], Needs()
     nodes = _nodes(topo, where, out)
     _links(topo, nodes, where, out)
     _execs(topo, nodes, where, out)
     name = data.get("name")
-    return [(t, Loc(path, line, 1), n) for t, line, n in out.lines], str(name) if name else None, out.errors
+    lines = [(t, Loc(path, line, 1), n) for t, line, n in out.lines]
+    return lines, str(name) if name else None, out.errors, Needs(tuple(out.needs))
 
 
 def _setting(topo: dict[str, Any], node: dict[str, Any], key: str) -> Any:
@@ -94,6 +103,51 @@ def _setting(topo: dict[str, Any], node: dict[str, Any], key: str) -> Any:
         if isinstance(source, dict) and source.get(key) is not None:
             return source[key]
     return None
+
+
+def _labels(topo: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A node's labels: the defaults', its kind's, its group's, then its own (containerlab merges them)."""
+    group = (topo.get("groups") or {}).get(node.get("group") or "") or {}
+    kind = node.get("kind") or group.get("kind") or (topo.get("defaults") or {}).get("kind")
+    merged: dict[str, Any] = {}
+    for source in (topo.get("defaults"), (topo.get("kinds") or {}).get(kind or ""), group, node):
+        labels = source.get("labels") if isinstance(source, dict) else None
+        merged.update(labels if isinstance(labels, dict) else {})
+    return merged
+
+
+def _as_container(topo: dict[str, Any], node: dict[str, Any], name: str, kind: str) -> bool:
+    """Whether the node asks to be a container; raises ValueError for an ask nslab cannot follow."""
+    asked = _labels(topo, node).get(AS_CONTAINER)
+    if asked is None or str(asked).lower() == "false":
+        return False
+    if str(asked).lower() != "true":
+        raise ValueError(f"label {AS_CONTAINER} is \"true\" or \"false\", got {asked!r}")
+    if kind != "linux":  # a topology-wide ask (defaults, groups) is for its linux nodes; a node's own is refused
+        own = node.get("labels")
+        if not isinstance(own, dict) or AS_CONTAINER not in own:
+            return False
+        raise ValueError(f"label {AS_CONTAINER}: only a linux node can be a container (this one is kind {kind})")
+    if len(name) < 2:
+        raise ValueError("a container's name has at least 2 characters (Docker's rule)")
+    image = _setting(topo, node, "image")
+    if image is not None:
+        check_image(str(image))
+    return True
+
+
+def _container_run(topo: dict[str, Any], node: dict[str, Any], name: str, out: _Lines, line: int) -> None:
+    image, cmd = _setting(topo, node, "image"), _setting(topo, node, "cmd")
+    words = [quote(name)] + ([quote(str(image))] if image is not None else [])
+    try:
+        argv = shlex.split(str(cmd)) if cmd is not None else []
+    except ValueError as e:
+        out.error(f"node {name}: cmd {cmd!r}: {e}", line)
+        return
+    words += ["--", *(quote(w) for w in argv)] if argv else []
+    out.needs.update(dict.fromkeys(["docker"] + ([] if image is not None else ["image"])))
+    said = image if image is not None else "nslab's default (the node has none)"
+    out.add("container run " + " ".join(words), line, [f"node {name}: a container (label {AS_CONTAINER}), image {said}"])
 
 
 def _nodes(topo: dict[str, Any], where: dict[tuple[str, ...], int], out: _Lines) -> dict[str, dict[str, Any]]:
@@ -107,24 +161,27 @@ def _nodes(topo: dict[str, Any], where: dict[tuple[str, ...], int], out: _Lines)
             out.error(f"node {name}: kind {kind} needs containerlab itself (nslab replays kinds {', '.join(KINDS)})"
                       if kind else f"node {name}: no kind", line)
             continue
-        if kind == "host":
-            nodes[name] = {"kind": kind, "node": node}
-            continue
         try:
+            if kind == "host":
+                nodes[name] = {"kind": kind, "node": node, "container": _as_container(topo, node, name, kind)}
+                continue
             (check_ns if kind == "linux" else check_ifname)(name)
             if name == "host":
                 raise ValueError("host is the lab's own namespace")
+            container = _as_container(topo, node, name, kind)
         except ValueError as e:
             out.error(f"node {name}: {e}", line)
             continue
-        nodes[name] = {"kind": kind, "node": node}
-    linux = [n for n, v in nodes.items() if v["kind"] == "linux"]
+        nodes[name] = {"kind": kind, "node": node, "container": container}
+    linux = [n for n, v in nodes.items() if v["kind"] == "linux" and not v["container"]]
     if linux:
         out.add("ns add " + " ".join(linux), where.get(("topology", "nodes"), 1), ["the linux nodes, as namespaces"])
     for n, v in nodes.items():
         line = where.get(("topology", "nodes", n), 1)
         if v["kind"] == "bridge":
             out.add(f"bridge add {quote(n)}", line, [f"kind bridge: containerlab expects {n} on its host; nslab makes it in the lab's"])
+        elif v["container"]:
+            _container_run(topo, v["node"], n, out, line)  # Docker brings its lo up
         elif v["kind"] == "linux":
             out.add(f"{n} link lo up", line)
     return nodes

@@ -183,6 +183,19 @@ def check_macvlan_mode(word: str) -> str:
     return word
 
 
+# Docker's image reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest]
+_IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(
+    rf"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?"
+    rf"{_IMAGE_PART}(?:/{_IMAGE_PART})*(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}})?\Z")
+
+
+def check_image(word: str) -> str:
+    if len(word) > 255 or not IMAGE_RE.match(word):
+        raise ValueError(f"expected an image name like nslab/busybox:latest (lowercase path, optional :tag), got {word!r}")
+    return word
+
+
 def check_word(word: str) -> str:
     if not word:
         raise ValueError("expected a word, got nothing")

@@ -194,7 +194,7 @@ def topology_file(text: str, path: str) -> LabFile:
     """A containerlab topology as the .lab it stands for: its lines, each at its YAML line."""
     from .clab import parse_topology
 
-    lines, name, problems = parse_topology(text, path)
+    lines, name, problems, needs = parse_topology(text, path)
     if problems:
         raise LabFileError(problems)
     section = f"containerlab topology {name}" if name else "containerlab topology"
@@ -207,11 +207,11 @@ def topology_file(text: str, path: str) -> LabFile:
             errors.append(e)
             continue
         if cmd is not None:
-            cmd.narration, cmd.section, cmd.title = tuple(narration), section, section
+            cmd.narration, cmd.section, cmd.title, cmd.needs = tuple(narration), section, section, needs
             commands.append(cmd)
     if errors:
         raise LabFileError(errors)
-    return LabFile(path, commands, Needs(), section)
+    return LabFile(path, commands, needs, section)
 
 
 def parse_stream(stream: BinaryIO, name: str = "-") -> LabFile:
