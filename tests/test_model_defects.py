@@ -212,7 +212,7 @@ def test_bundled_labs_expects_pass_in_nslab_and_in_the_script(path: Path, lab: L
     assert all(expect_lines(s) for s in steps), [s.text for s in steps if not expect_lines(s)]  # none dropped
     assert lab.run(f"export sh {tmp_path}/build.sh").ok
     script = (tmp_path / "build.sh").read_text()
-    checks = [line for line in script.splitlines() if line.startswith(("check ", "check_not "))]
+    checks = [line for line in script.splitlines() if line.startswith(("check ", "check_not ", "check_pingall ", "check_perf "))]
     assert len(checks) == sum(len(expect_lines(s)) for s in steps)
     _, err = script_world(str(tmp_path / "build.sh"))  # raises when a check of the script failed
     assert "check failed" not in err
