@@ -85,17 +85,17 @@ def test_ns_link_by_pid_with_a_name(lab: Lab):
 def test_a_stopped_containers_link_is_reported_not_followed(lab: Lab, container):
     c = container()
     pid = pid_of(c)
-    assert lab.run(f"ns link {c} web").ok
+    assert lab.run(f"ns link {c} webns").ok
     docker("rm", "-f", c)
     # the bind mount keeps the namespace, but nslab refuses to act on it
-    for line in ("web link ls", "veth v0 web", "web addr add lo 10.1.1.1/32", "enter web"):
+    for line in ("webns link ls", "veth v0 webns", "webns addr add lo 10.1.1.1/32", "enter webns"):
         out = lab.run(line)
         assert not out.ok, line
-        assert out.error.startswith(f"namespace web is linked to container {c} (pid {pid}) which has stopped"), out.error
-    assert [r for r in ns_table(lab) if r[0] == "web"][0][1].endswith("STOPPED")
+        assert out.error.startswith(f"namespace webns is linked to container {c} (pid {pid}) which has stopped"), out.error
+    assert [r for r in ns_table(lab) if r[0] == "webns"][0][1].endswith("STOPPED")
     assert not os.path.exists("/sys/class/net/v0")
     assert lab.undo(1)
-    assert not os.path.exists("/run/netns/web")
+    assert not os.path.exists("/run/netns/webns")
 
 
 def test_a_reused_pid_is_not_the_same_process(lab: Lab, container):

@@ -109,7 +109,7 @@ TABLE: tuple[CommandSpec, ...] = (
           "docker stop NAME"),
         f("container rm NAME:ns", "container_life.container_rm", "remove a container this lab started, and its namespace's name",
           "docker rm -f NAME; ip netns del NAME"),
-    ), example="container run web"),
+    ), example="container run srv"),
     CommandSpec("pipework", CONTAINERS, "attach a container to a bridge, as pipework does", (
         f("pipework BRIDGE:bridge [-i IF:ifname] [-l NAME:ifname] CONTAINER:container ADDR:cidr_gw [MAC:mac_vlan]", "containers.pipework",
           "veth from BRIDGE (br*: Linux, ovs*: Open vSwitch, made when missing) to IF (default eth1) in CONTAINER "
@@ -215,8 +215,12 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("save", JOURNAL, "write the successful steps as a .lab", (
         f("save [--expects] FILE:file", "journal_cmds.save", "a .lab that rebuilds this lab (checked by the dry run); --expects: keep the goals that held"),
     ), journal=False),
-    CommandSpec("export", JOURNAL, "write the lab as a bash script of iproute2 commands", (
+    CommandSpec("export", JOURNAL, "write the lab out: a bash script, netplan or networkd files, a containerlab topology, a picture", (
         f("export sh [--teardown] FILE:file", "journal_cmds.export_sh", "a bash script that builds (or with --teardown removes) the lab"),
+        f("export netplan DIR:file", "export_cmds.export_netplan", "one netplan file per machine (each namespace): DIR/NS/50-nslab.yaml"),
+        f("export networkd DIR:file", "export_cmds.export_networkd", "systemd-networkd .netdev/.network files per machine: DIR/NS/"),
+        f("export clab [--image IMAGE:word] FILE:file", "export_cmds.export_clab",
+          "the lab as a containerlab topology (namespaces as linux nodes, default image alpine:3)"),
         f("export dot FILE:file", "journal_cmds.export_dot", "the topology as a Graphviz graph (`dot -Tsvg FILE`)"),
         f("export mermaid FILE:file", "journal_cmds.export_mermaid", "the topology as a mermaid flowchart (GitHub renders it)"),
     ), journal=False),

@@ -10,6 +10,7 @@ the steps that started them.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -33,8 +34,15 @@ def programs(kernel: "Kernel") -> dict[str, Op]:
         kernel.programs = found  # type: ignore[attr-defined]
         kernel.popens = {}  # type: ignore[attr-defined]  # (ours to reap)
         if kernel.tag is None:  # an isolated lab: its programs end with it
-            kernel.on_close.append(lambda: _stop_all(found))
+            kernel.on_close.append(lambda: _end(found))
     return found
+
+
+def _end(found: dict[str, Op]) -> None:
+    """An isolated lab's end: its programs stop and their logs go (they were in the lab's run dir)."""
+    _stop_all(found)
+    for where in {os.path.dirname(op["log"]) for op in found.values() if op.get("log")}:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 def _stop_all(found: dict[str, Op]) -> None:
