@@ -14,11 +14,12 @@ from ..ops import background as bg
 
 
 def _log_dir(ctx: Ctx) -> str:
-    """Where the programs' output goes: the host lab's state dir, an isolated lab's private run dir."""
+    """Where the programs' output goes: the host lab's state dir, or an isolated lab's own temporary one
+    (never the namespaces' run dir: everything there is taken for a namespace)."""
     assert ctx.lab is not None
     if ctx.host_mode:
         return os.path.join(ctx.lab.state_dir, "programs")
-    return os.path.join(ctx.lab.nss.run_dir, f".programs-{os.getpid()}")
+    return bg.log_dir(ctx.lab.kernel)
 
 
 def start(ctx: Ctx, ns: str, argv: list[str]) -> Message:

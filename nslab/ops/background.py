@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,15 +35,17 @@ def programs(kernel: "Kernel") -> dict[str, Op]:
         kernel.programs = found  # type: ignore[attr-defined]
         kernel.popens = {}  # type: ignore[attr-defined]  # (ours to reap)
         if kernel.tag is None:  # an isolated lab: its programs end with it
-            kernel.on_close.append(lambda: _end(found))
+            kernel.on_close.append(lambda: _stop_all(found))
     return found
 
 
-def _end(found: dict[str, Op]) -> None:
-    """An isolated lab's end: its programs stop and their logs go (they were in the lab's run dir)."""
-    _stop_all(found)
-    for where in {os.path.dirname(op["log"]) for op in found.values() if op.get("log")}:
-        shutil.rmtree(where, ignore_errors=True)
+def log_dir(kernel: "Kernel") -> str:
+    """An isolated lab's directory for its programs' output, made on first use; it goes with the lab."""
+    where: str | None = getattr(kernel, "program_logs", None)
+    if where is None:
+        where = kernel.program_logs = tempfile.mkdtemp(prefix="nslab-programs-")  # type: ignore[attr-defined]
+        kernel.on_close.append(lambda: shutil.rmtree(where, ignore_errors=True))
+    return where
 
 
 def _stop_all(found: dict[str, Op]) -> None:
