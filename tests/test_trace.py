@@ -7,6 +7,7 @@ import json
 import subprocess
 
 from conftest import ip_j, iputils_ping, nslab_cli
+from test_learned import build
 
 from nslab.base.results import TraceResult
 from nslab.lab import Lab
@@ -22,12 +23,6 @@ CHAIN = ("ns add n1 r1 r2 n4\nveth n1:eth0 r1:eth0\nveth r1:eth1 r2:eth0\nveth r
          "n1 route add default via 10.1.0.254\nn4 route add default via 10.3.0.254\n"
          "r1 route add 10.3.0.0/24 via 10.2.0.2\nr2 route add 10.1.0.0/24 via 10.2.0.1\n"
          "r1 sysctl net.ipv4.ip_forward 1\n")
-
-
-def build(lab: Lab, text: str) -> None:
-    for line in text.splitlines():
-        out = lab.run(line)
-        assert out.ok, (line, out.error)
 
 
 def traced(lab: Lab, line: str) -> TraceResult:
