@@ -11,6 +11,7 @@ from typing import Any
 from ..base.environment import Environment
 from ..base.errors import NslabError
 from ..base.words import count
+from ..kernel import isolate
 from ..lang.bundled import near_bundled, resolve_lab
 from . import labnames
 
@@ -59,9 +60,8 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
 
 
 def entry() -> None:
-    """The `nslab` command.  Leaves with os._exit once everything is flushed and closed:
-    the kernel removes an isolated lab with the process, and Python's own teardown of a
-    big lab's objects and sockets would only add some 50 ms to every run."""
+    """The `nslab` command.  Leaves with os._exit once everything is flushed and closed: the kernel removes an
+    isolated lab with the process, and Python's teardown of a big lab would only add some 50 ms to every run."""
     env = Environment.from_process()
     code = main(env=env)
     env.stdout.flush()
@@ -130,8 +130,8 @@ def renderer(args: Any, env: Environment, **kw: Any) -> Any:
 
 
 def open_lab(args: Any, env: Environment) -> Any:
-    """The lab the options name, with the environment's directories; its `ask` reads keys when
-    a person sits at the terminal (`source FILE` is then the teaching replay)."""
+    """The lab the options name, with the environment's directories; its `ask` reads keys when a person sits at
+    the terminal (`source FILE` is then the teaching replay)."""
     from ..lab import Lab
 
     if args.host and os.geteuid() != 0:
@@ -246,8 +246,9 @@ def cmd_run(args: Any, env: Environment) -> int:
     for n, (name, cmds) in enumerate(groups):
         last = n == len(groups) - 1
         if lab is None or not args.host:
-            # each file replays in a lab of its own; the last one in the process's namespace
-            # (the one `nslab attach` and `-i` see)
+            # each file replays in a lab of its own; the last in the process's namespace (`nslab attach` and `-i` see it)
+            if last and not args.host and not args.interactive:  # no REPL follows, so no web view to serve
+                isolate.enter(outside_helper=False)
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir, read_changes=args.verbose)
         # `-i` on an exercise: its setup runs; its goals are listed, unmet, when the shell opens
         lab.captures.sink = out  # `capture start` in a .lab: its lines as they come (the REPL's own, once it opens)

@@ -21,8 +21,11 @@ def is_isolated() -> bool:
     return os.environ.get(MARK) == str(os.getpid())
 
 
-def enter(private_state: bool = False) -> None:
+def enter(private_state: bool = False, outside_helper: bool = True) -> None:
     """Unshare net+mount (and user when not root); private tmpfs on /run/netns.
+
+    `outside_helper`: first fork the helper that makes listening sockets outside (kernel/outside.py);
+    a process that will never serve the web view (`nslab run` without `-i`) skips the fork.
 
     `private_state`: also a private /run/nslab, for a process that runs `nslab --host`
     children against its own isolated root (the tests).  Off by default: the private
@@ -36,9 +39,10 @@ def enter(private_state: bool = False) -> None:
     flags = sysns.CLONE_NEWNET | sysns.CLONE_NEWNS
     if uid != 0:
         flags |= sysns.CLONE_NEWUSER
-    from . import outside
+    if outside_helper:
+        from . import outside
 
-    outside.start()  # a helper left in this namespace: it binds the web view's socket here (kernel/outside.py)
+        outside.start()  # a helper left in this namespace: it binds the web view's socket here (kernel/outside.py)
     sysns.unshare(flags)
     if uid != 0:
         _map_root(uid, gid)
