@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import TypeVar
 
 import pytest
 from conftest import ip_j, iputils_ping, ns_path, nslab_cli
@@ -14,6 +15,8 @@ from test_expect_agreement import verdicts
 
 from nslab.base.results import Table
 from nslab.lab import Lab
+
+T = TypeVar("T")
 
 STAR = ("ns add a b c\nveth a:eth0 v1\nveth b:eth0 v2\nveth c:eth0 v3\nbridge br0 add v1 v2 v3\n"
         "a addr add eth0 10.0.0.1/24\nb addr add eth0 10.0.0.2/24\nc addr add eth0 10.0.0.3/24\n"
@@ -37,12 +40,17 @@ def build(lab: Lab, text: str) -> None:
         assert out.ok, (line, out.error)
 
 
-def table(lab: Lab, line: str) -> Table:
+def the_event(lab: Lab, line: str, kind: type[T]) -> T:
+    """LINE runs fine and gives exactly one event of KIND: that event."""
     out = lab.run(line)
     assert out.ok, (line, out.error)
-    found = [e for e in out.events if isinstance(e, Table)]
+    found = [e for e in out.events if isinstance(e, kind)]
     assert len(found) == 1, out.events
     return found[0]
+
+
+def table(lab: Lab, line: str) -> Table:
+    return the_event(lab, line, Table)
 
 
 def rows(t: Table) -> list[dict]:

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from conftest import ip_j, iputils_ping, nslab_cli
-from test_learned import build
+from test_learned import build, the_event
 
 from nslab.base.results import TraceResult
 from nslab.lab import Lab
@@ -26,11 +26,7 @@ CHAIN = ("ns add n1 r1 r2 n4\nveth n1:eth0 r1:eth0\nveth r1:eth1 r2:eth0\nveth r
 
 
 def traced(lab: Lab, line: str) -> TraceResult:
-    out = lab.run(line)
-    assert out.ok, (line, out.error)
-    found = [e for e in out.events if isinstance(e, TraceResult)]
-    assert len(found) == 1, out.events
-    return found[0]
+    return the_event(lab, line, TraceResult)
 
 
 def leg(result: TraceResult, kind: str) -> list[str]:
