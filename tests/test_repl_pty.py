@@ -158,9 +158,9 @@ def test_shell_opens_the_persons_shell_inside_the_namespace(term):
     term.type("ns add inner\r")
     term.wait_for(r"added inner")
     term.type("veth inner:probe0 outer0\r")
-    term.wait_for(r"nslab>")
+    term.wait_for(r"new veth pair")
     term.type("shell inner\r")
-    time.sleep(0.5)
+    term.wait_for(r"\(nslab:inner\)")  # the shell's own prompt: keys typed before it would go to nslab's
     term.type("echo ns=$NSLAB_NS shell=$0; ip -br link show probe0\r")
     term.wait_for(r"ns=inner shell=/bin/sh")
     term.wait_for(r"probe0@")
