@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..kernel import procns
+from ..kernel import outside, procns
 from ..services.docker import alive, start_time
 from .shell_words import Expand, command
 
@@ -40,12 +40,19 @@ def programs(kernel: "Kernel") -> dict[str, Op]:
 
 
 def log_dir(kernel: "Kernel") -> str:
-    """An isolated lab's directory for its programs' output, made on first use; it goes with the lab."""
+    """An isolated lab's directory for its programs' output, made on first use; it goes with the lab
+    (after a `kill -9`, removed by the helper outside, kernel/outside.py)."""
     where: str | None = getattr(kernel, "program_logs", None)
     if where is None:
         where = kernel.program_logs = tempfile.mkdtemp(prefix="nslab-programs-")  # type: ignore[attr-defined]
-        kernel.on_close.append(lambda: shutil.rmtree(where, ignore_errors=True))
+        outside.at_death_rmtree(f"logs:{where}", where)
+        kernel.on_close.append(lambda: _remove_logs(where))
     return where
+
+
+def _remove_logs(where: str) -> None:
+    shutil.rmtree(where, ignore_errors=True)
+    outside.forget(f"logs:{where}")
 
 
 def _stop_all(found: dict[str, Op]) -> None:
