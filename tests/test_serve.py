@@ -128,3 +128,24 @@ def test_save_and_export_keep_serve_and_bash_runs_the_same_server(lab: Lab, tmp_
             'ip netns pids b | xargs -r kill; exit $rc')
     got = subprocess.run(["unshare", "-n", "-m", "sh", "-c", body], capture_output=True, text=True, timeout=60)
     assert got.returncode == 0 and got.stdout == "nslab serve http in b, port 8080: you asked for /x\n", got
+
+
+def test_a_host_labs_server_outlives_its_process_and_clean_stops_it():
+    from conftest import nslab_cli
+
+    # `--host` acts on this pytest process's own isolated root namespace (tests/conftest.py)
+    name = f"sv{os.getpid()}"
+    r = nslab_cli("--host", "--lab", name, "run", "-", input="ns add sb\nserve echo sb 7\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = int(r.stdout.split("(pid ")[1].split(")")[0])
+    start = start_time(pid)
+    try:
+        assert running(pid, start)  # a host lab's server keeps serving after nslab ended
+        r = nslab_cli("--host", "--lab", name, "run", "-", input="ps\n")
+        assert r.returncode == 0 and "serve echo 7" in r.stdout and str(pid) in r.stdout, r.stdout
+        r = nslab_cli("--host", "--lab", name, "clean")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not running(pid, start)
+    finally:
+        if running(pid, start):
+            os.kill(pid, 9)
