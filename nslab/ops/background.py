@@ -96,12 +96,13 @@ def _listening(proc: subprocess.Popen[Any], op: Op, offset: int) -> None:
     that cannot listen (the port is taken) fails the step with its own words."""
     deadline = time.monotonic() + SERVE_WAIT
     while True:
+        ended = proc.poll() is not None  # (before the read: what it printed as it ended is then in the file)
         with open(op["log"], "rb") as f:
             f.seek(offset)
             said = f.read().decode(errors="replace")
         if said.startswith("listening on"):
             return
-        if proc.poll() is not None or time.monotonic() > deadline:
+        if ended or time.monotonic() > deadline:
             _stop(op)
             proc.wait()
             why = said.strip() or f"it printed nothing in {SERVE_WAIT:g} s"
