@@ -7,9 +7,12 @@ Real containers (tests/dockerkit.py); the oracles are Docker's own listing and t
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import dockerkit
-from conftest import ip_j
+import pytest
+from conftest import LABS, ip_j
 from dockerkit import docker
 
 from nslab.lab import Lab
@@ -193,3 +196,29 @@ def test_host_clean_removes_the_labs_container_and_program(docker_image):
         assert not containers.alive(pid, start) or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
     finally:
         docker("rm", "-f", cid[0], check=False)
+
+
+@pytest.mark.parametrize("name", ["06-docker-netns", "07-container-on-lan", "08-pipework"])
+def test_the_container_labs_replay_green_and_leave_no_container(name: str, docker_image):
+    """`nslab run` of labs 06-08 holds every step and expect; once it ends, no container carries its label."""
+    from conftest import ROOT
+
+    from nslab.kernel import isolate
+
+    env = dict(os.environ)
+    env.pop(isolate.MARK, None)
+    proc = subprocess.Popen([sys.executable, "-m", "nslab", "--no-color", "run", name], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    label = f"isolated:{proc.pid}:{containers.start_time(proc.pid)}"  # the lab's identity on its containers
+    try:
+        out, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0 and "internal error" not in out, out
+        assert out.splitlines()[-1].startswith("ok: "), out
+        assert "container run" in (LABS / f"{name}.lab").read_text()
+        assert docker("ps", "-aq", "--filter", f"label=nslab.lab={label}").stdout.strip() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for cid in docker("ps", "-aq", "--filter", f"label=nslab.lab={label}").stdout.split():
+            docker("rm", "-f", cid)

@@ -123,6 +123,19 @@ def remove_containers(commands: Iterable[Command], out: Any, docker_host: str | 
         out(Message(f"removed container {name}: the lab failed, and its header names it as the lab's", "warn"))
 
 
+def may_outlive(commands: Iterable[Command]) -> bool:
+    """Whether a replay may start something a `kill -9` of nslab would leave behind (a container, a
+    background program's log directory): then it needs the outside helper as its reaper.  `source`
+    may do either.  A lab of namespaces and links needs none, and skips the fork."""
+    for cmd in commands:
+        if cmd.name in ("container", "serve", "source"):
+            return True
+        argv = cmd.values.get("argv") or []
+        if cmd.name == "exec" and argv and (argv[0] == "-d" or (argv[-1] == "&" and len(argv) > 1)):
+            return True
+    return False
+
+
 def after_run(commands: list[Command], failed: bool, out: Any, docker_host: str | None = None) -> None:
     if failed:
         remove_containers(commands, out, docker_host)

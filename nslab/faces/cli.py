@@ -247,8 +247,8 @@ def cmd_run(args: Any, env: Environment) -> int:
         last = n == len(groups) - 1
         if lab is None or not args.host:
             # each file replays in a lab of its own; the last in the process's namespace (`nslab attach` and `-i` see it)
-            if last and not args.host and not args.interactive:  # no REPL follows, so no web view to serve
-                isolate.enter(outside_helper=False)
+            if last and not args.host and not args.interactive:  # no REPL follows: no web view to serve, and the
+                isolate.enter(outside_helper=needs.may_outlive(commands))  # helper is only the reaper (kernel/outside.py)
             lab = open_lab(args, env) if last or args.host else Lab(root="new", run_dir=env.netns_dir, read_changes=args.verbose)
         # `-i` on an exercise: its setup runs; its goals are listed, unmet, when the shell opens
         lab.captures.sink = out  # `capture start` in a .lab: its lines as they come (the REPL's own, once it opens)

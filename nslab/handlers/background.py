@@ -22,18 +22,19 @@ def _log_dir(ctx: Ctx) -> str:
     return bg.log_dir(ctx.lab.kernel)
 
 
-def start(ctx: Ctx, ns: str, argv: list[str]) -> Message:
+def start(ctx: Ctx, ns: str, argv: list[str], **more: Any) -> Message:
+    """A background program (`more`: what else its op keeps, as a server's `serve` words)."""
     if ctx.dry or ctx.lab is None:
         if shutil.which(argv[0]) is None:
             raise CommandError(f"no program {argv[0]!r} (not found on PATH)")
-        ctx.apply({"op": "prog_start", "ns": ns, "id": "p?", "argv": list(argv), "log": ""})
-        return Message(f"{argv[0]} would start in the background in {ns}", "ok")
+        ctx.apply({"op": "prog_start", "ns": ns, "id": "p?", "argv": list(argv), "log": "", **more})
+        return Message(f"{bg.shown({'argv': argv, **more})} would start in the background in {ns}", "ok")
     _programs(ctx)  # (host mode: what earlier processes started keeps its id)
     pid_id = bg.next_id(ctx.lab.kernel)
     op = {"op": "prog_start", "ns": ns, "id": pid_id, "argv": list(argv),
-          "log": os.path.join(_log_dir(ctx), f"{pid_id}.log")}
+          "log": os.path.join(_log_dir(ctx), f"{pid_id}.log"), **more}
     ctx.apply(op)
-    return Message(f"{pid_id}: {' '.join(argv)} runs in {ns} (pid {op.get('pid')}); `logs {pid_id}`, `kill {pid_id}`", "ok")
+    return Message(f"{pid_id}: {bg.shown(op)} runs in {ns} (pid {op.get('pid')}); `logs {pid_id}`, `kill {pid_id}`", "ok")
 
 
 def _programs(ctx: Ctx) -> dict[str, dict[str, Any]]:
@@ -60,7 +61,7 @@ def _one(ctx: Ctx, pid_id: str) -> dict[str, Any]:
 
 def ps(ctx: Ctx) -> Table:
     assert ctx.lab is not None or not _programs(ctx)
-    rows = [[op["id"], op["ns"], op["pid"], bg.state(ctx.lab.kernel, op), " ".join(op["argv"])]  # type: ignore[union-attr]
+    rows = [[op["id"], op["ns"], op["pid"], bg.state(ctx.lab.kernel, op), bg.shown(op)]  # type: ignore[union-attr]
             for op in _programs(ctx).values()]
     return Table("programs", ["id", "ns", "pid", "state", "command"], rows, key="programs")
 
@@ -76,5 +77,5 @@ def logs(ctx: Ctx, id: str) -> list[Output]:  # noqa: A002 - the command's word
 
 def kill(ctx: Ctx, id: str) -> Message:  # noqa: A002
     op = _one(ctx, id)
-    ctx.apply({"op": "prog_stop", **{k: op[k] for k in ("ns", "id", "argv", "log", "pid", "start")}})
-    return Message(f"{id} ({' '.join(op['argv'])}) stopped", "ok")
+    ctx.apply({"op": "prog_stop", **bg.carried(op, "pid", "start")})
+    return Message(f"{id} ({bg.shown(op)}) stopped", "ok")

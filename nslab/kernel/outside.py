@@ -6,14 +6,22 @@ over the machine's namespace).  A socket keeps the namespace it was made in: so 
 unshare a small child is forked that stays outside; it binds on request and passes the socket
 back over a unix socket pair (SCM_RIGHTS).  It ends when the lab's process does (its end of the
 pair reads EOF).  The web view (`web`) asks it for its listening socket.
+
+It is also the lab's reaper: the lab tells it, before it makes them, what must not outlive it if it
+dies without cleaning up (`kill -9`): a command to run (the lab's containers, removed by label and
+ID, nslab/services/reap.py) and directories to remove (its programs' logs).  When the pair reads
+EOF it does those and ends; a lab that cleaned up itself first says `forget` and nothing is run.
+Being outside, it is in none of the lab's namespaces, so it holds none of them open.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
+import subprocess
 
 _helper: socket.socket | None = None  # the lab's end of the pair, while a helper runs
 _pid = 0
@@ -38,13 +46,22 @@ def start() -> None:
 
 
 def _serve(pair: socket.socket) -> None:
+    at_death: dict[str, list[str]] = {}  # key -> ("run", argv...) or ("rmtree", path)
     while True:
         try:
-            asked = pair.recv(512)
+            asked = pair.recv(65536)
         except (OSError, KeyboardInterrupt):
-            return
+            asked = b""
         if not asked:
-            return  # the lab's process ended
+            _reap(at_death)  # the lab's process ended
+            return
+        if asked.startswith(b"\0"):  # reaper requests: NUL-separated words, no reply
+            word, key, *rest = asked[1:].decode().split("\0")
+            if word == "forget":
+                at_death.pop(key, None)
+            else:
+                at_death[key] = [word, *rest]
+            continue
         host, _, port = asked.decode().rpartition(" ")
         try:
             made = _bind(host, int(port))
@@ -53,6 +70,18 @@ def _serve(pair: socket.socket) -> None:
             continue
         with made:
             socket.send_fds(pair, [b"ok"], [made.fileno()])
+
+
+def _reap(at_death: dict[str, list[str]]) -> None:
+    for word, *rest in at_death.values():
+        if word == "rmtree":
+            shutil.rmtree(rest[0], ignore_errors=True)
+        elif word == "run":
+            try:
+                subprocess.run(rest, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60, check=False)
+            except (OSError, subprocess.SubprocessError):
+                pass  # nothing more a dead lab's helper can do
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -79,6 +108,31 @@ def listen(host: str, port: int = 0) -> socket.socket:
         code, _, said = msg.decode().partition(" ")
         raise OSError(int(code.removeprefix("E") or errno.EIO), said or "the outside helper ended")
     return socket.socket(fileno=fds[0])
+
+
+def _tell(*words: str) -> bool:
+    if _helper is None:
+        return False
+    try:
+        _helper.send(b"\0" + "\0".join(words).encode())
+    except OSError:
+        return False
+    return True
+
+
+def at_death_run(key: str, argv: list[str]) -> bool:
+    """When this process dies without `forget(key)`, the helper runs argv (outside the lab's namespaces).
+    False: no helper (a host lab, or `nslab run` of a file that starts nothing that could outlive it)."""
+    return _tell("run", key, *argv)
+
+
+def at_death_rmtree(key: str, path: str) -> bool:
+    """When this process dies without `forget(key)`, the helper removes the directory tree at path."""
+    return _tell("rmtree", key, path)
+
+
+def forget(key: str) -> None:
+    _tell("forget", key)
 
 
 def helper_pid() -> int:

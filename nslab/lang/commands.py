@@ -142,6 +142,18 @@ TABLE: tuple[CommandSpec, ...] = (
     CommandSpec("kill", RUN, "stop a background program", (
         f("kill ID:word", "background.kill", "SIGTERM to its process group (SIGKILL after 1 s); undo starts it again", "kill PID"),
     ), example="kill p1"),
+    CommandSpec("serve", RUN, "nslab's own small servers in a namespace, as background programs (`ps`, `logs`, `kill`)", (
+        f("serve http NS:ns [PORT:port]", "serve.serve_http",
+          "a web server in NS on PORT (default 80) answering every GET with a line naming NS; undo stops it",
+          "ip netns exec NS python3 -m http.server PORT"),
+        f("serve echo NS:ns PORT:port", "serve.serve_echo", "a TCP server in NS on PORT that sends back what it gets",
+          "ip netns exec NS socat TCP-LISTEN:PORT,fork EXEC:cat"),
+    ), example="serve http b   |   serve echo b 7"),
+    CommandSpec("connect", RUN, "a TCP connection from one namespace to another", (
+        f("connect A:ns B:target PORT:port", "serve.connect",
+          "a TCP handshake from A to B (an address, or a namespace: its first IPv4) on PORT, accepted or why not",
+          "ip netns exec A nc -z B PORT"),
+    ), example="connect a b 80", journal=False),
     CommandSpec("ping", RUN, "ICMP echo from the context", (
         f("ping [-c N:count] [-i SEC:seconds] [-W SEC:seconds] [-I IF:ifname] TARGET:target", "look.ping",
           "3 echo requests unless -c N, 1 s apart (-i), each waiting 1 s for its reply (-W), a line per reply as "
@@ -194,6 +206,10 @@ TABLE: tuple[CommandSpec, ...] = (
         f("expect link EP:ep", "expect.expect_link", "the interface exists", "ip link show IF"),
         f("expect addr EP:ep CIDR:cidr", "expect.expect_addr", "the interface holds the address", "ip addr show IF"),
         f("expect master EP:ep BRIDGE:bridge", "expect.expect_master", "the interface is a port of the bridge", "ip link show IF"),
+        f("expect connect A:ns B:target PORT:port", "serve.expect_connect",
+          "B (an address, or a namespace: its first IPv4) accepts a TCP connection from A on PORT", "ip netns exec A nc -z B PORT"),
+        f("expect no connect A:ns B:target PORT:port", "serve.expect_no_connect",
+          "a TCP connection from A to B on PORT is refused or gets no answer", "! ip netns exec A nc -z B PORT"),
         f("expect route DEST:dest via GW:ip", "expect.expect_route", "the route exists through GW", "ip route show DEST"),
         f("expect route DEST:dest dev DEV:ifname", "expect.expect_route_dev", "the route exists out of IF", "ip route show DEST"),
         f("expect neigh IP:ip", "learned.expect_neigh", "the context resolved IP (ARP/NDP)", "ip neigh show to IP"),

@@ -231,7 +231,7 @@ KINDS: dict[str, Kind] = {
         Kind("cidr_gw", "an address like 10.0.0.2/24 or 10.0.0.2/24@10.0.0.1", check_cidr_gw),
         Kind("mac_vlan", "MAC[@VLAN] like 02:00:00:00:00:01@10 or @10", check_mac_vlan),
         Kind("vni", "a VXLAN network identifier", _number(int, 0, 16_777_215, "a VXLAN id")),
-        Kind("port", "a UDP port", _number(int, 1, 65535, "a port number")),
+        Kind("port", "a TCP or UDP port", _number(int, 1, 65535, "a port number")),
         Kind("macvlan_mode", "a macvlan mode (bridge, private, vepa, passthru)", check_macvlan_mode),
         Kind("pair", "two namespaces like ns1-ns2", check_pair),
         Kind("word", "a word", check_word),

@@ -17,7 +17,8 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..kernel import procns
+from ..base.errors import CommandError
+from ..kernel import outside, procns
 from ..services.docker import alive, start_time
 from .shell_words import Expand, command
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .apply import Kernel
 
 Op = dict[str, Any]
+SERVE_WAIT = 5.0  # s for a server (`serve`) to listen
 
 
 def programs(kernel: "Kernel") -> dict[str, Op]:
@@ -40,12 +42,19 @@ def programs(kernel: "Kernel") -> dict[str, Op]:
 
 
 def log_dir(kernel: "Kernel") -> str:
-    """An isolated lab's directory for its programs' output, made on first use; it goes with the lab."""
+    """An isolated lab's directory for its programs' output, made on first use; it goes with the lab
+    (after a `kill -9`, removed by the helper outside, kernel/outside.py)."""
     where: str | None = getattr(kernel, "program_logs", None)
     if where is None:
         where = kernel.program_logs = tempfile.mkdtemp(prefix="nslab-programs-")  # type: ignore[attr-defined]
-        kernel.on_close.append(lambda: shutil.rmtree(where, ignore_errors=True))
+        outside.at_death_rmtree(f"logs:{where}", where)
+        kernel.on_close.append(lambda: _remove_logs(where))
     return where
+
+
+def _remove_logs(where: str) -> None:
+    shutil.rmtree(where, ignore_errors=True)
+    outside.forget(f"logs:{where}")
 
 
 def _stop_all(found: dict[str, Op]) -> None:
@@ -69,14 +78,36 @@ def apply_prog_start(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     fd = kernel.nss.get(op["ns"]).fd
     os.makedirs(os.path.dirname(op["log"]), mode=0o700, exist_ok=True)
     with open(op["log"], "ab") as log:
+        offset = log.tell()  # (undoing `kill` appends: the new start's lines come after this)
         # an isolated lab's programs die with it; a host lab's outlive the process (`clean` stops them)
         setup = procns.die_with_parent if kernel.tag is None else None
         proc = procns.popen_in(fd, list(op["argv"]), setup=setup, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
     op.update(pid=proc.pid, start=start_time(proc.pid))
+    if op.get("serve"):
+        _listening(proc, op, offset)
     programs(kernel)[op["id"]] = op
     kernel.popens[op["id"]] = proc  # type: ignore[attr-defined]
-    return [{"op": "prog_stop", **{k: op[k] for k in ("ns", "id", "argv", "log", "pid", "start")}}]
+    return [{"op": "prog_stop", **carried(op, "pid", "start")}]
+
+
+def _listening(proc: subprocess.Popen[Any], op: Op, offset: int) -> None:
+    """A server (`serve`) is started once it listens: the step after it may connect at once.  One
+    that cannot listen (the port is taken) fails the step with its own words."""
+    deadline = time.monotonic() + SERVE_WAIT
+    while True:
+        ended = proc.poll() is not None  # (before the read: what it printed as it ended is then in the file)
+        with open(op["log"], "rb") as f:
+            f.seek(offset)
+            said = f.read().decode(errors="replace")
+        if said.startswith("listening on"):
+            return
+        if ended or time.monotonic() > deadline:
+            _stop(op)
+            proc.wait()
+            why = said.strip() or f"it printed nothing in {SERVE_WAIT:g} s"
+            raise CommandError(f"serve {op['serve'][0]} in {op['ns']}: {why}")
+        time.sleep(0.005)
 
 
 def _stop(op: Op) -> None:
@@ -114,15 +145,36 @@ def apply_prog_stop(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
         except subprocess.TimeoutExpired:
             pass
     # undoing `kill ID` starts the same program again
-    return [{"op": "prog_start", **{k: op[k] for k in ("ns", "id", "argv", "log")}}]
+    return [{"op": "prog_start", **carried(op)}]
+
+
+def carried(op: Op, *more: str) -> Op:
+    """What a program's start and stop ops hand on to each other (a server keeps its `serve` words)."""
+    return {k: op[k] for k in ("ns", "id", "argv", "log", *more, "serve") if k in op}
 
 
 def _var(op: Op) -> str:
     return f"NSLAB_PROG_{op['id']}"
 
 
+def shown(op: Op) -> str:
+    """The program as `ps` and the journal name it: a server by its `serve` words, not its Python."""
+    return " ".join(["serve", *op["serve"]] if op.get("serve") else op["argv"])
+
+
 def prog_start_lines(op: Op) -> list[str]:
     netns = ["ip", "netns", "exec", op["ns"]] if op["ns"] != "host" else []
+    if op.get("serve"):  # the same server, its Python text inlined: bash needs no nslab to run it
+        from ..services import servers
+
+        with open(servers.__file__) as f:
+            code = f.read()
+        kind, port = op["serve"]
+        run = [*netns, "python3", "-u", "-c", code, kind, port, op["ns"]]
+        return [f"# serve {kind} {op['ns']} {port}: nslab's own server (nslab/services/servers.py), standard library only",
+                command(*run) + f" >/dev/null 2>&1 & {_var(op)}=$!",
+                "for _ in $(seq 100); do " + command(*netns, "ss", "-Hltn", f"sport = :{port}")
+                + " | grep -q . && break; sleep 0.05; done  # until it listens"]
     return [command(*netns, *op["argv"]) + f" >/dev/null 2>&1 & {_var(op)}=$!"]
 
 
@@ -131,10 +183,10 @@ def prog_stop_lines(op: Op) -> list[str]:
 
 
 def prog_start_words(op: Op) -> str:
-    return f"+ program {op['id']} in {op['ns']}: {' '.join(op['argv'])}"
+    return f"+ program {op['id']} in {op['ns']}: {shown(op)}"
 
 
 def prog_stop_words(op: Op) -> str:
-    return f"- program {op['id']} ({' '.join(op['argv'])})"
+    return f"- program {op['id']} ({shown(op)})"
 
 

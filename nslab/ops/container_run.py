@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..kernel import outside
 from ..services import docker as containers
-from ..services import docker_run
+from ..services import docker_run, reap
 from .container_ops import apply_ns_link, apply_ns_unlink, is_link
 from .shell_words import Expand, command
 
@@ -31,29 +32,37 @@ def lab_label(kernel: "Kernel") -> str:
 
 
 def _running(kernel: "Kernel") -> dict[str, str]:
-    """An isolated lab's containers still running (ID -> label), removed as the lab ends."""
+    """An isolated lab's containers still running (ID -> label), removed as the lab ends; should the
+    process die first (`kill -9`), the helper outside removes them by the label (kernel/outside.py).
+    Asked before the first container is made, so none can be made that it would not know of."""
     found: dict[str, str] | None = getattr(kernel, "lab_containers", None)
     if found is None:
         found = {}
         kernel.lab_containers = found  # type: ignore[attr-defined]
         if kernel.tag is None:
-            kernel.on_close.append(lambda: _remove_all(found))
+            key = f"containers:{id(kernel)}"
+            outside.at_death_run(key, reap.argv(lab_label(kernel)))
+            kernel.on_close.append(lambda: _remove_all(found, key))
     return found
 
 
-def _remove_all(found: dict[str, str]) -> None:
+def _remove_all(found: dict[str, str], key: str) -> None:
     from ..base.errors import CommandError
 
+    left = False
     for cid, label in list(found.items()):
         try:
             docker_run.remove(cid, label)
         except CommandError:
-            pass  # the engine went away: nothing more this lab can do
+            left = True  # the engine went away: the helper tries once more after the lab
         found.pop(cid, None)
+    if not left:
+        outside.forget(key)
 
 
 def apply_ctr_run(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     label = lab_label(kernel)
+    running = _running(kernel)
     c = docker_run.run(op["container"], op["image"], list(op.get("argv") or []), label)
     start = containers.start_time(c.pid)
     try:
@@ -62,7 +71,7 @@ def apply_ctr_run(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     except Exception:
         docker_run.remove(c.id, label)
         raise
-    _running(kernel)[c.id] = label
+    running[c.id] = label
     op.update(id=c.id, pid=c.pid, start=start, label=label)  # the journal keeps which container it was
     return [{"op": "ctr_rm", "ns": op["ns"], "container": op["container"], "id": c.id, "label": label,
              "image": op["image"], "argv": op.get("argv") or []}]

@@ -37,7 +37,7 @@ def test_subcommands_and_literals():
     assert {"add", "del", "ls"} <= words_of("ns ")
     assert {"up", "down", "name", "netns", "mtu", "mac", "rate", "delay", "clear", "flap"} == words_of("link ns1:eth0 ")
     assert words_of("route add default ") == {"via", "dev"}
-    assert words_of("expect no ") == {"ns", "link"}
+    assert words_of("expect no ") == {"ns", "link", "connect"}
     assert words_of("bridge br0 ") == {"add", "del"}
 
 
