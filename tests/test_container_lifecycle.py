@@ -129,7 +129,7 @@ def test_container_rm_and_errors(lab: Lab, docker_image):
     out = lab.run(f"container run {name}")
     assert not out.ok and out.error == f"namespace {name!r} exists already"
     out = lab.run("container run x1 --network bridge")
-    assert not out.ok and out.error.startswith("--network bridge: only `none` is supported")
+    assert not out.ok and out.error.startswith("--network bridge: the modes are none (the default") and "lab (Podman" in out.error
     out = lab.run("container rm nslab-not-this-labs")
     assert not out.ok and out.error.startswith("no container 'nslab-not-this-labs' started by this lab")
     out = lab.run("container run x2 nslab/no-such-image:0")
