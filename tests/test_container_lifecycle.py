@@ -193,3 +193,16 @@ def test_host_clean_removes_the_labs_container_and_program(docker_image):
         assert not containers.alive(pid, start) or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
     finally:
         docker("rm", "-f", cid[0], check=False)
+
+
+def test_undoing_rm_then_run_leaves_no_container(lab: Lab, docker_image):
+    """Undoing `container rm` starts it again under a new ID; undoing `container run` then removes that
+    one (this lab's container of that name, by its label), not only the ID the run first noted."""
+    name = unique("again")
+    assert lab.run(f"container run {name}").ok and lab.run(f"container rm {name}").ok
+    assert lab.undo(1)
+    again = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert again and again in lab_containers()
+    assert lab.undo(1)
+    assert docker("ps", "-aq", "--filter", f"id={again}").stdout.strip() == ""
+    assert not os.path.exists(f"/run/netns/{name}")

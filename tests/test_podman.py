@@ -84,6 +84,10 @@ def test_ns_ls_and_container_ls_name_podman(lab: Lab, on_podman: Podman, podman_
     mine = [r for r in rows if str(r[0]).startswith(f"{outside} (pid {pid}, ")]
     assert len(mine) == 1 and mine[0][1] == "podman", rows
     assert table(lab, "container ls").title == f"containers (podman at {on_podman.url})"
+    out = lab.run(f"ns link {outside} held")  # a container started outside nslab, named as on Docker
+    assert out.ok, out.error
+    assert os.stat("/run/netns/held").st_ino == os.stat(f"/proc/{pid}/ns/net").st_ino
+    assert ["held", f"link to container {outside} (pid {pid})", 1] in table(lab, "ns ls").rows
     on_podman.cli("rm", "-f", "-t", "0", outside)
 
 
@@ -144,7 +148,12 @@ def test_network_lab_runs_in_the_labs_namespace(lab: Lab, on_podman: Podman, pod
     assert "10.62.0.1/32" in inside(pid, "-4", "-o", "addr", "show", "dev", "lo")  # what ns add and addr made
     rows = table(lab, "container ls").rows
     assert [r[5] for r in rows if r[0] == web] == ["lab"]
-    assert lab.undo(1)  # the container goes; the namespace stays, as `ns add` made it
+    out = lab.run(f"container rm {web}")  # the container goes; the namespace stays, as `ns add` made it
+    assert out.ok and out.events[0].text.endswith(f"namespace {web} stays the lab's"), out.events
+    assert on_podman.ids(f"name=^{web}$") == [] and os.path.exists(f"/run/netns/{web}")
+    assert lab.undo(1)  # undoing the rm runs it again, in the same namespace
+    assert os.stat(f"/proc/{pid_of(on_podman, web)}/ns/net").st_ino == os.stat(f"/run/netns/{web}").st_ino
+    assert lab.undo(1)
     assert on_podman.ids(f"name=^{web}$") == []
     addrs = [a["local"] for link in ip_j(lab, web, "addr") for a in link["addr_info"]]
     assert "10.62.0.1" in addrs
@@ -172,6 +181,27 @@ def test_network_lab_from_an_isolated_nslab(on_podman: Podman, podman_image: str
     seen = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith("net:[")]
     assert len(seen) == 2 and seen[0] == seen[1], r.stdout
     assert on_podman.ids(f"name=^{web}$") == []  # the lab's end removed it
+
+
+def test_host_clean_removes_the_labs_containers(on_podman: Podman, podman_image: str):
+    """A host lab (this pytest process's own isolated root, tests/conftest.py): its containers
+    outlive the nslab that started them, and `clean` removes them on the engine they were started on."""
+    name, inlab, lab_name = unique("host"), unique("hin"), f"pmh{os.getpid()}"
+    r = nslab_cli("--host", "--lab", lab_name, "run", "-",
+                  input=f"container run {name}\nns add {inlab}\ncontainer run {inlab} --network lab\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ids = [on_podman.inspect(n, "{{.Id}}") for n in (name, inlab)]
+    try:
+        assert on_podman.inspect(name, '{{index .Config.Labels "nslab.lab"}}') == f"nslab:{lab_name}"
+        # a host lab's namespaces are the machine's /run/netns, which the service sees as it is
+        assert on_podman.inspect(inlab, "{{.HostConfig.NetworkMode}}") == f"ns:/run/netns/{inlab}"
+        assert os.stat(f"/proc/{pid_of(on_podman, inlab)}/ns/net").st_ino == os.stat(f"/run/netns/{inlab}").st_ino
+        r = nslab_cli("--host", "--lab", lab_name, "clean")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert all(on_podman.ids(f"id={cid}") == [] for cid in ids)
+        assert not os.path.exists(f"/run/netns/{name}") and not os.path.exists(f"/run/netns/{inlab}")
+    finally:
+        on_podman.cli("rm", "-f", "-t", "0", *ids, check=False)
 
 
 def test_save_and_export_say_podman(lab: Lab, on_podman: Podman, podman_image: str, tmp_path):

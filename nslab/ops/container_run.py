@@ -114,7 +114,7 @@ def _started(kernel: "Kernel", op: Op, c: "containers.Container", start: int | N
 
 def apply_ctr_rm(kernel: "Kernel", op: Op, inverse: bool) -> list[Op]:
     # the container first: its namespace then lives only through the name, whose veths go with it
-    docker_run.remove(op["id"], op["label"], op.get("engine"))
+    docker_run.remove(op["id"], op["label"], op.get("engine"), op["container"])
     _running(kernel).pop(op["id"], None)
     lab_ns = op["op"] == "ctr_rm_lab"  # the lab's own namespace: it stays
     if not lab_ns and kernel.nss.exists(op["ns"]) and is_link(kernel.nss, op["ns"]):

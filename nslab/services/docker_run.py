@@ -79,10 +79,15 @@ def _get(container_id: str, url: str | None = None) -> Any:
                            f"{engine_words(e)}") from None
 
 
-def remove(container_id: str, label: str, url: str | None = None) -> bool:
+def remove(container_id: str, label: str, url: str | None = None, name: str | None = None) -> bool:
     """Remove the container with this ID if it carries this lab's label; False when it is gone already.
-    URL: the engine it was started on (None: whichever answers first, for records from before)."""
+    URL: the engine it was started on (None: whichever answers first, for records from before).
+    NAME: when that ID is gone, this lab's container of that name (by the label too), the one an
+    undone `container rm` started again under a new ID."""
     c = _get(container_id, url)
+    if c is None and name is not None:
+        found = engine.connect(url=url)
+        c = next((x for x in _labelled(label, found) if x.name == name), None)
     if c is None:
         return False
     if c.labels.get(LAB_LABEL) != label:
@@ -101,15 +106,18 @@ def stop(container_id: str, label: str, url: str | None = None) -> None:
         raise CommandError(f"engine: cannot stop container {c.name}: {engine_words(e)}") from None
 
 
-def of_lab(label: str, found: tuple[engine.Engine, Any] | None = None) -> list[LabContainer]:
-    """The containers carrying this lab's label, running or not, on the engine that answers."""
-    which, sdk = found or engine.connect()
+def _labelled(label: str, found: tuple[engine.Engine, Any]) -> list[Any]:
+    which, sdk = found
     try:
-        listed = sdk.containers.list(all=True, filters={"label": f"{LAB_LABEL}={label}"})
+        return list(sdk.containers.list(all=True, filters={"label": f"{LAB_LABEL}={label}"}))
     except engine_errors() as e:
         raise CommandError(f"{which.kind} engine: {engine_words(e)}") from None
+
+
+def of_lab(label: str, found: tuple[engine.Engine, Any] | None = None) -> list[LabContainer]:
+    """The containers carrying this lab's label, running or not, on the engine that answers."""
     out = []
-    for c in listed:
+    for c in _labelled(label, found or engine.connect()):
         state = c.attrs.get("State", {})
         config = c.attrs.get("Config", {})
         mode = str(c.attrs.get("HostConfig", {}).get("NetworkMode") or "none")
