@@ -165,6 +165,10 @@ def test_network_lab_runs_in_the_labs_namespace(lab: Lab, on_podman: Podman, pod
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{fresh}").st_ino
     assert lab.run(f"veth v9 {fresh}").ok  # the lab's namespace, as any other
     assert " eth0@" in inside(pid, "-o", "link")  # the container sees the veth's end the lab put there
+    out = lab.run(f"ns del {fresh}")  # the namespace would live on in the container
+    assert not out.ok and out.error.startswith(f"container {fresh} runs in namespace {fresh} (container run "
+                                               f"--network lab): `container rm {fresh}` first"), out.error
+    assert os.path.exists(f"/run/netns/{fresh}")
     assert lab.undo(2)
     assert on_podman.ids(f"name=^{fresh}$") == [] and not os.path.exists(f"/run/netns/{fresh}")
 

@@ -97,6 +97,19 @@ def engine_path(kernel: "Kernel", ns: str) -> str:
     return path if kernel.tag is not None else f"/proc/{os.getpid()}/root{path}"
 
 
+def lab_container_in(lab: Any, ns: str) -> str | None:
+    """The container `--network lab` runs in namespace NS now: asked of the engine, checked by the
+    namespace's inode (the kernel's word, not the journal's)."""
+    from ..kernel.procns import inode_of_pid
+
+    try:
+        ino = os.stat(lab.nss.path(ns)).st_ino
+        found = docker_run.of_lab(lab_label(lab.kernel))
+    except (OSError, CommandError):
+        return None  # no engine answers: nothing it runs can be asked about
+    return next((c.name for c in found if c.network == "lab" and c.pid and inode_of_pid(c.pid) == ino), None)
+
+
 def _kind(which: "engine.Engine") -> Op:
     """The engine's kind on an op, for export sh (`podman inspect`); Docker's ops stay as they were."""
     return {"engine_kind": which.kind} if which.kind != engine.DOCKER else {}
