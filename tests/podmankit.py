@@ -146,7 +146,7 @@ def _stop(pm: Podman) -> None:
     for pid in left:
         os.kill(pid, 9)  # by PID: processes this service started
     mounts = [line for line in open("/proc/self/mounts") if str(pm.dir) in line]
-    netns = [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []) if n.startswith("netns-")]
+    netns = podman_netns()
     shutil.rmtree(pm.dir, ignore_errors=True)
     assert not left, f"the Podman service left processes {left}"
     assert not mounts, mounts
@@ -177,9 +177,16 @@ def podman() -> Iterator[Podman]:
             subprocess.run(["umount", cgroup], check=True)
 
 
+def podman_netns() -> list[str]:
+    """Files Podman makes in /run/netns for the networks it manages (none for `none` or `ns:PATH`)."""
+    return [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []) if n.startswith("netns-")]
+
+
 @pytest.fixture
-def on_podman(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Podman:
-    """nslab in this process (and the nslab commands it starts) sees no Docker engine, and Podman's socket."""
+def on_podman(podman: Podman, monkeypatch: pytest.MonkeyPatch) -> Iterator[Podman]:
+    """nslab in this process (and the nslab commands it starts) sees no Docker engine, and Podman's socket.
+    Checked as the test ends, before the lab fixture empties /run/netns: Podman made no file there."""
     for k, v in podman.env().items():
         monkeypatch.setenv(k, v)
-    return podman
+    yield podman
+    assert not podman_netns(), f"Podman left {podman_netns()} in /run/netns"
