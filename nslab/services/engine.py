@@ -3,8 +3,8 @@
 Both are driven by the same Docker SDK.  The sockets are tried in this order and the first
 that answers wins: DOCKER_HOST (else /var/run/docker.sock), then CONTAINER_HOST (Podman's own
 setting for its remote client; else the rootful /run/podman/podman.sock, then the rootless
-$XDG_RUNTIME_DIR/podman/podman.sock).  What answered is told by its /version (a component
-named "Podman Engine"), not by the socket's name: a docker.sock served by Podman (Debian's
+$XDG_RUNTIME_DIR/podman/podman.sock).  What answered is told by its /_ping's headers
+(Podman's name its Libpod API), not by the socket's name: a docker.sock served by Podman (Debian's
 podman-docker) is Podman, and DOCKER_HOST may name Podman's socket to prefer it over a running
 dockerd.  Nothing is cached: each use asks again (a missing socket costs a stat, a refused one
 a connect), and a container the lab started records the socket it was started on, so it is
@@ -25,11 +25,12 @@ from ..base.errors import CommandError
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 PODMAN_ROOTFUL = "unix:///run/podman/podman.sock"
 DOCKER, PODMAN = "docker", "podman"
+MIN_API = "1.24"  # the oldest API both serve (Podman's compat MinAPIVersion)
 
 
 @dataclass(frozen=True)
 class Engine:
-    kind: str  # DOCKER or PODMAN, as the engine's /version says
+    kind: str  # DOCKER or PODMAN, as the engine's /_ping headers say
     url: str  # the socket (or tcp:// address) it answered on
 
     def __str__(self) -> str:
@@ -71,9 +72,7 @@ def connect(docker_host: str | None = None, url: str | None = None) -> tuple[Eng
         if sdk is None:
             sdk = _sdk()  # imported only when a socket is there: it costs 0.15 s
         try:
-            c = sdk.from_env(timeout=5, environment=_sdk_environment(u))  # the API version: the engine's own
-            c.ping()
-            return Engine(kind_of(c), u), c
+            return _ping(sdk, expected, u)
         except engine_errors() as e:
             tried.append((expected, u, engine_words(e, expected)))
     raise CommandError(no_engine_words(tried))
@@ -92,13 +91,20 @@ def _sdk_environment(url: str) -> dict[str, str]:
     return {"DOCKER_HOST": url, **{k: env[k] for k in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH") if env.get(k)}}
 
 
-def kind_of(client: Any) -> str:
-    """podman when the engine's /version lists a "Podman Engine" component, else docker."""
+def _ping(sdk: Any, expected: str, url: str) -> tuple[Engine, Any]:
+    """One /_ping tells the engine and its API version from its headers (Podman's carry
+    Libpod-Api-Version).  Not /version, which Podman answers by running conmon and the OCI
+    runtime for their versions: 0.3 s a call, and the SDK's version detection asks it too."""
+    env = _sdk_environment(url)
+    probe = sdk.from_env(timeout=5, version=MIN_API, environment=env)  # a fixed version: no request yet
     try:
-        components = client.version().get("Components") or []
-    except engine_errors():
-        return DOCKER
-    return PODMAN if any("podman" in str(c.get("Name", "")).lower() for c in components) else DOCKER
+        answer = probe.api.get(f"{probe.api.base_url}/_ping", timeout=5)
+        answer.raise_for_status()
+    finally:
+        probe.close()
+    kind = PODMAN if "Libpod-Api-Version" in answer.headers else DOCKER
+    return Engine(kind, url), sdk.from_env(timeout=5, version=answer.headers.get("Api-Version") or MIN_API,
+                                           environment=env)
 
 
 def no_engine_words(tried: list[tuple[str, str, str]]) -> str:
