@@ -132,7 +132,7 @@ def test_container_rm_and_errors(lab: Lab, docker_image):
     out = lab.run(f"container run {name}")
     assert not out.ok and out.error == f"namespace {name!r} exists already"
     out = lab.run("container run x1 --network bridge")
-    assert not out.ok and out.error.startswith("--network bridge: only `none` is supported")
+    assert not out.ok and out.error.startswith("--network bridge: the modes are none (the default") and "lab (Podman" in out.error
     out = lab.run("container rm nslab-not-this-labs")
     assert not out.ok and out.error.startswith("no container 'nslab-not-this-labs' started by this lab")
     out = lab.run("container run x2 nslab/no-such-image:0")
@@ -222,3 +222,16 @@ def test_the_container_labs_replay_green_and_leave_no_container(name: str, docke
             proc.wait()
         for cid in docker("ps", "-aq", "--filter", f"label=nslab.lab={label}").stdout.split():
             docker("rm", "-f", cid)
+
+
+def test_undoing_rm_then_run_leaves_no_container(lab: Lab, docker_image):
+    """Undoing `container rm` starts it again under a new ID; undoing `container run` then removes that
+    one (this lab's container of that name, by its label), not only the ID the run first noted."""
+    name = unique("again")
+    assert lab.run(f"container run {name}").ok and lab.run(f"container rm {name}").ok
+    assert lab.undo(1)
+    again = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert again and again in lab_containers()
+    assert lab.undo(1)
+    assert docker("ps", "-aq", "--filter", f"id={again}").stdout.strip() == ""
+    assert not os.path.exists(f"/run/netns/{name}")

@@ -86,15 +86,16 @@ def test_an_ordinary_user_is_refused_before_any_step(path: Path, home: Path):
 def test_without_an_engine_a_docker_lab_is_refused(tmp_path: Path):
     r = nslab_cli("--no-color", "run", "06-docker-netns", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "error: 06-docker-netns: it needs a Docker engine it may use: no Docker engine answers: " \
-           "No such file or directory (is dockerd running?); start dockerd" in r.stdout, r.stdout
+    assert "error: 06-docker-netns: it needs a container engine it may use (Docker, or Podman's Docker-compatible " \
+           f"API): no Docker engine answers: unix://{tmp_path}/none.sock: no such socket; nor does Podman (" in r.stdout, r.stdout
+    assert "; start dockerd or `podman system service`" in r.stdout, r.stdout
     assert "nothing ran" in r.stdout and "steps" not in r.stdout
 
 
 def test_source_refuses_a_docker_lab_the_same_way(lab, tmp_path: Path):
     lab.docker_host = f"unix://{tmp_path}/none.sock"
     out = lab.run(f"source {LABS / '07-container-on-lan.lab'}")
-    assert not out.ok and "it needs a Docker engine it may use" in (out.error or "") and "nothing of it ran" in out.error
+    assert not out.ok and "it needs a container engine it may use" in (out.error or "") and "nothing of it ran" in out.error
     assert lab.nss.names() == []  # its first line (ns add lan) never ran
 
 

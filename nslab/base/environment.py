@@ -162,6 +162,15 @@ def runtime_dir(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("NSLAB_RUNTIME_DIR") or f"/tmp/nslab-{real_uid()}")
 
 
+ENGINE_SETTINGS = ("DOCKER_HOST", "CONTAINER_HOST", "XDG_RUNTIME_DIR", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+
+def engine_settings() -> dict[str, str]:
+    """The settings that say where the container engine is (nslab/services/engine.py), from this
+    process's environment, as process_docker_host reads DOCKER_HOST."""
+    return {k: os.environ[k] for k in ENGINE_SETTINGS if os.environ.get(k)}
+
+
 def process_docker_host() -> str | None:
     """DOCKER_HOST of this process, for the callers the environment does not reach yet
     (containers.find from the container handlers, completion.read_containers): they pass none."""

@@ -69,8 +69,9 @@ def unmet(needs: Needs, docker_host: str | None = None) -> list[tuple[str, str]]
             containers.client(docker_host)
             engine = True
         except CommandError as e:
-            out.append((f"it needs a Docker engine it may use: {e.message}",
-                        "start dockerd, or use an account that may reach its socket (root, or the docker group)"))
+            out.append((f"it needs a container engine it may use (Docker, or Podman's Docker-compatible API): {e.message}",
+                        "start dockerd or `podman system service`, or use an account that may reach its socket "
+                        "(root, or the docker group)"))
     if "image" in needs.what and engine:
         try:
             present = image.exists()

@@ -82,8 +82,9 @@ def _undo_op(lab: "Lab", op: Op, out: Undone, lenient: bool) -> None:
     with no_sigint():  # an op and its bookkeeping finish together
         try:
             ns = op.get("ns", HOST)
-            # an op that carries the namespace's inode is checked by identity.verify instead
-            if "ino" not in op and op["op"] != "ns_add" and ns != HOST and not lab.nss.exists(ns):
+            # an op that carries the namespace's inode is checked by identity.verify instead; one that
+            # makes the name (ns_add, and ctr_run when `container rm` is undone) finds none, rightly
+            if "ino" not in op and opkinds.kind(op).names != "made" and ns != HOST and not lab.nss.exists(ns):
                 raise GoneError(f"namespace {ns} is gone already")
             if op["op"] == "ns_del":  # undoing `ns add`: a capture's socket would keep the namespace alive
                 lab.captures.stop_in(ns)

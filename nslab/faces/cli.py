@@ -153,14 +153,13 @@ def open_lab(args: Any, env: Environment) -> Any:
 
 def cmd_image(args: Any, env: Environment) -> int:
     from ..base.errors import NslabError
-    from ..services import image
+    from ..services import engine, image
 
     name = args.name or image.IMAGE
     try:
-        if args.if_missing and image.exists(name):
-            print(f"{name}: present", file=env.stdout)
-            return EXIT_OK
-        print(f"{name}: {image.build(name)}", file=env.stdout)
+        which = engine.connect(env.docker_host)[0]  # said with the answer: Docker's image store is not Podman's
+        made = "present" if args.if_missing and image.exists(name) else image.build(name)
+        print(f"{name}: {made} ({which})", file=env.stdout)
     except NslabError as e:
         print(f"nslab image: {e.message}", file=env.stderr)
         return EXIT_FAILED

@@ -64,9 +64,26 @@ def ns_del(ctx: Ctx, name: list[str]) -> Message:
             ctx.apply({"op": "ns_unlink", "ns": n})
             continue
         ctx.view.require(n)
+        _refuse_if_a_container_runs_in(ctx, n)
         ctx.apply({"op": "ns_del", "ns": n})
         # (the session moves the context to host when its namespace goes)
     return Message(f"deleted {', '.join(name)}", "ok")
+
+
+def _refuse_if_a_container_runs_in(ctx: Ctx, ns: str) -> None:
+    """Deleting the name of a namespace a container runs in (`container run NS --network lab`) would
+    leave the namespace alive in the container, with its interfaces: refused.  The engine is asked
+    only when the journal ever started one there."""
+    if ctx.dry or ctx.lab is None or not any(
+            op["op"] == "ctr_run_lab" and op["ns"] == ns for step in ctx.lab.journal.steps for op in step.ops):
+        return
+    from ..ops.container_run import lab_container_in
+
+    held = lab_container_in(ctx.lab, ns)
+    if held is not None:
+        raise CommandError(f"container {held} runs in namespace {ns} (container run --network lab): `container rm "
+                           f"{held}` first; without its name the namespace would live on in the container, with "
+                           "its interfaces")
 
 
 def free_eth(ctx: Ctx, ns: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]

@@ -59,7 +59,8 @@ def ns_link(ctx: Ctx, target: str, name: str | None = None) -> Message:
     if pid == os.getpid() and not ctx.dry:
         raise CommandError("that is nslab itself; its namespace is the lab's host")
     start = None if ctx.dry else containers.start_time(pid)
-    ctx.apply({"op": "ns_link", "ns": name, "pid": pid, "start": start, "container": c.name if c else None})
+    ctx.apply({"op": "ns_link", "ns": name, "pid": pid, "start": start, "container": c.name if c else None,
+               **container_ops.engine_kind(c)})
     who = f"container {c.name} (pid {pid})" if c else f"pid {pid}"
     return Message(f"{name} names the network namespace of {who}; valid while it runs", "ok")
 
@@ -157,7 +158,7 @@ def pipework(ctx: Ctx, bridge: str, container: str, addr: str, mac: str | None =
     out = [] if exists else [_make_bridge(ctx, ns, bridge, kind)]
     br = ctx.view.link(ns, bridge)
     mtu = br.mtu if br is not None else 1500  # pipework: MTU=$(ip link show $IFNAME | awk '{print $5}')
-    base = {"container": c.name, "pid": pid, "start": start}
+    base = {"container": c.name, "pid": pid, "start": start, **container_ops.engine_kind(c)}
     ctx.apply({"op": "ctr_veth", "ns": ns, "name": local, "peer": guest, "mtu": mtu, **base})
     if kind == "linux":
         ctx.apply({"op": "link_set", "ns": ns, "name": local, "master": bridge})

@@ -98,10 +98,11 @@ TABLE: tuple[CommandSpec, ...] = (
           "a tunnel end in the context that floods to a multicast group (DEV required)",
           "ip link add NAME type vxlan id VNI group IP dev DEV dstport N"),
     ), example="u1 vxlan vx0 id 42 remote 192.168.0.2 dev eth0"),
-    CommandSpec("container", CONTAINERS, "containers the lab starts, stops and removes (Docker)", (
+    CommandSpec("container", CONTAINERS, "containers the lab starts, stops and removes (Docker, or Podman)", (
         f("container run NAME:newns [IMAGE:word] [--network MODE:word] [-- CMD:word*]", "container_life.container_run",
           "start container NAME (default image nslab/busybox:latest, kept running by sleep) with no network of its "
-          "own (--network none), labelled as the lab's, and name its namespace NAME; undo removes it",
+          "own (--network none), labelled as the lab's, and name its namespace NAME; --network lab (Podman): inside "
+          "the lab's namespace NAME, made now when missing; undo removes it",
           "docker run -d --name NAME --network none IMAGE CMD; ip netns attach NAME PID"),
         f("container ls", "container_life.container_ls", "the containers this lab started: name, id, image, state, PID",
           "docker ps -a --filter label=nslab.lab=LAB"),

@@ -40,10 +40,16 @@ def gone_message(op: Op, ns: str | None = None) -> str:
     return f"{what} which {verb}" + ("; `undo` or `reset` removes the link" if ns else "")
 
 
+def engine_kind(c: "containers.Container | None") -> Op:
+    """An op's note of a Podman container (export sh asks `podman inspect`); Docker's ops carry none."""
+    return {"engine_kind": c.engine} if c is not None and c.engine != "docker" else {}
+
+
 def pid_shell(op: Op) -> str:
-    """The PID as a shell script finds it again: through Docker for a container (a word bash expands)."""
+    """The PID as a shell script finds it again: through the engine for a container (a word bash expands)."""
     if op.get("container"):
-        return Expand(f'"$({command("docker", "inspect", "-f", "{{.State.Pid}}", op["container"])})"')
+        cli = str(op.get("engine_kind") or "docker")
+        return Expand(f'"$({command(cli, "inspect", "-f", "{{.State.Pid}}", op["container"])})"')
     return str(op["pid"])
 
 
@@ -221,7 +227,7 @@ def in_ctr_prefix(op: Op) -> str:
 
 
 def in_ctr(c: "containers.Container | None", pid: int, start: int | None, inner: Op) -> Op:
-    return {"op": "in_ctr", "container": c.name if c else None, "pid": pid, "start": start,
+    return {"op": "in_ctr", "container": c.name if c else None, "pid": pid, "start": start, **engine_kind(c),
             "inner": {**inner, "ns": HOST}}
 
 

@@ -136,6 +136,14 @@ def prog_start(state: LabState, op: Op) -> None:
     ns_of(state, op["ns"])  # a program runs in a namespace the lab has
 
 
+def in_lab_ns(state: LabState, op: Op) -> None:
+    ns_of(state, op["ns"])  # a container started inside a namespace the lab has (`--network lab`)
+
+
+def outside_model(state: LabState, op: Op) -> None:
+    pass  # a container in a namespace of the lab's goes: the model's network keeps the namespace
+
+
 def prog_stop(state: LabState, op: Op) -> None:
     pass  # a program is no part of the model's network
 

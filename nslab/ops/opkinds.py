@@ -127,6 +127,11 @@ _ALL = [
            run.ctr_run_words, names="made"),
     OpKind("ctr_rm", ("ns", "container", "id", "label"), run.apply_ctr_rm, model.ctr_rm, run.ctr_rm_lines,
            run.ctr_rm_words, removes=True, deletion=True, names="removed"),
+    # `--network lab` (Podman): a container in a namespace of the lab's, which it neither names nor removes
+    OpKind("ctr_run_lab", ("ns", "container", "image"), run.apply_ctr_run_lab, model.in_lab_ns, run.ctr_run_lines,
+           run.ctr_run_words),
+    OpKind("ctr_rm_lab", ("ns", "container", "id", "label"), run.apply_ctr_rm, model.outside_model, run.ctr_rm_lines,
+           run.ctr_rm_words, removes=True, deletion=True),
     # programs in the background (nslab/ops/background.py)
     OpKind("prog_start", ("ns", "id", "argv", "log"), bg.apply_prog_start, model.prog_start, bg.prog_start_lines,
            bg.prog_start_words),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..base.environment import process_docker_host
 from ..base.errors import CommandError
+from . import engine
+from .engine import engine_errors, engine_words
 
-SOCKET = "/var/run/docker.sock"
+__all__ = ["Container", "client", "engine_errors", "engine_words", "find", "running"]
+
+SOCKET = "/var/run/docker.sock"  # Docker's default (engine.DOCKER_SOCKET)
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Container:
     name: str
     id: str
     pid: int
+    engine: str = engine.DOCKER  # which engine runs it (export sh writes `podman inspect` for Podman's)
 
 
 def start_time(pid: int) -> int | None:
@@ -39,92 +41,42 @@ def alive(pid: int, start: int | None) -> bool:
 
 
 def engine_reachable(docker_host: str | None = None) -> bool:
-    return bool(docker_host or process_docker_host()) or os.path.exists(SOCKET)
+    return engine.reachable(docker_host)
 
 
-def client(docker_host: str | None = None) -> Any:
-    """A Docker SDK client for DOCKER_HOST (the environment's, passed down), or a clear error when
-    no engine answers.  None: the process's (environment.process_docker_host), else the socket."""
-    if not engine_reachable(docker_host):
-        raise CommandError("no Docker engine: /var/run/docker.sock is missing (start dockerd)")
-    try:
-        import docker  # imported only when a container is named: it costs 0.15 s
-    except ImportError:
-        raise CommandError("the docker Python package is missing (pip install docker)") from None
-    try:
-        host = docker_host or process_docker_host()
-        c = docker.from_env(timeout=5, environment={"DOCKER_HOST": host} if host else None)
-        c.ping()
-        return c
-    except engine_errors() as e:
-        raise CommandError(f"no Docker engine answers: {engine_words(e)}") from None
+def client(docker_host: str | None = None, url: str | None = None) -> Any:
+    """A Docker SDK client for the first engine that answers (Docker, else Podman: services/engine.py),
+    or the one at URL; a clear error when none does.  DOCKER_HOST: the environment's, passed down."""
+    return engine.connect(docker_host, url)[1]
 
 
-def engine_errors() -> tuple[type[Exception], ...]:
-    """What the Docker SDK raises when the engine refuses or cannot be reached (requests'
-    connection errors are OSErrors); anything else is a bug, and is not caught as these are."""
-    import docker.errors
-
-    return (docker.errors.DockerException, OSError)
-
-
-def engine_words(e: BaseException) -> str:
-    """The engine's own explanation (an API error's body), or the socket's refusal in words
-    (`permission denied`), never the SDK's wrapper of a wrapped Python exception."""
-    explanation = getattr(e, "explanation", None)
-    if explanation:
-        return str(explanation)
-    cause = _os_error(e)
-    if cause is not None:
-        if cause.errno in (errno.EACCES, errno.EPERM):
-            return ("permission denied on the Docker socket: Docker needs root, or membership of the "
-                    "group that owns the socket (docker)")
-        if cause.errno in (errno.ENOENT, errno.ECONNREFUSED):
-            return f"{os.strerror(cause.errno)} (is dockerd running?)"
-        return os.strerror(cause.errno) if cause.errno else (cause.strerror or type(cause).__name__)
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-def _os_error(e: BaseException, depth: int = 0) -> OSError | None:
-    """The OSError with an errno at the root of a chain of wrapped exceptions (the SDK wraps
-    requests', which wraps urllib3's, which holds the socket's), searched through causes and args."""
-    if depth > 8:
-        return None
-    if isinstance(e, OSError) and e.errno:
-        return e
-    for inner in (e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))):
-        if inner is not None and (found := _os_error(inner, depth + 1)) is not None:
-            return found
-    return None
-
-
-def running(docker_host: str | None = None) -> list[Container]:
+def running(docker_host: str | None = None, found: tuple[engine.Engine, Any] | None = None) -> list[Container]:
     out = []
-    engine = client(docker_host)
+    which, sdk = found or engine.connect(docker_host)
     try:
-        listed = engine.containers.list()
+        listed = sdk.containers.list()
     except engine_errors() as e:
-        raise CommandError(f"Docker engine: {engine_words(e)}") from None
+        raise CommandError(f"{which.kind} engine: {engine_words(e, which.kind)}") from None
     for c in listed:
         pid = int(c.attrs.get("State", {}).get("Pid") or 0)
         if pid:
-            out.append(Container(c.name, c.id[:12], pid))
+            out.append(Container(c.name, c.id[:12], pid, which.kind))
     return out
 
 
 def find(name: str) -> Container:
-    engine = client()  # a clear error when the docker package or the engine is missing
+    which, sdk = engine.connect()  # a clear error when the docker package or the engine is missing
     import docker.errors
     try:
-        c = engine.containers.get(name)
+        c = sdk.containers.get(name)
     except docker.errors.NotFound:
-        raise CommandError(f"no container {name!r}") from None
+        raise CommandError(f"no container {name!r} ({which})") from None
     except engine_errors() as e:
-        raise CommandError(f"Docker engine: cannot look up container {name!r}: {engine_words(e)}") from None
+        raise CommandError(f"{which.kind} engine: cannot look up container {name!r}: {engine_words(e, which.kind)}") from None
     state = c.attrs.get("State", {})
     if not state.get("Running"):
         raise CommandError(f"container {name!r} is not running")
-    return Container(c.name, c.id[:12], int(state["Pid"]))
+    return Container(c.name, c.id[:12], int(state["Pid"]), which.kind)
 
 
 def names() -> list[str]:
@@ -139,17 +91,18 @@ def names() -> list[str]:
 
 def container_rows(docker_host: str | None = None, uid: int | None = None) -> list[list[Any]]:
     """`ns ls` rows for running containers (with UID, only those whose process runs as that uid,
-    as this process's user namespace sees it); one row saying why when no engine answers."""
+    as this process's user namespace sees it), under a row naming the engine and its socket; one
+    row saying why when no engine answers."""
     from ..kernel.procns import links_of, owner_uid
 
-    if not engine_reachable(docker_host):
-        return [["(docker)", "no engine", "-"]]
     try:
-        found = running(docker_host)
+        which, sdk = engine.connect(docker_host)  # fast when no socket is there: a stat each
+        found = running(found=(which, sdk))
     except CommandError as e:
-        return [["(docker)", e.message, "-"]]
-    return [[f"{c.name} (pid {c.pid}, {c.id})", "docker", links_of(c.pid)] for c in found
-            if uid is None or owner_uid(c.pid) == uid]
+        return [["(engine)", e.message, "-"]]
+    return [["(engine)", f"{which.kind}: {which.url}", "-"]] + [
+        [f"{c.name} (pid {c.pid}, {c.id})", c.engine, links_of(c.pid)] for c in found
+        if uid is None or owner_uid(c.pid) == uid]
 
 
 def interfaces(pid: int) -> list[str]:

@@ -54,32 +54,33 @@ def rootfs_tar(busybox: str = BUSYBOX) -> bytes:
 
 
 def exists(image: str = IMAGE) -> bool:
-    from .docker import client, engine_errors, engine_words
+    from .engine import connect, engine_errors, engine_words
 
-    engine = client()  # a clear error when the docker package or the engine is missing
+    which, sdk = connect()  # a clear error when the docker package or the engine is missing
     import docker.errors
     try:
-        engine.images.get(image)
+        sdk.images.get(image)
         return True
     except docker.errors.ImageNotFound:
         return False
     except engine_errors() as e:
-        raise CommandError(f"Docker engine: cannot look up image {image}: {engine_words(e)}") from None
+        raise CommandError(f"{which.kind} engine: cannot look up image {image}: {engine_words(e)}") from None
 
 
 def build(image: str = IMAGE, busybox: str = BUSYBOX) -> str:
-    """`docker import` the rootfs as `image`; returns the image id."""
-    from .docker import client, engine_errors, engine_words
+    """`docker import` the rootfs as `image` (the API's image import, which Podman's compatible API
+    serves too; Podman names it docker.io/IMAGE, and finds it by IMAGE); returns the image id."""
+    from .engine import connect, engine_errors, engine_words
 
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     data = rootfs_tar(busybox)
-    api = client().api
+    which, sdk = connect()
     try:
-        out = api.import_image_from_data(data, repository=repo, tag=tag,
-                                         changes=['CMD ["/bin/sh"]', "ENV PATH=/bin:/sbin"])
+        out = sdk.api.import_image_from_data(data, repository=repo, tag=tag,
+                                             changes=['CMD ["/bin/sh"]', "ENV PATH=/bin:/sbin"])
     except engine_errors() as e:
-        raise CommandError(f"docker import failed: {engine_words(e)}") from None
+        raise CommandError(f"image import ({which}) failed: {engine_words(e)}") from None
     try:
-        return str(client().images.get(image).id)
+        return str(sdk.images.get(image).id)
     except engine_errors():
         return str(out).strip()  # the import's own answer names the image
