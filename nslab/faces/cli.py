@@ -40,6 +40,7 @@ def build_parser(env: Environment | None = None) -> argparse.ArgumentParser:
                      help="parse and resolve every line against a model of the lab; no kernel, no privileges")
     web = sub.add_parser("web", help="replay .lab files (like run), then serve the lab's live picture until Ctrl-C")
     web.add_argument("files", nargs="*", metavar="FILE", help="a .lab file, a bundled lab's name, or -")
+    web.add_argument("-q", "--quiet", action="store_true", help="print only failures, the summary and the URL")
     web.add_argument("--port", type=_kind("port"), default=0, metavar="N", help="the port (default: a free one)")
     web.add_argument("--listen", type=_kind("ip"), default="127.0.0.1", metavar="ADDR", help="the address (default 127.0.0.1; another one is reachable by other machines)")
     web.add_argument("--open", action="store_true", help="open the page in the browser")

@@ -179,7 +179,7 @@ def cmd_web(args: Any, env: Environment) -> int:
     from ..engine import needs
     from . import web
 
-    out = renderer(args, env)
+    out = renderer(args, env, quiet=args.quiet)
     groups = checked_inputs(args, env, out)
     if groups is None:
         return EXIT_USAGE
@@ -193,11 +193,12 @@ def cmd_web(args: Any, env: Environment) -> int:
             out(Message("not serving: the replay failed (above)", "error"))
             return EXIT_FAILED
         said = web.serve(lab, WebRequested(args.listen, args.port or 0, args.open))
+        loud = renderer(args, env)  # the URL, -q or not
         for message in said:
-            out(message)
+            loud(message)
         if any(m.style == "error" for m in said):
             return EXIT_FAILED
-        out(Message("serving until Ctrl-C (or SIGTERM); the lab ends then", "dim"))
+        loud(Message("serving until Ctrl-C (or SIGTERM); the lab ends then", "dim"))
         env.stdout.flush()  # a pipe holds the URL back otherwise, while this waits
         _wait_for_stop()
         return EXIT_OK

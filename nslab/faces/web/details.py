@@ -10,6 +10,7 @@ use (kernel/inventory.py, kernel/learned.py), and closes both.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,11 +30,13 @@ class MissingError(Exception):
 class Reader:
     """The lab's namespaces, opened afresh on the server's thread for each request."""
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: Any, state: Callable[[], str | None] = lambda: None) -> None:
         # taken while the lab's thread waits for the server to start (WebView.__init__)
         self.run_dir = lab.nss.run_dir
         self.names: Callable[[], list[str]] = lab.nss.names  # a listing of run_dir: no socket, no lab state
         self.host_fd = os.open(lab.host_ns_path, os.O_RDONLY | os.O_CLOEXEC)
+        self.state = state  # the snapshot last sent (JSON text), read on this thread
+        self._drawn: tuple[str | None, dict[str, list[str]] | None] = (None, None)  # owners of that snapshot's MACs
 
     def close(self) -> None:
         os.close(self.host_fd)
@@ -87,7 +90,17 @@ class Reader:
         }
 
     def owners(self) -> dict[str, list[str]]:
-        """Each MAC the lab's interfaces carry, with their NS:IF (learned.owners), read namespace by namespace."""
+        """Each MAC the lab's interfaces carry, with their NS:IF: from the picture last sent (every interface
+        with its MAC, as the lab read it after its last step), else read namespace by namespace (learned.owners;
+        0.17 s for a 200-namespace star, which would hold up every page's stream)."""
+        state = self.state()
+        if state is not None and state is not self._drawn[0]:
+            try:
+                self._drawn = (state, _owners_drawn(json.loads(state)))
+            except (ValueError, KeyError, TypeError):
+                self._drawn = (state, None)
+        if state is not None and self._drawn[1] is not None:
+            return self._drawn[1]
         by_ns = {}
         for name in [HOST, *self.names()]:
             try:
@@ -96,6 +109,16 @@ class Reader:
             except (MissingError, OSError):
                 continue  # gone since it was listed, or a container's that stopped
         return learned.owners(by_ns)
+
+
+def _owners_drawn(drawn: dict[str, Any]) -> dict[str, list[str]]:
+    """learned.owners over the snapshot's interfaces (topology.as_json): MAC -> the NS:IF carrying it."""
+    out: dict[str, list[str]] = {}
+    for ns in drawn["namespaces"]:
+        for x in ns["interfaces"]:
+            if x.get("mac"):
+                out.setdefault(x["mac"], []).append(f"{ns['name']}:{x['name']}")
+    return out
 
 
 def _sysctl(fd: int, key: str) -> bool | None:
@@ -111,7 +134,7 @@ def add_routes(app: Any, view: Any) -> None:
     """Called by the server (WebView._run, on its thread, before it serves): the two endpoints."""
     from aiohttp import web
 
-    reader = Reader(view.lab)
+    reader = Reader(view.lab, lambda: getattr(view, "state", None))
 
     def answer(read: Callable[[], dict[str, Any]]) -> Any:
         try:
