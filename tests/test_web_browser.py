@@ -111,6 +111,11 @@ def test_a_click_shows_the_kernel_s_details(page, loopback_up):  # noqa: F811
         owners = owners_by_ip(served)
         assert neigh and shown[1] == [[n["dst"], n["lladdr"], " ".join(n["state"]), ", ".join(sorted(owners[n["lladdr"]]))]
                                       for n in neigh]
+        # the panel follows the lab: a step's packets reach its counters without another click
+        sent = int(shown[0]["tx"][0])
+        served.step("a ping -c 1 10.9.0.2")
+        page.wait_for_function("n => +document.querySelector('#details table.counters tr.row:nth-of-type(3) td:nth-child(2)')"
+                               ".textContent > n", arg=sent, timeout=3000)
         tap(page, "ns:a")
         routes = {(r[0], r[1], r[2]) for r in rows(page, "routes")}
         assert routes == {(r["dst"], r.get("gateway", ""), r["dev"]) for r in served.ip_j("a", "route", "show")}

@@ -3,7 +3,7 @@
 const COLOURS = { up: "#2e7d32", down: "#c62828", nocarrier: "#ef6c00" };
 let lab = null;
 let selected = null;  // the node whose details are shown: read again as the lab changes
-let asked = 0;  // when the details were last asked for
+let asked = -1e9;  // when the details were last asked for
 
 const cy = cytoscape({
   container: document.getElementById("graph"),
@@ -54,7 +54,15 @@ function draw(state) {
     for (const line of s.ip) { const i = document.createElement("div"); i.className = "ip"; i.textContent = line; d.appendChild(i); }
     return d;
   }));
-  if (selected && performance.now() - asked > 300) show(selected);  // counters and neighbours change with the lab
+  refresh();
+}
+
+// Counters and neighbours change with the lab: read again after a snapshot, at most once a second
+// (20 pages asking after every step of a burst would hold up the server's thread).
+let later = null;
+function refresh() {
+  if (!selected || later) return;
+  later = setTimeout(() => { later = null; if (selected) show(selected); }, Math.max(0, 1000 - (performance.now() - asked)));
 }
 
 // Details of a click, read by the server from the kernel: /api/if/NS/IF and /api/ns/NS.
