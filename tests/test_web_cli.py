@@ -160,3 +160,32 @@ def test_nslab_web_refuses_a_bad_port_before_anything_runs():
     said = "".join(served.said)
     assert code == 2 and "expected a port number from 1 to 65535, got '70000'" in said, said
     assert "ns1" not in said
+
+
+def test_nslab_web_open_starts_the_browser_outside_the_lab(tmp_path, loopback_up):  # noqa: F811
+    """--open: the browser ($BROWSER here, a script that says where it ran) is started in the namespace nslab
+    was started in, where the printed URL answers, not in the lab's."""
+    said = tmp_path / "browser.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1 $(stat -L -c %i /proc/self/ns/net)" > {said}.part && mv {said}.part {said}\n')
+    browser.chmod(0o755)
+    os.environ["BROWSER"], before = f"{browser} %s", os.environ.get("BROWSER")
+    try:
+        served = WebCli("--open", "labs/03-two-namespaces.lab")
+    finally:
+        if before is None:
+            os.environ.pop("BROWSER")
+        else:
+            os.environ["BROWSER"] = before
+    try:
+        assert served.url is not None, "".join(served.said)
+        deadline = time.monotonic() + 10
+        while not said.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url, ino = said.read_text().split()
+        assert url == urllib.parse.urlunsplit(served.url)
+        assert int(ino) == os.stat("/proc/self/ns/net").st_ino != os.stat(f"/proc/{served.proc.pid}/ns/net").st_ino
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert r.status == 200
+    finally:
+        assert served.stop() == 0

@@ -5,7 +5,8 @@ An isolated lab's process lives in a network namespace of its own (kernel/isolat
 over the machine's namespace).  A socket keeps the namespace it was made in: so just before the
 unshare a small child is forked that stays outside; it binds on request and passes the socket
 back over a unix socket pair (SCM_RIGHTS).  It ends when the lab's process does (its end of the
-pair reads EOF).  The web view (`web`) asks it for its listening socket.
+pair reads EOF).  The web view (`web`) asks it for its listening socket, and (`--open`) to start the
+browser: one started inside the lab could not reach the page (nor, rootless, the user's display).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _serve(pair: socket.socket) -> None:
             return
         if not asked:
             return  # the lab's process ended
+        if asked.startswith(b"open "):
+            _open_browser(asked[5:].decode())
+            pair.send(b"ok")
+            continue
         host, _, port = asked.decode().rpartition(" ")
         try:
             made = _bind(host, int(port))
@@ -53,6 +58,31 @@ def _serve(pair: socket.socket) -> None:
             continue
         with made:
             socket.send_fds(pair, [b"ok"], [made.fileno()])
+
+
+def _open_browser(url: str) -> None:
+    """The user's browser on URL ($BROWSER, else the desktop's), in a grandchild: the helper neither waits
+    for it nor leaves a zombie."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.fork() == 0:
+                import webbrowser
+
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # the helper ignores Ctrl-C; the browser need not
+                webbrowser.open(url)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def open_url(url: str) -> None:
+    """Start the browser on URL from the namespace nslab was started in (the helper's), else here."""
+    if _helper is None:
+        _open_browser(url)
+        return
+    _helper.send(b"open " + url.encode())
+    _helper.recv(16)
 
 
 def _bind(host: str, port: int) -> socket.socket:
