@@ -78,8 +78,10 @@ def _open_browser(url: str) -> None:
 
 def open_url(url: str) -> None:
     """Start the browser on URL from the namespace nslab was started in (the helper's), else here."""
-    if _helper is None:
-        _open_browser(url)
+    if _helper is None:  # already where nslab was started (host mode): as any program opens one
+        import webbrowser
+
+        webbrowser.open(url)
         return
     _helper.send(b"open " + url.encode())
     _helper.recv(16)
