@@ -69,9 +69,9 @@ class WebCli:
                 continue
         return found
 
-    def stop(self) -> int:
+    def stop(self, how: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(how)
         code = self.proc.wait(timeout=20)
         assert self.proc.stdout is not None
         self.said += self.proc.stdout.readlines()
@@ -189,3 +189,19 @@ def test_nslab_web_open_starts_the_browser_outside_the_lab(tmp_path, loopback_up
             assert r.status == 200
     finally:
         assert served.stop() == 0
+
+
+def test_nslab_web_with_no_file_serves_an_empty_lab_until_ctrl_c(loopback_up):  # noqa: F811
+    served = WebCli()
+    try:
+        assert served.url is not None, "".join(served.said)
+        status, body = served.get("/api/lab")
+        assert status == 200 and [ns["name"] for ns in json.loads(body)["namespaces"]] == ["host"]
+        helpers = served.children()
+    finally:
+        code = served.stop(signal.SIGINT)  # Ctrl-C reaches the lab's process (the helper ignores it)
+    assert code == 0 and "Traceback" not in "".join(served.said), served.said
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{pid}") for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert helpers and not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]
