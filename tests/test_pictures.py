@@ -108,3 +108,18 @@ def test_a_picture_of_a_missing_directory_is_a_clear_error(lab: Lab, tmp_path: P
     out = lab.run(f"export dot {tmp_path}/no/such/lab.dot")
     assert not out.ok
     assert "cannot write" in str(out.error)
+
+
+def test_a_namespace_added_later_moves_none_of_the_others_in_the_svg(lab: Lab, tmp_path: Path):
+    def boxes() -> dict[str, tuple[str, str]]:
+        root = ET.fromstring(draw(lab, tmp_path, "svg"))
+        return {g.get("data-name"): (g.find(f"{SVG}rect").get("x"), g.find(f"{SVG}rect").get("y"))
+                for g in root.iter(f"{SVG}g") if g.get("class") == "namespace"}
+
+    for line in ("ns add b d", "veth b d"):
+        assert lab.run(line).ok
+    before = boxes()
+    assert lab.run("ns add a c").ok  # each sorts before one of the others: a sorted picture would move them
+    after = boxes()
+    assert {k: after[k] for k in before} == before and set(after) == {"host", "a", "b", "c", "d"}
+    assert after["a"] not in before.values() and after["c"] not in before.values()

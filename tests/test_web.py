@@ -195,3 +195,78 @@ def test_web_in_a_file_run_says_where_it_serves_from(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "web serves from the REPL" in res.stdout + res.stderr
     assert "http://" not in res.stdout + res.stderr
+
+
+DETAILED = ["ns add a b", "a sysctl net.ipv6.conf.default.disable_ipv6 1", "b sysctl net.ipv6.conf.default.disable_ipv6 1",
+            "veth a b", "addr add a:eth0 10.9.0.1/24", "addr add b:eth0 10.9.0.2/24", "link a:eth0 up", "link b:eth0 up",
+            "a route add 10.8.0.0/16 via 10.9.0.2", "a sysctl net.ipv4.ip_forward 1", "a ping -c 2 -i 0.2 10.9.0.2"]
+
+
+def sysctl_in(served: Served, ns: str, key: str) -> bool:
+    """The oracle for a sysctl: cat, run inside the namespace (through the lab's process's mounts)."""
+    argv = ["nsenter", "-t", str(served.proc.pid), "-m", "nsenter", f"--net=/run/netns/{ns}", "cat", f"/proc/sys/{key}"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip() != "0"
+
+
+def owners_by_ip(served: Served) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for ns in ("host", "a", "b"):
+        for x in served.ip_j(ns, "link", "show"):
+            if x["link_type"] != "loopback":
+                found.setdefault(x["address"], set()).add(f"{ns}:{x['ifname']}")
+    return found
+
+
+def test_an_interface_s_details_match_ip(served: Served):
+    for line in DETAILED:
+        served.step(line)
+    status, body = served.get(f"/api/if/a/eth0?token={served.token}")
+    assert status == 200
+    got = json.loads(body)
+    link = served.ip_j("a", "-s", "-d", "addr", "show", "eth0")[0]
+    assert got["mac"] == link["address"] and got["mtu"] == link["mtu"] and got["kind"] == "veth"
+    assert got["addrs"] == [f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"] if a["scope"] != "link"]
+    stats = served.ip_j("a", "-s", "link", "show", "eth0")[0]["stats64"]
+    for way in ("rx", "tx"):
+        for what in ("packets", "bytes", "dropped", "errors"):
+            assert got["counters"][f"{way}_{what}"] == stats[way][what], (way, what)
+    assert got["counters"]["tx_packets"] >= 3  # the pings and the ARP request went out of it
+    neigh = served.ip_j("a", "neigh", "show", "dev", "eth0")
+    assert neigh and {(n["address"], n["mac"], n["state"]) for n in got["neighbours"]} == \
+        {(n["dst"], n["lladdr"], " ".join(n["state"])) for n in neigh}
+    owners = owners_by_ip(served)
+    for n in got["neighbours"]:
+        assert set(n["owner"]) == owners[n["mac"]] == {"b:eth0"}
+
+
+def test_a_namespace_s_details_match_ip(served: Served):
+    for line in DETAILED:
+        served.step(line)
+    for ns in ("a", "b", "host"):
+        status, body = served.get(f"/api/ns/{ns}?token={served.token}")
+        assert status == 200
+        got = json.loads(body)
+        want = {(r["dst"], r.get("gateway"), r.get("dev")) for r in served.ip_j(ns, "route", "show")}
+        assert {(r["dst"], r["via"], r["dev"]) for r in got["routes"] if r["family"] == 4} == want, ns
+        if ns != "host":
+            assert got["forwarding"] == {"ipv4": sysctl_in(served, ns, "net/ipv4/ip_forward"),
+                                         "ipv6": sysctl_in(served, ns, "net/ipv6/conf/all/forwarding")}
+    a = json.loads(served.get(f"/api/ns/a?token={served.token}")[1])
+    assert a["forwarding"]["ipv4"] is True and {"dst": "10.8.0.0/16", "via": "10.9.0.2", "dev": "eth0", "family": 4,
+                                                 "kernel": False} in a["routes"]
+    assert json.loads(served.get(f"/api/ns/b?token={served.token}")[1])["forwarding"]["ipv4"] is False
+
+
+def test_details_of_what_the_lab_lacks_are_404_with_words_and_need_the_token(served: Served):
+    served.step("ns add a")
+    for path, words in (("/api/ns/zz", "no namespace 'zz'"), ("/api/if/zz/eth0", "no namespace 'zz'"),
+                        ("/api/if/a/nope", "no interface 'nope' in a"), ("/api/ns/..%2f..%2fetc", "no namespace"),
+                        ("/api/if/a/x%25d", "no interface")):
+        status, body = served.get(f"{path}?token={served.token}")
+        assert status == 404, path
+        assert words in json.loads(body)["error"], (path, body)
+    assert served.get("/api/ns/a")[0] == 403
+    assert served.get("/api/if/a/lo")[0] == 403
+    assert served.get(f"/api/ns/a?token={served.token}", host=f"evil.example:{served.url.port}")[0] == 403
+    status, body = served.get(f"/api/if/a/lo?token={served.token}")
+    assert status == 200 and json.loads(body)["kind"] == "loopback"

@@ -87,10 +87,12 @@ def _if_height(x: Interface) -> int:
 
 
 def svg_text(topo: Topology) -> str:
-    """Namespaces in rows of three, in the lab's order; interfaces stacked in each; cables drawn last."""
+    """Namespaces in rows of three, in the lab's order (the order it first had them: their slots, which the web
+    page places by too); interfaces stacked in each; cables drawn last."""
     centres: dict[str, tuple[float, float]] = {}
     boxes: list[str] = []
-    rows = [topo.namespaces[i:i + COLUMNS] for i in range(0, len(topo.namespaces), COLUMNS)]
+    ordered = sorted(topo.namespaces, key=lambda ns: ns.slot)
+    rows = [ordered[i:i + COLUMNS] for i in range(0, len(ordered), COLUMNS)]
     y = PAD
     for row in rows:
         height = max(HEAD + PAD + sum(_if_height(x) + 8 for x in ns.interfaces) for ns in row)

@@ -26,6 +26,7 @@ class Interface:
     oper: str
     addrs: list[str]
     master: str | None
+    mac: str = ""
 
     @property
     def key(self) -> str:
@@ -44,6 +45,7 @@ class Namespace:
     name: str
     context: bool
     interfaces: list[Interface] = field(default_factory=list)  # bridges included (kind says)
+    slot: int = 0  # its place in a picture (View.slot): the page draws slot N at the same spot every time
 
 
 @dataclass
@@ -61,9 +63,9 @@ class Topology:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "namespaces": [{"name": ns.name, "context": ns.context,
+            "namespaces": [{"name": ns.name, "context": ns.context, "slot": ns.slot,
                             "interfaces": [{"name": x.name, "kind": x.kind, "state": x.state, "addrs": x.addrs,
-                                            "master": x.master, "bridge": x.kind in BRIDGES}
+                                            "master": x.master, "mac": x.mac, "bridge": x.kind in BRIDGES}
                                            for x in ns.interfaces]}
                            for ns in self.namespaces],
             "cables": [list(c) for c in self.cables],
@@ -79,7 +81,7 @@ def shown(view: "View", only: list[str] | None = None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in only or every:
         if name in dead:  # shown, marked: the lab still holds the name until `ns del`, `undo` or `reset`
-            out.append({"ns": name, "gone": dead[name], "links": [], "routes": []})
+            out.append({"ns": name, "slot": view.slot(name), "gone": dead[name], "links": [], "routes": []})
             continue
         index = {x.index: x.name for x in by_ns[name]}
         links = [
@@ -89,7 +91,7 @@ def shown(view: "View", only: list[str] | None = None) -> list[dict[str, Any]]:
             for x in by_ns[name]
         ]
         routes = [{"dst": r.dst, "via": r.gw, "dev": r.dev, "kernel": r.kernel_made} for r in view.routes(name)]
-        out.append({"ns": name, "links": links, "routes": routes})
+        out.append({"ns": name, "slot": view.slot(name), "links": links, "routes": routes})
     return out
 
 
@@ -99,12 +101,12 @@ def topology(shown: list[dict[str, Any]], context: str) -> Topology:
     cables: list[tuple[str, str]] = []
     ports: list[tuple[str, str]] = []
     for ns in shown:
-        here = Namespace(ns["ns"], ns["ns"] == context)
+        here = Namespace(ns["ns"], ns["ns"] == context, slot=ns.get("slot", len(namespaces)))
         for link in ns["links"]:
             if link["kind"] == "loopback" or link["name"] == "lo":
                 continue
             x = Interface(ns["ns"], link["name"], link["kind"], link["up"], link["oper"], list(link["addrs"]),
-                          link["master"])
+                          link["master"], link.get("mac", ""))
             here.interfaces.append(x)
             if link["peer"]:
                 a, b = sorted((x.key, link["peer"]))

@@ -25,6 +25,7 @@ class View(Protocol):
     def exists(self, ns: str) -> bool: ...
     def require(self, ns: str) -> None: ...  # raises "no namespace" when it does not exist
     def names(self) -> list[str]: ...  # the named namespaces (not the lab's host)
+    def slot(self, ns: str) -> int: ...  # its place in the pictures: the order the lab first had it
     def has(self, ns: str, name: str) -> bool: ...
     def link(self, ns: str, name: str, with_addrs: bool = True) -> Link | None: ...
     def master(self, ns: str, name: str) -> str | None: ...  # the bridge it is a port of (no peer lookup)
@@ -51,6 +52,9 @@ class KernelView:
 
     def names(self) -> list[str]:
         return self.nss.names()
+
+    def slot(self, ns: str) -> int:
+        return self.nss.slot(ns)
 
     def has(self, ns: str, name: str) -> bool:
         return self.nss.get(ns).nl.index(name) is not None
@@ -116,6 +120,9 @@ class ModelView:
 
     def names(self) -> list[str]:
         return sorted(n for n in self.state.nss if n != HOST)
+
+    def slot(self, ns: str) -> int:
+        return list(self.state.nss).index(ns) if ns in self.state.nss else len(self.state.nss)  # the model's order
 
     def has(self, ns: str, name: str) -> bool:
         return self.link(ns, name) is not None

@@ -1,5 +1,5 @@
 """The bundled labs by name: `nslab labs` lists them, and `nslab completion bash` completes them
-(with files) after `nslab run` and `nslab check`, as the REPL does after `source` and `check`."""
+(with files) after `nslab run`, `nslab check` and `nslab web`, as the REPL does after `source` and `check`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ BASH = r'''_nslab() {
         case ${COMP_WORDS[i]} in --lab) ((i++)) ;; -*) ;; *) sub=${COMP_WORDS[i]}; break ;; esac
     done
     if [[ -z $sub ]]; then
-        COMPREPLY=($(compgen -W "run check labs image reset clean repl attach completion" -- "$cur"))
-    elif [[ $sub == run || $sub == check ]] && [[ $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "run check web labs image reset clean repl attach completion" -- "$cur"))
+    elif [[ $sub == run || $sub == check || $sub == web ]] && [[ $cur != -* ]]; then
         local IFS=$'\n'
         COMPREPLY=($(compgen -W "$(nslab labs --names 2>/dev/null)" -- "$cur") $(compgen -f -- "$cur"))
     fi

@@ -33,8 +33,10 @@ class Netns:
     names the same namespace (its inode): a name made again outside nslab is not this one."""
 
     def __init__(self, name: str, fd: int, buf: bytearray | None = None, path: str | None = None,
-                 touched: Callable[["Netns"], None] | None = None, shared: Shared | None = None) -> None:
+                 touched: Callable[["Netns"], None] | None = None, shared: Shared | None = None,
+                 watch: bool = True) -> None:
         self.name = name
+        self.watch = watch  # its socket also hears the kernel's link announcements (kernel/watch.py); a reader's needs not
         self._fd = fd
         self._ipr: Any = None
         self._nl: Rtnl | None = None
@@ -78,7 +80,7 @@ class Netns:
         """The fast rtnetlink socket the lab's ops use (nslab/kernel/rtnl.py)."""
         fd = self.fd  # reopens (and marks it used) first
         if self._nl is None:
-            self._nl = open_in(fd, self.buf, self.shared, watch=True)
+            self._nl = open_in(fd, self.buf, self.shared, watch=self.watch)
         return self._nl
 
     @property
@@ -137,6 +139,9 @@ class Namespaces:
         # per namespace (by inode): the ids it gives other namespaces -> (name, inode) of each
         self._nsids: dict[int, dict[int, tuple[str, int | None]]] = {}
         self.flaps = Flaps()  # links going down and up in the background (`link EP flap`)
+        # each namespace's place in the pictures: the order the lab first had it, kept for the lab's life,
+        # so a namespace added (or deleted and made again) moves none of the others
+        self.slots: dict[str, int] = {HOST: 0}
         prepare_run_dir(run_dir)
 
     @property
@@ -168,6 +173,9 @@ class Namespaces:
 
     def path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
+
+    def slot(self, name: str) -> int:
+        return self.slots.setdefault(name, len(self.slots))
 
     def exists(self, name: str) -> bool:
         return name == HOST or os.path.exists(self.path(name))
@@ -301,6 +309,7 @@ class Namespaces:
             os.close(back)
         self._open[name] = ns
         self._touch(ns)
+        self.slot(name)
         self.changed()
         return ns
 

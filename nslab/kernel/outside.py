@@ -5,7 +5,8 @@ An isolated lab's process lives in a network namespace of its own (kernel/isolat
 over the machine's namespace).  A socket keeps the namespace it was made in: so just before the
 unshare a small child is forked that stays outside; it binds on request and passes the socket
 back over a unix socket pair (SCM_RIGHTS).  It ends when the lab's process does (its end of the
-pair reads EOF).  The web view (`web`) asks it for its listening socket.
+pair reads EOF).  The web view (`web`) asks it for its listening socket, and (`--open`) to start the
+browser: one started inside the lab could not reach the page (nor, rootless, the user's display).
 
 It is also the lab's reaper: the lab tells it, before it makes them, what must not outlive it if it
 dies without cleaning up (`kill -9`): a command to run (the lab's containers, removed by label and
@@ -62,6 +63,10 @@ def _serve(pair: socket.socket) -> None:
             else:
                 at_death[key] = [word, *rest]
             continue
+        if asked.startswith(b"open "):
+            _open_browser(asked[5:].decode())
+            pair.send(b"ok")
+            continue
         host, _, port = asked.decode().rpartition(" ")
         try:
             made = _bind(host, int(port))
@@ -82,6 +87,33 @@ def _reap(at_death: dict[str, list[str]]) -> None:
                                stderr=subprocess.DEVNULL, timeout=60, check=False)
             except (OSError, subprocess.SubprocessError):
                 pass  # nothing more a dead lab's helper can do
+
+
+def _open_browser(url: str) -> None:
+    """The user's browser on URL ($BROWSER, else the desktop's), in a grandchild: the helper neither waits
+    for it nor leaves a zombie."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.fork() == 0:
+                import webbrowser
+
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # the helper ignores Ctrl-C; the browser need not
+                webbrowser.open(url)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def open_url(url: str) -> None:
+    """Start the browser on URL from the namespace nslab was started in (the helper's), else here."""
+    if _helper is None:  # already where nslab was started (host mode): as any program opens one
+        import webbrowser
+
+        webbrowser.open(url)
+        return
+    _helper.send(b"open " + url.encode())
+    _helper.recv(16)
 
 
 def _bind(host: str, port: int) -> socket.socket:

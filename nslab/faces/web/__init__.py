@@ -37,7 +37,7 @@ def serve(lab: Any, request: WebRequested) -> list[Message]:
         if request.listen not in ("127.0.0.1", "::1"):
             out.append(Message(f"listening on {request.listen}: other machines can reach the page (with the token)", "warn"))
     if request.open:
-        import webbrowser
+        from ...kernel import outside
 
-        webbrowser.open(view.url)
+        outside.open_url(view.url)  # outside the lab: a browser inside it could not reach the page
     return [*out, Message(f"the lab's live picture: {view.url}", "ok")]

@@ -116,6 +116,8 @@ class WebView:
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/api/lab", self._lab)
         app.router.add_get("/events", self._events)
+        from .details import add_routes  # what a click shows: /api/ns/NS, /api/if/NS/IF
+        add_routes(app, self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.SockSite(runner, self.sock).start())

@@ -1,8 +1,9 @@
 // The live picture: one cytoscape graph redrawn from each snapshot the server streams (SSE).
 "use strict";
 const COLOURS = { up: "#2e7d32", down: "#c62828", nocarrier: "#ef6c00" };
-const slots = {};  // namespace -> slot, kept for the page's life: a new namespace moves none of the others
 let lab = null;
+let selected = null;  // the node whose details are shown: read again as the lab changes
+let asked = -1e9;  // when the details were last asked for
 
 const cy = cytoscape({
   container: document.getElementById("graph"),
@@ -20,9 +21,9 @@ const cy = cytoscape({
   layout: { name: "preset" },
 });
 
-function slot(name) {
-  if (!(name in slots)) slots[name] = Object.keys(slots).length;
-  const i = slots[name];
+// A namespace's place comes from its slot, which the server gives (the order the lab first had it):
+// a reload draws the same picture, and a new namespace moves none of the others.
+function place(i) {
   return { x: (i % 4) * 320, y: Math.floor(i / 4) * 300 };
 }
 
@@ -30,11 +31,12 @@ function draw(state) {
   lab = state;
   const els = [];
   for (const ns of state.namespaces) {
-    const at = slot(ns.name);
-    els.push({ group: "nodes", position: { ...at }, data: { id: "ns:" + ns.name, label: ns.name }, classes: "ns" + (ns.context ? " context" : "") });
+    const at = place(ns.slot);
+    els.push({ group: "nodes", position: { ...at }, data: { id: "ns:" + ns.name, label: ns.name, ns: ns.name }, classes: "ns" + (ns.context ? " context" : "") });
     ns.interfaces.forEach((x, j) => {
       els.push({ group: "nodes", position: { x: at.x, y: at.y + 50 * j },
                  data: { id: ns.name + ":" + x.name, parent: "ns:" + ns.name, label: [x.name, ...x.addrs].join("\n"),
+                         ns: ns.name, ifname: x.name,
                          colour: COLOURS[x.state], state: x.state, kind: x.kind, addrs: x.addrs },
                  classes: "if" + (x.bridge ? " bridge" : "") });
     });
@@ -52,13 +54,77 @@ function draw(state) {
     for (const line of s.ip) { const i = document.createElement("div"); i.className = "ip"; i.textContent = line; d.appendChild(i); }
     return d;
   }));
+  refresh();
+}
+
+// Counters and neighbours change with the lab: read again after a snapshot, at most once a second
+// (20 pages asking after every step of a burst would hold up the server's thread).
+let later = null;
+function refresh() {
+  if (!selected || later) return;
+  later = setTimeout(() => { later = null; if (selected) show(selected); }, Math.max(0, 1000 - (performance.now() - asked)));
+}
+
+// Details of a click, read by the server from the kernel: /api/if/NS/IF and /api/ns/NS.
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+function table(cls, columns, rows) {
+  const t = el("table", undefined, { class: cls });
+  t.appendChild(el("tr")).append(...columns.map(c => el("th", c)));
+  for (const r of rows) t.appendChild(el("tr", undefined, { class: "row" })).append(...r.map(c => el("td", String(c ?? ""))));
+  return t;
+}
+
+function onoff(v) { return v === null ? "unknown" : v ? "on" : "off"; }
+
+function ifDetails(d) {
+  const peer = (lab.cables.find(c => c.includes(d.ns + ":" + d.name)) || []).find(k => k !== d.ns + ":" + d.name);
+  const out = [el("div", `${d.ns}:${d.name}`, { class: "title" }),
+               el("div", `${d.kind}, ${d.up ? "up" : "down"} (${d.operstate}), mtu ${d.mtu}, mac ${d.mac}` +
+                         (d.master ? `, port of ${d.master}` : "") + (peer ? `, cable to ${peer}` : "")),
+               el("div", "addresses: " + ([...d.addrs, ...d.link_local].join(", ") || "none"), { class: "addrs" })];
+  const c = d.counters || {};
+  const row = dir => [dir, ...["packets", "bytes", "dropped", "errors"].map(k => c[dir + "_" + k])];
+  out.push(table("counters", ["", "packets", "bytes", "dropped", "errors"], [row("rx"), row("tx")]));
+  out.push(d.neighbours.length
+    ? table("neighbours", ["neighbour", "mac", "state", "owner"], d.neighbours.map(n => [n.address, n.mac, n.state, n.owner.join(", ")]))
+    : el("div", "no neighbours", { class: "neighbours" }));
+  return out;
+}
+
+function nsDetails(d) {
+  return [el("div", d.ns, { class: "title" }),
+          el("div", `forwarding: IPv4 ${onoff(d.forwarding.ipv4)}, IPv6 ${onoff(d.forwarding.ipv6)}`, { class: "forwarding" }),
+          d.routes.length
+            ? table("routes", ["route", "via", "dev", ""], d.routes.map(r => [r.dst, r.via, r.dev, r.kernel ? "kernel" : ""]))
+            : el("div", "no routes", { class: "routes" })];
+}
+
+async function show(node) {
+  selected = node;
+  asked = performance.now();
+  const path = node.ifname !== undefined ? `api/if/${encodeURIComponent(node.ns)}/${encodeURIComponent(node.ifname)}`
+                                         : `api/ns/${encodeURIComponent(node.ns)}`;
+  const box = document.getElementById("details");
+  try {
+    const r = await fetch(path);
+    const d = await r.json();
+    if (selected !== node) return;  // another click came first
+    box.replaceChildren(...(r.ok ? (node.ifname !== undefined ? ifDetails(d) : nsDetails(d)) : [el("div", d.error, { class: "failed" })]));
+    box.dataset.shown = node.ifname !== undefined ? node.ns + ":" + node.ifname : "ns:" + node.ns;
+  } catch (e) {
+    box.textContent = "the server is gone";
+  }
 }
 
 cy.on("tap", "node", ev => {
   const d = ev.target.data();
-  document.getElementById("details").textContent = d.parent
-    ? `${d.id}\nkind: ${d.kind}\nstate: ${d.state}\naddresses: ${(d.addrs || []).join(", ") || "none"}`
-    : `${d.label}`;
+  show(d.ifname !== undefined ? { ns: d.ns, ifname: d.ifname } : { ns: d.ns });
 });
 
 window.cy = cy;  // for scripts and the tests: cytoscape's own API on what is drawn
