@@ -1,0 +1,436 @@
+"""The lab's links and addresses as a reader on another thread than the lab's sees them: one
+rtnetlink socket of its own in the lab's host namespace that hears every namespace with an id
+there (NETLINK_LISTEN_ALL_NSID, as `ip monitor all-nsid`), inotify on the run directory, and per
+namespace the links and addresses last announced.  The web view's thread keeps one (faces/web/live.py).
+
+Not a socket per namespace (kernel/monitor.py): a socket keeps its namespace alive, so `ns del`
+would wait (settle waits for the veth ends to go) until the reader let go, and 200 namespaces would
+cost 200 descriptors and 200 setns.  The one socket holds no namespace.  A namespace is heard only
+once the host has an id for it: the mirror gives it one as it sees it (RTM_NEWNSID, as `ip netns set
+NAME auto`; a veth to the host makes one anyway), then dumps it from the host (IFLA_TARGET_NETNSID:
+no setns either).  Read from the host, a veth's IFLA_LINK_NETNSID is an id of the host's: one map of
+ids for the whole lab.  An announcement from another namespace carries that namespace's own ids, so
+a veth heard there has its peer read again, from the host, before it is drawn.
+
+Links are kept as the kernel's bytes and decoded only when drawn.  Not thread-safe: one thread uses it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import sysns
+from .monitor import IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVED_FROM, IN_MOVED_TO, _inotify
+from .nlmsg import (
+    IFADDR,
+    IFINFO,
+    IFLA_STATS64,
+    NETLINK_GET_STRICT_CHK,
+    NETLINK_ROUTE,
+    NETNSA_FD,
+    NETNSA_NSID,
+    NLHDR,
+    NLM_F_ACK,
+    NLM_F_DUMP,
+    NLM_F_ECHO,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNSID,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    SOL_NETLINK,
+    LinkMsg,
+    _i32,
+    attr,
+    attr_u32,
+    attrs,
+    decode_addr,
+    decode_link,
+    ifinfo,
+)
+from .watch import AF_BRIDGE, _attr
+
+HOST = "host"
+NETLINK_ADD_MEMBERSHIP, NETLINK_LISTEN_ALL_NSID = 1, 8
+GROUPS = (1, 5, 9)  # RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR
+RTM_NEWNSID = 88
+IFLA_TARGET_NETNSID, IFA_TARGET_NETNSID = 46, 10
+RCVBUF = 8 << 20  # a burst of steps between two reads (the reader sleeps between pictures)
+INOTIFY_EVENT = struct.Struct("=iIII")
+STATS_BYTES = struct.Struct("=16xQQ")  # rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes
+
+
+@dataclass
+class Ns:
+    name: str
+    nsid: int | None  # the host's id for it (None: the host itself, or not heard)
+    links: dict[int, bytes] = field(default_factory=dict)  # index -> the last RTM_NEWLINK
+    decoded: dict[int, LinkMsg] = field(default_factory=dict)
+    addrs: dict[int, list[str]] = field(default_factory=dict)  # index -> "ADDR/LEN", as announced
+    # a veth's index -> (the host's id for its peer's namespace, None: this one; the peer's index)
+    peers: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+    unsure: set[int] = field(default_factory=set)  # veths whose peer is to be read again from the host
+    fresh: dict[int, bool] = field(default_factory=dict)  # links announced since the last drain: heard elsewhere?
+    heard: bool = True  # False: no id in the host, so never announced (read when a step names it)
+
+    def link(self, index: int) -> LinkMsg:
+        msg = self.decoded.get(index)
+        if msg is None:
+            msg = self.decoded[index] = decode_link(self.links[index])
+        return msg
+
+
+class Mirror:
+    def __init__(self, host_fd: int, run_dir: str) -> None:
+        self.host_fd = host_fd  # the mirror's own descriptor on the lab's host namespace
+        self.run_dir = run_dir
+        self.sock = sysns.call_in(host_fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                                                 NETLINK_ROUTE))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE: root only
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)  # dumps of another namespace's addresses
+        self.portid = _bind(self.sock)
+        for group in GROUPS:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
+        self.sock.setblocking(False)
+        self.notify = _inotify(run_dir)
+        self.buf = bytearray(1 << 16)
+        self.seq = 0
+        self.nss: dict[str, Ns] = {HOST: Ns(HOST, None)}
+        self.by_nsid: dict[int, str] = {}
+        self.strangers: set[int] = set()  # ids of the host's for namespaces not in the run dir
+        self.pending: set[str] = set()  # names in the run dir not yet a namespace (made, not yet mounted)
+        self.changed: set[str] = {HOST}  # namespaces whose picture is to be drawn again
+        self.lost = False
+        self._dump(self.nss[HOST])
+        self._rescan()
+
+    @property
+    def fds(self) -> list[int]:
+        return [self.sock.fileno(), *([self.notify] if self.notify is not None else [])]
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.notify is not None:
+            os.close(self.notify)
+            self.notify = None
+
+    def names(self) -> list[str]:
+        return [HOST, *sorted(n for n in self.nss if n != HOST)]
+
+    # -- reading what was announced ---------------------------------------------
+    def drain(self, named: list[str] = []) -> set[str]:  # noqa: B006 - never changed
+        """Read every announcement waiting (and the run dir's changes); the namespaces that changed.
+        NAMED: namespaces a step named, read again if no announcement covers them (no id in the host)."""
+        if self.notify is not None:
+            self._names_changed()
+        for name in dict.fromkeys(named):
+            ns = self.nss.get(name)
+            if ns is None and name != HOST:
+                self._open(name)
+            elif ns is not None and not ns.heard:
+                self._dump(ns)
+        self._read_events()
+        if self.lost:  # the socket overflowed: what was missed is read again, whole
+            self.lost = False
+            for ns in self.nss.values():
+                self._dump(ns)
+        for name in list(self.pending):
+            self._open(name)
+        for ns in self.nss.values():
+            if ns.fresh:
+                self._take_peers(ns)
+        if any(ns.unsure for ns in self.nss.values()):
+            self._reread_peers()
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def _read_events(self) -> None:
+        while True:
+            try:
+                n, anc, _, _ = self.sock.recvmsg_into([self.buf], socket.CMSG_SPACE(4))
+            except BlockingIOError:
+                return
+            except OSError:  # ENOBUFS: announcements were lost
+                self.lost = True
+                continue
+            if n <= 0:
+                return
+            nsid = None
+            for level, kind, data in anc:
+                if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID:
+                    nsid = struct.unpack_from("=i", data)[0]
+            name = HOST if nsid is None else self.by_nsid.get(nsid)
+            if name is not None:
+                for kind, payload in _messages(bytes(self.buf[:n])):
+                    self._heard(self.nss[name], kind, payload, nsid is not None)
+
+    def _heard(self, ns: Ns, kind: int, payload: bytes, elsewhere: bool) -> None:
+        if kind in (RTM_NEWLINK, RTM_DELLINK):
+            if payload[0] == AF_BRIDGE:
+                return  # a bridge's own word about a port, not the port's state
+            index = IFINFO.unpack_from(payload)[2]
+            ns.decoded.pop(index, None)
+            if kind == RTM_DELLINK:
+                ns.links.pop(index, None)
+                ns.addrs.pop(index, None)
+                ns.peers.pop(index, None)
+                ns.unsure.discard(index)
+                ns.fresh.pop(index, None)
+            else:
+                ns.links[index] = payload
+                ns.fresh[index] = elsewhere
+            self.changed.add(ns.name)
+        elif kind in (RTM_NEWADDR, RTM_DELADDR):
+            a = decode_addr(payload)
+            text = f"{a.address}/{a.prefixlen}"
+            held = ns.addrs.setdefault(a.index, [])
+            if kind == RTM_DELADDR and text in held:
+                held.remove(text)
+            elif kind == RTM_NEWADDR and text not in held:
+                held.append(text)
+            self.changed.add(ns.name)
+
+    # -- namespaces made and deleted -----------------------------------------------
+    def _names_changed(self) -> None:
+        assert self.notify is not None
+        rescan = False
+        while True:
+            try:
+                data = os.read(self.notify, 1 << 16)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset + INOTIFY_EVENT.size <= len(data):
+                _, mask, _, size = INOTIFY_EVENT.unpack_from(data, offset)
+                name = data[offset + INOTIFY_EVENT.size: offset + INOTIFY_EVENT.size + size].split(b"\0", 1)[0].decode()
+                offset += INOTIFY_EVENT.size + size
+                if mask & IN_DELETE_SELF or mask & 0x4000:  # the directory went, or IN_Q_OVERFLOW
+                    rescan = True
+                elif name.startswith("."):
+                    continue
+                elif mask & (IN_DELETE | IN_MOVED_FROM):
+                    self._forget(name)
+                elif mask & (IN_CREATE | IN_MOVED_TO) and name not in self.nss:
+                    self._open(name)
+        if rescan:
+            self._rescan()
+
+    def _rescan(self) -> None:
+        try:
+            now = {n for n in os.listdir(self.run_dir) if not n.startswith(".")}
+        except OSError:
+            now = set()
+        for name in [n for n in self.nss if n != HOST and n not in now]:
+            self._forget(name)
+        for name in now - set(self.nss):
+            self._open(name)
+
+    def _forget(self, name: str) -> None:
+        self.pending.discard(name)
+        ns = self.nss.pop(name, None)
+        if ns is not None:
+            if ns.nsid is not None and self.by_nsid.get(ns.nsid) == name:
+                del self.by_nsid[ns.nsid]
+            self.changed.add(name)
+
+    def _open(self, name: str) -> None:
+        """Give the namespace an id in the host (so it is heard), then read it whole."""
+        try:
+            fd = os.open(os.path.join(self.run_dir, name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.pending.discard(name)
+            return
+        try:
+            try:  # an id for it, echoed; EEXIST when it has one (a veth to the host made it)
+                got = self._ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
+                                + attr(NETNSA_NSID, struct.pack("=i", -1)), echo=True)
+                nsid = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else self._nsid(fd)
+            except OSError:  # it has one, or is no namespace yet (`ip netns add` makes the file, then mounts it)
+                nsid = self._nsid(fd)
+        finally:
+            os.close(fd)
+        if nsid is None:
+            self.pending.add(name)
+            return
+        self.pending.discard(name)
+        ns = self.nss[name] = Ns(name, nsid)
+        self.by_nsid[nsid] = name
+        self.strangers.discard(nsid)
+        self._dump(ns)
+        self.changed.add(name)
+
+    def _nsid(self, fd: int) -> int | None:
+        try:
+            got = self._ask(RTM_GETNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd))
+        except OSError:
+            return None
+        value = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else None
+        return value if value is not None and value >= 0 else None
+
+    # -- reading from the host ---------------------------------------------------------
+    def _target(self, ns: Ns, kind_attr: int) -> bytes:
+        return attr(kind_attr, struct.pack("=i", ns.nsid)) if ns.name != HOST and ns.nsid is not None else b""
+
+    def _dump(self, ns: Ns) -> None:
+        """The namespace's links and addresses, whole, as the host sees them."""
+        try:
+            links = self._ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+            addrs = self._ask(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, 0) + self._target(ns, IFA_TARGET_NETNSID), dump=True)
+        except OSError:  # gone meanwhile, or not the host's to read
+            ns.heard = False
+            return
+        ns.links = {IFINFO.unpack_from(p)[2]: p for k, p in links if k == RTM_NEWLINK and p[0] != AF_BRIDGE}
+        ns.decoded, ns.addrs, ns.fresh = {}, {}, {}
+        ns.peers = {i: (m.link_nsid, m.link or 0) for i in ns.links if (m := ns.link(i)).kind == "veth"}
+        ns.unsure = {i for i, (_, link) in ns.peers.items() if not link}
+        for k, p in addrs:
+            if k == RTM_NEWADDR:
+                a = decode_addr(p)
+                ns.addrs.setdefault(a.index, []).append(f"{a.address}/{a.prefixlen}")
+        self.changed.add(ns.name)
+
+    def peer(self, ns: Ns, index: int) -> tuple[str, int] | None:
+        """A veth's peer: (namespace, index), or None when not known or not one of the lab's."""
+        nsid, link = ns.peers.get(index, (None, 0))
+        if not link or index in ns.unsure:
+            return None
+        if nsid is None:
+            return (ns.name, link)
+        name = self.by_nsid.get(nsid)
+        if name is None and nsid not in self.strangers:
+            if self._nsid(self.host_fd) == nsid:
+                name = self.by_nsid[nsid] = HOST  # the host's id for itself (given when a peer there is read)
+            else:
+                self.strangers.add(nsid)  # a namespace outside the run dir: not drawn
+        return (name, link) if name is not None else None
+
+    def _take_peers(self, ns: Ns) -> None:
+        """The announced links' peers: the host's own word is in the host's ids, the map's."""
+        for index, elsewhere in ns.fresh.items():
+            if index not in ns.links:
+                continue
+            m = ns.link(index)  # decoded once: it is drawn next
+            if m.kind != "veth":
+                ns.peers.pop(index, None)
+                ns.unsure.discard(index)
+            elif elsewhere or not m.link:  # in that namespace's ids, or not set yet
+                ns.unsure.add(index)
+            else:
+                ns.peers[index] = (m.link_nsid, m.link)
+                ns.unsure.discard(index)
+        ns.fresh = {}
+
+    def _reread_peers(self) -> None:
+        """Veths heard from their own namespace: one the other end names (in the host's ids) needs
+        nothing more (a star's far ends); the others are read again, from the host."""
+        named = {p for ns in self.nss.values() for i in ns.peers if (p := self.peer(ns, i)) is not None}
+        for ns in list(self.nss.values()):
+            for index in list(ns.unsure):
+                if index not in ns.links or ns.link(index).kind != "veth":
+                    ns.unsure.discard(index)
+                    ns.peers.pop(index, None)
+                    continue
+                if (ns.name, index) in named:
+                    continue  # stays unsure: its own word is not used
+                ns.unsure.discard(index)
+                try:
+                    got = self._ask(RTM_GETLINK, ifinfo(index) + self._target(ns, IFLA_TARGET_NETNSID))
+                except OSError:
+                    continue  # gone meanwhile: its deletion is announced
+                if got:
+                    msg = decode_link(got[0][1])
+                    ns.peers[index] = (msg.link_nsid, msg.link or 0)
+                    self.changed.add(ns.name)
+
+    def counters(self, names: set[str]) -> Iterator[tuple[str, int, int, int]]:
+        """(namespace, index, rx bytes, tx bytes) of every link of NAMES: one dump per namespace."""
+        for ns in [self.nss[n] for n in names if n in self.nss]:
+            try:
+                got = self._ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+            except OSError:
+                continue
+            for kind, p in got:
+                if kind != RTM_NEWLINK or p[0] == AF_BRIDGE:
+                    continue
+                raw = _attr(p, IFLA_STATS64)
+                if raw is not None and len(raw) >= STATS_BYTES.size:
+                    yield (ns.name, IFINFO.unpack_from(p)[2], *STATS_BYTES.unpack_from(raw))
+
+    # -- requests on the socket that also hears announcements ----------------------
+    def _ask(self, kind: int, body: bytes, dump: bool = False, echo: bool = False) -> list[tuple[int, bytes]]:
+        """Send a request and read its answer; announcements read meanwhile are taken in order."""
+        self.seq += 1
+        seq = self.seq
+        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK) | (NLM_F_ECHO if echo else 0)
+        self.sock.send(NLHDR.pack(NLHDR.size + len(body), kind, flags, seq, 0) + body)
+        out: list[tuple[int, bytes]] = []
+        self.sock.settimeout(2.0)  # the kernel answers at once; never wait forever on it
+        try:
+            while True:
+                n, anc, _, _ = self.sock.recvmsg_into([self.buf], socket.CMSG_SPACE(4))
+                data = bytes(self.buf[:n])
+                mine = NLHDR.unpack_from(data)[3:] == (seq, self.portid) if n >= NLHDR.size else False
+                if not mine:
+                    self._held(data, anc)
+                    continue
+                for k, payload in _messages(data):
+                    if k == NLMSG_DONE:
+                        return out
+                    if k == NLMSG_ERROR:
+                        code = -struct.unpack_from("=i", payload)[0]
+                        if code:
+                            raise OSError(code, os.strerror(code))
+                        return out
+                    out.append((k, payload))
+        finally:
+            self.sock.setblocking(False)
+
+    def _held(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
+        """An announcement that came while waiting for an answer: taken as if read by drain."""
+        nsid = next((struct.unpack_from("=i", d)[0] for lv, k, d in anc if lv == SOL_NETLINK and k == NETLINK_LISTEN_ALL_NSID), None)
+        name = HOST if nsid is None else self.by_nsid.get(nsid)
+        if name is not None and name in self.nss:
+            for kind, payload in _messages(data):
+                self._heard(self.nss[name], kind, payload, nsid is not None)
+
+
+def _bind(sock: socket.socket) -> int:
+    """A port id no socket the kernel numbers can have.  The kernel leaves a change's announcement
+    out for the socket whose id is its requester's, in any namespace, and numbers a process's
+    first socket in each namespace by its PID: the lab's in every namespace, and this one too
+    (the same process) if it bound first in the host, which would then hear none of the lab's
+    echoed changes.  Ids the kernel gives are the PID or from 2**31 up: this takes one between."""
+    for _ in range(64):
+        portid = random.randrange(1 << 30, 1 << 31)
+        try:
+            sock.bind((portid, 0))
+            return portid
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, "no free netlink port id")
+
+
+def _messages(data: bytes) -> Iterator[tuple[int, bytes]]:
+    offset = 0
+    while offset + NLHDR.size <= len(data):
+        length, kind = NLHDR.unpack_from(data, offset)[:2]
+        if length < NLHDR.size:
+            return
+        yield kind, data[offset + NLHDR.size: offset + length]
+        offset += (length + 3) & ~3
