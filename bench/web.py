@@ -138,7 +138,7 @@ def compare(size: int = 200, pages: int = 20, rounds: int = 4) -> dict[str, Any]
                 out["steps"][how].extend(took)
                 if open_pages is not None:
                     ns, step = f'"{prefix}{size - 1}"'.encode(), f'{prefix}br add {prefix}v{size - 1}"'.encode()
-                    whole = open_pages.wait(lambda p: ns in p and step in p, 10)
+                    whole = open_pages.wait(lambda p, ns=ns, step=step: ns in p and step in p, 10)
                     out["seen"].append(time.monotonic() - t_built if whole else None)
                     out["frames"].append(statistics.median(open_pages.frames))
                     if k == 0:  # the counters read with the whole star drawn: two readings

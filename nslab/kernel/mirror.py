@@ -17,31 +17,19 @@ Links are kept as the kernel's bytes and decoded only when drawn.  Not thread-sa
 
 from __future__ import annotations
 
-import errno
 import os
-import random
-import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import sysns
 from .monitor import IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVED_FROM, IN_MOVED_TO, _inotify
+from .nlall import AllNsid, messages
 from .nlmsg import (
     IFADDR,
     IFINFO,
     IFLA_STATS64,
-    NETLINK_GET_STRICT_CHK,
-    NETLINK_ROUTE,
     NETNSA_FD,
     NETNSA_NSID,
-    NLHDR,
-    NLM_F_ACK,
-    NLM_F_DUMP,
-    NLM_F_ECHO,
-    NLM_F_REQUEST,
-    NLMSG_DONE,
-    NLMSG_ERROR,
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_GETADDR,
@@ -49,7 +37,6 @@ from .nlmsg import (
     RTM_GETNSID,
     RTM_NEWADDR,
     RTM_NEWLINK,
-    SOL_NETLINK,
     LinkMsg,
     _i32,
     attr,
@@ -62,11 +49,8 @@ from .nlmsg import (
 from .watch import AF_BRIDGE, _attr
 
 HOST = "host"
-NETLINK_ADD_MEMBERSHIP, NETLINK_LISTEN_ALL_NSID = 1, 8
-GROUPS = (1, 5, 9)  # RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR
 RTM_NEWNSID = 88
 IFLA_TARGET_NETNSID, IFA_TARGET_NETNSID = 46, 10
-RCVBUF = 8 << 20  # a burst of steps between two reads (the reader sleeps between pictures)
 INOTIFY_EVENT = struct.Struct("=iIII")
 STATS_BYTES = struct.Struct("=16xQQ")  # rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes
 
@@ -95,21 +79,8 @@ class Mirror:
     def __init__(self, host_fd: int, run_dir: str) -> None:
         self.host_fd = host_fd  # the mirror's own descriptor on the lab's host namespace
         self.run_dir = run_dir
-        self.sock = sysns.call_in(host_fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                                                 NETLINK_ROUTE))
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE: root only
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)  # dumps of another namespace's addresses
-        self.portid = _bind(self.sock)
-        for group in GROUPS:
-            self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
-        self.sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
-        self.sock.setblocking(False)
+        self.sock = AllNsid(host_fd, self._held)
         self.notify = _inotify(run_dir)
-        self.buf = bytearray(1 << 16)
-        self.seq = 0
         self.nss: dict[str, Ns] = {HOST: Ns(HOST, None)}
         self.by_nsid: dict[int, str] = {}
         self.strangers: set[int] = set()  # ids of the host's for namespaces not in the run dir
@@ -151,33 +122,28 @@ class Mirror:
                 self._dump(ns)
         for name in list(self.pending):
             self._open(name)
-        for ns in self.nss.values():
+        for ns in list(self.nss.values()):
             if ns.fresh:
                 self._take_peers(ns)
+        self._learn_ids()
         if any(ns.unsure for ns in self.nss.values()):
             self._reread_peers()
         changed, self.changed = self.changed, set()
         return changed
 
     def _read_events(self) -> None:
-        while True:
-            try:
-                n, anc, _, _ = self.sock.recvmsg_into([self.buf], socket.CMSG_SPACE(4))
-            except BlockingIOError:
-                return
-            except OSError:  # ENOBUFS: announcements were lost
-                self.lost = True
-                continue
-            if n <= 0:
-                return
-            nsid = None
-            for level, kind, data in anc:
-                if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID:
-                    nsid = struct.unpack_from("=i", data)[0]
-            name = HOST if nsid is None else self.by_nsid.get(nsid)
-            if name is not None:
-                for kind, payload in _messages(bytes(self.buf[:n])):
-                    self._heard(self.nss[name], kind, payload, nsid is not None)
+        try:
+            for nsid, data in self.sock.events():
+                self._held(nsid, data)
+        except OSError:  # ENOBUFS: announcements were lost
+            self.lost = True
+
+    def _held(self, nsid: int | None, data: bytes) -> None:
+        """Announcements (from the namespace the host calls NSID; None: the host)."""
+        name = HOST if nsid is None else self.by_nsid.get(nsid)
+        if name is not None and name in self.nss:
+            for kind, payload in messages(data):
+                self._heard(self.nss[name], kind, payload, nsid is not None)
 
     def _heard(self, ns: Ns, kind: int, payload: bytes, elsewhere: bool) -> None:
         if kind in (RTM_NEWLINK, RTM_DELLINK):
@@ -257,7 +223,7 @@ class Mirror:
             return
         try:
             try:  # an id for it, echoed; EEXIST when it has one (a veth to the host made it)
-                got = self._ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
+                got = self.sock.ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
                                 + attr(NETNSA_NSID, struct.pack("=i", -1)), echo=True)
                 nsid = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else self._nsid(fd)
             except OSError:  # it has one, or is no namespace yet (`ip netns add` makes the file, then mounts it)
@@ -276,7 +242,7 @@ class Mirror:
 
     def _nsid(self, fd: int) -> int | None:
         try:
-            got = self._ask(RTM_GETNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd))
+            got = self.sock.ask(RTM_GETNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd))
         except OSError:
             return None
         value = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else None
@@ -289,8 +255,8 @@ class Mirror:
     def _dump(self, ns: Ns) -> None:
         """The namespace's links and addresses, whole, as the host sees them."""
         try:
-            links = self._ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
-            addrs = self._ask(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, 0) + self._target(ns, IFA_TARGET_NETNSID), dump=True)
+            links = self.sock.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+            addrs = self.sock.ask(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, 0) + self._target(ns, IFA_TARGET_NETNSID), dump=True)
         except OSError:  # gone meanwhile, or not the host's to read
             ns.heard = False
             return
@@ -312,12 +278,22 @@ class Mirror:
         if nsid is None:
             return (ns.name, link)
         name = self.by_nsid.get(nsid)
-        if name is None and nsid not in self.strangers:
-            if self._nsid(self.host_fd) == nsid:
-                name = self.by_nsid[nsid] = HOST  # the host's id for itself (given when a peer there is read)
-            else:
-                self.strangers.add(nsid)  # a namespace outside the run dir: not drawn
         return (name, link) if name is not None else None
+
+    def _learn_ids(self) -> None:
+        """Peers' ids not in the map: the host's id for itself (given when a peer there is read from
+        the host), else a namespace outside the run dir (not drawn).  Asked here, in drain, so that
+        drawing sends no request (whose wait would take announcements in under the picture)."""
+        unknown = {nsid for ns in list(self.nss.values()) for nsid, _ in list(ns.peers.values())
+                   if nsid is not None and nsid not in self.by_nsid and nsid not in self.strangers}
+        if unknown:
+            mine = self._nsid(self.host_fd)
+            for nsid in unknown:
+                if nsid == mine:
+                    self.by_nsid[nsid] = HOST
+                    self.changed |= set(self.nss)
+                else:
+                    self.strangers.add(nsid)
 
     def _take_peers(self, ns: Ns) -> None:
         """The announced links' peers: the host's own word is in the host's ids, the map's."""
@@ -338,7 +314,7 @@ class Mirror:
     def _reread_peers(self) -> None:
         """Veths heard from their own namespace: one the other end names (in the host's ids) needs
         nothing more (a star's far ends); the others are read again, from the host."""
-        named = {p for ns in self.nss.values() for i in ns.peers if (p := self.peer(ns, i)) is not None}
+        named = {p for ns in list(self.nss.values()) for i in list(ns.peers) if (p := self.peer(ns, i)) is not None}
         for ns in list(self.nss.values()):
             for index in list(ns.unsure):
                 if index not in ns.links or ns.link(index).kind != "veth":
@@ -349,7 +325,7 @@ class Mirror:
                     continue  # stays unsure: its own word is not used
                 ns.unsure.discard(index)
                 try:
-                    got = self._ask(RTM_GETLINK, ifinfo(index) + self._target(ns, IFLA_TARGET_NETNSID))
+                    got = self.sock.ask(RTM_GETLINK, ifinfo(index) + self._target(ns, IFLA_TARGET_NETNSID))
                 except OSError:
                     continue  # gone meanwhile: its deletion is announced
                 if got:
@@ -361,7 +337,7 @@ class Mirror:
         """(namespace, index, rx bytes, tx bytes) of every link of NAMES: one dump per namespace."""
         for ns in [self.nss[n] for n in names if n in self.nss]:
             try:
-                got = self._ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+                got = self.sock.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
             except OSError:
                 continue
             for kind, p in got:
@@ -370,67 +346,3 @@ class Mirror:
                 raw = _attr(p, IFLA_STATS64)
                 if raw is not None and len(raw) >= STATS_BYTES.size:
                     yield (ns.name, IFINFO.unpack_from(p)[2], *STATS_BYTES.unpack_from(raw))
-
-    # -- requests on the socket that also hears announcements ----------------------
-    def _ask(self, kind: int, body: bytes, dump: bool = False, echo: bool = False) -> list[tuple[int, bytes]]:
-        """Send a request and read its answer; announcements read meanwhile are taken in order."""
-        self.seq += 1
-        seq = self.seq
-        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK) | (NLM_F_ECHO if echo else 0)
-        self.sock.send(NLHDR.pack(NLHDR.size + len(body), kind, flags, seq, 0) + body)
-        out: list[tuple[int, bytes]] = []
-        self.sock.settimeout(2.0)  # the kernel answers at once; never wait forever on it
-        try:
-            while True:
-                n, anc, _, _ = self.sock.recvmsg_into([self.buf], socket.CMSG_SPACE(4))
-                data = bytes(self.buf[:n])
-                mine = NLHDR.unpack_from(data)[3:] == (seq, self.portid) if n >= NLHDR.size else False
-                if not mine:
-                    self._held(data, anc)
-                    continue
-                for k, payload in _messages(data):
-                    if k == NLMSG_DONE:
-                        return out
-                    if k == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", payload)[0]
-                        if code:
-                            raise OSError(code, os.strerror(code))
-                        return out
-                    out.append((k, payload))
-        finally:
-            self.sock.setblocking(False)
-
-    def _held(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
-        """An announcement that came while waiting for an answer: taken as if read by drain."""
-        nsid = next((struct.unpack_from("=i", d)[0] for lv, k, d in anc if lv == SOL_NETLINK and k == NETLINK_LISTEN_ALL_NSID), None)
-        name = HOST if nsid is None else self.by_nsid.get(nsid)
-        if name is not None and name in self.nss:
-            for kind, payload in _messages(data):
-                self._heard(self.nss[name], kind, payload, nsid is not None)
-
-
-def _bind(sock: socket.socket) -> int:
-    """A port id no socket the kernel numbers can have.  The kernel leaves a change's announcement
-    out for the socket whose id is its requester's, in any namespace, and numbers a process's
-    first socket in each namespace by its PID: the lab's in every namespace, and this one too
-    (the same process) if it bound first in the host, which would then hear none of the lab's
-    echoed changes.  Ids the kernel gives are the PID or from 2**31 up: this takes one between."""
-    for _ in range(64):
-        portid = random.randrange(1 << 30, 1 << 31)
-        try:
-            sock.bind((portid, 0))
-            return portid
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE:
-                raise
-    raise OSError(errno.EADDRINUSE, "no free netlink port id")
-
-
-def _messages(data: bytes) -> Iterator[tuple[int, bytes]]:
-    offset = 0
-    while offset + NLHDR.size <= len(data):
-        length, kind = NLHDR.unpack_from(data, offset)[:2]
-        if length < NLHDR.size:
-            return
-        yield kind, data[offset + NLHDR.size: offset + length]
-        offset += (length + 3) & ~3

@@ -81,8 +81,10 @@ class Picture:
         for name, keys in self.keys.items():
             ns = mirror.nss[name]
             for index, key in keys.items():
+                if index not in ns.links:
+                    continue  # gone since the namespace was drawn: it is drawn again next time
                 m = ns.link(index)
-                if m.master and m.master in keys:
+                if m.master and m.master in keys and m.master in ns.links:
                     ports.append([key, f"{name}:{ns.link(m.master).name}"])
                 peer = mirror.peer(ns, index) if index in ns.peers else None
                 other = self.keys.get(peer[0], {}).get(peer[1]) if peer is not None else None

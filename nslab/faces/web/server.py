@@ -162,7 +162,7 @@ class WebView:
 
         try:  # everything announced until now, not the last picture sent (a script's step just ended)
             text = await asyncio.wait_for(asyncio.wrap_future(self.live.now()), 5)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             text = self.state
         return web.Response(text=text, content_type="application/json")
 
