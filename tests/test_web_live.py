@@ -182,3 +182,32 @@ def test_twenty_pages_following_a_200_star_keep_its_steps_within_10_percent():
           f"whole star on the pages after {[None if s is None else round(s * 1000) for s in res['seen']]} ms")
     assert all(s is not None and s < 1.0 for s in res["seen"]), res["seen"]  # the pages did follow
     assert res["ratio"] <= 1.10, res
+
+
+def test_the_page_writes_the_rate_on_the_flooded_cable(lab, view):
+    from playwright.sync_api import sync_playwright
+
+    for line in ("ns add a b c d", "veth a b", "veth c d", "addr add a:eth0 10.9.0.1/24", "addr add b:eth0 10.9.0.2/24",
+                 "c sysctl net.ipv6.conf.all.disable_ipv6 1", "d sysctl net.ipv6.conf.all.disable_ipv6 1",
+                 "link a:eth0 up", "link b:eth0 up", "link c:eth0 up", "link d:eth0 up"):
+        assert lab.run(line).ok
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(view.url)
+        page.wait_for_function("() => window.cy && cy.edges('.cable').length === 2")
+        flood = subprocess.Popen(["nsenter", "--net=/run/netns/a", "ping", "-f", "-q", "-w", "4", "10.9.0.2"],
+                                 stdout=subprocess.DEVNULL)
+        try:
+            page.wait_for_function("() => /^[0-9.]+ [kMG]?bit\\/s$/.test(cy.getElementById('cable:a:eth0|b:eth0').data('rate'))",
+                                   timeout=4000)
+            rates = page.evaluate("() => cy.edges('.cable').map(e => [e.id(), e.data('rate')])")
+        finally:
+            flood.wait(10)
+        browser.close()
+    print("drawn rates:", rates)
+    assert dict(rates)["cable:c:eth0|d:eth0"] == ""
+    assert errors == []
