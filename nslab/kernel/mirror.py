@@ -157,7 +157,7 @@ class Mirror:
                 ns.peers.pop(index, None)
                 ns.unsure.discard(index)
                 ns.fresh.pop(index, None)
-            else:
+            elif not _lo(payload):
                 ns.links[index] = payload
                 ns.fresh[index] = elsewhere
             self.changed.add(ns.name)
@@ -260,7 +260,7 @@ class Mirror:
         except OSError:  # gone meanwhile, or not the host's to read
             ns.heard = False
             return
-        ns.links = {IFINFO.unpack_from(p)[2]: p for k, p in links if k == RTM_NEWLINK and p[0] != AF_BRIDGE}
+        ns.links = {IFINFO.unpack_from(p)[2]: p for k, p in links if k == RTM_NEWLINK and p[0] != AF_BRIDGE and not _lo(p)}
         ns.decoded, ns.addrs, ns.fresh = {}, {}, {}
         ns.peers = {i: (m.link_nsid, m.link or 0) for i in ns.links if (m := ns.link(i)).kind == "veth"}
         ns.unsure = {i for i, (_, link) in ns.peers.items() if not link}
@@ -346,3 +346,8 @@ class Mirror:
                 raw = _attr(p, IFLA_STATS64)
                 if raw is not None and len(raw) >= STATS_BYTES.size:
                     yield (ns.name, IFINFO.unpack_from(p)[2], *STATS_BYTES.unpack_from(raw))
+
+
+def _lo(payload: bytes) -> bool:
+    """The loopback: never drawn, never a peer (its name is the message's first attribute)."""
+    return payload[IFINFO.size + 4: IFINFO.size + 7] == b"lo\0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import select
 import socket
 import struct
 from collections.abc import Callable, Iterator
@@ -16,7 +17,6 @@ from .nlmsg import (
     NETLINK_GET_STRICT_CHK,
     NETLINK_ROUTE,
     NLHDR,
-    NLM_F_ACK,
     NLM_F_DUMP,
     NLM_F_ECHO,
     NLM_F_REQUEST,
@@ -28,6 +28,7 @@ from .nlmsg import (
 NETLINK_ADD_MEMBERSHIP, NETLINK_LISTEN_ALL_NSID = 1, 8
 GROUPS = (1, 5, 9)  # RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR
 SO_RCVBUFFORCE = 33
+ANC = socket.CMSG_SPACE(4)  # the namespace's id, with each announcement from another
 RCVBUF = 8 << 20  # a burst of steps between two reads (the reader sleeps between pictures)
 
 Held = Callable[[int | None, bytes], None]  # (the host's id of the namespace, None: the host; messages)
@@ -50,6 +51,8 @@ class AllNsid:
         self.held = held
         self.buf = bytearray(1 << 16)
         self.seq = 0
+        self.waiter = select.poll()
+        self.waiter.register(self.sock, select.POLLIN)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -58,9 +61,11 @@ class AllNsid:
         self.sock.close()
 
     def _recv(self) -> tuple[int | None, bytes]:
-        n, anc, _, _ = self.sock.recvmsg_into([self.buf], socket.CMSG_SPACE(4))
-        nsid = next((struct.unpack_from("=i", d)[0] for level, kind, d in anc
-                     if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID), None)
+        n, anc, _, _ = self.sock.recvmsg_into([self.buf], ANC)
+        nsid = None
+        for level, kind, d in anc:
+            if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID:
+                nsid = struct.unpack_from("=i", d)[0]
         return nsid, bytes(self.buf[:n])
 
     def events(self) -> Iterator[tuple[int | None, bytes]]:
@@ -75,30 +80,35 @@ class AllNsid:
             yield nsid, data
 
     def ask(self, kind: int, body: bytes, dump: bool = False, echo: bool = False) -> list[tuple[int, bytes]]:
-        """Send a request and read its answer; announcements read meanwhile go to `held`, in order."""
+        """Send a request and read its answer; announcements read meanwhile go to `held`, in order.
+        No acknowledgement is asked for (the answer, or the error, is enough): each recv is a
+        thread switch with the lab's when both want the interpreter."""
         self.seq += 1
         seq = self.seq
-        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK) | (NLM_F_ECHO if echo else 0)
+        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else 0) | (NLM_F_ECHO if echo else 0)
         self.sock.send(NLHDR.pack(NLHDR.size + len(body), kind, flags, seq, 0) + body)
         out: list[tuple[int, bytes]] = []
-        self.sock.settimeout(2.0)  # the kernel answers at once; never wait forever on it
-        try:
-            while True:
-                nsid, data = self._recv()
-                if len(data) < NLHDR.size or NLHDR.unpack_from(data)[3:] != (seq, self.portid):
-                    self.held(nsid, data)
-                    continue
-                for k, payload in messages(data):
-                    if k == NLMSG_DONE:
-                        return out
-                    if k == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", payload)[0]
-                        if code:
-                            raise OSError(code, os.strerror(code))
-                        return out
-                    out.append((k, payload))
-        finally:
-            self.sock.setblocking(False)
+        while True:
+            try:
+                nsid, data = self._recv()  # the kernel answers within send (a dump: its first part)
+            except BlockingIOError:
+                if not self.waiter.poll(2000):
+                    raise OSError(errno.ETIMEDOUT, "the kernel did not answer") from None
+                continue
+            if len(data) < NLHDR.size or NLHDR.unpack_from(data)[3:] != (seq, self.portid):
+                self.held(nsid, data)
+                continue
+            for k, payload in messages(data):
+                if k == NLMSG_DONE:
+                    return out
+                if k == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", payload)[0]
+                    if code:
+                        raise OSError(code, os.strerror(code))
+                    return out
+                out.append((k, payload))
+            if not dump:
+                return out
 
 
 def _bind(sock: socket.socket) -> int:

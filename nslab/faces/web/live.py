@@ -26,7 +26,7 @@ from ...kernel.mirror import Mirror
 from .picture import Picture
 
 GATHER = 0.003  # s: a change's other announcements (an `ip` command, a step) are waited for this long
-MIN_GAP = 0.05  # s between two pictures at least (20 a second: more than a person follows)
+MIN_GAP = 0.15  # s between two pictures at least (20 a second: more than a person follows)
 BUDGET = 0.03  # the share of the time this thread may spend drawing (the lab's steps keep within 10%)
 RATES = 1.0  # s between two readings of the counters, while a page is open
 
