@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .monitor import IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVED_FROM, IN_MOVED_TO, _inotify
-from .nlall import AllNsid, messages
+from .nlall import AllNsid, Asker, messages
 from .nlmsg import (
     IFADDR,
     IFINFO,
@@ -79,7 +79,8 @@ class Mirror:
     def __init__(self, host_fd: int, run_dir: str) -> None:
         self.host_fd = host_fd  # the mirror's own descriptor on the lab's host namespace
         self.run_dir = run_dir
-        self.sock = AllNsid(host_fd, self._held)
+        self.sock = AllNsid(host_fd)
+        self.asker = Asker(host_fd)
         self.notify = _inotify(run_dir)
         self.nss: dict[str, Ns] = {HOST: Ns(HOST, None)}
         self.by_nsid: dict[int, str] = {}
@@ -96,6 +97,7 @@ class Mirror:
 
     def close(self) -> None:
         self.sock.close()
+        self.asker.close()
         if self.notify is not None:
             os.close(self.notify)
             self.notify = None
@@ -223,7 +225,7 @@ class Mirror:
             return
         try:
             try:  # an id for it, echoed; EEXIST when it has one (a veth to the host made it)
-                got = self.sock.ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
+                got = self.asker.ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
                                 + attr(NETNSA_NSID, struct.pack("=i", -1)), echo=True)
                 nsid = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else self._nsid(fd)
             except OSError:  # it has one, or is no namespace yet (`ip netns add` makes the file, then mounts it)
@@ -242,7 +244,7 @@ class Mirror:
 
     def _nsid(self, fd: int) -> int | None:
         try:
-            got = self.sock.ask(RTM_GETNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd))
+            got = self.asker.ask(RTM_GETNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd))
         except OSError:
             return None
         value = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else None
@@ -255,8 +257,8 @@ class Mirror:
     def _dump(self, ns: Ns) -> None:
         """The namespace's links and addresses, whole, as the host sees them."""
         try:
-            links = self.sock.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
-            addrs = self.sock.ask(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, 0) + self._target(ns, IFA_TARGET_NETNSID), dump=True)
+            links = self.asker.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+            addrs = self.asker.ask(RTM_GETADDR, IFADDR.pack(0, 0, 0, 0, 0) + self._target(ns, IFA_TARGET_NETNSID), dump=True)
         except OSError:  # gone meanwhile, or not the host's to read
             ns.heard = False
             return
@@ -325,7 +327,7 @@ class Mirror:
                     continue  # stays unsure: its own word is not used
                 ns.unsure.discard(index)
                 try:
-                    got = self.sock.ask(RTM_GETLINK, ifinfo(index) + self._target(ns, IFLA_TARGET_NETNSID))
+                    got = self.asker.ask(RTM_GETLINK, ifinfo(index) + self._target(ns, IFLA_TARGET_NETNSID))
                 except OSError:
                     continue  # gone meanwhile: its deletion is announced
                 if got:
@@ -337,7 +339,7 @@ class Mirror:
         """(namespace, index, rx bytes, tx bytes) of every link of NAMES: one dump per namespace."""
         for ns in [self.nss[n] for n in names if n in self.nss]:
             try:
-                got = self.sock.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
+                got = self.asker.ask(RTM_GETLINK, ifinfo() + self._target(ns, IFLA_TARGET_NETNSID), dump=True)
             except OSError:
                 continue
             for kind, p in got:
