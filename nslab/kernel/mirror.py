@@ -10,7 +10,9 @@ once the host has an id for it: the mirror gives it one as it sees it (RTM_NEWNS
 NAME auto`; a veth to the host makes one anyway), then dumps it from the host (IFLA_TARGET_NETNSID:
 no setns either).  Read from the host, a veth's IFLA_LINK_NETNSID is an id of the host's: one map of
 ids for the whole lab.  An announcement from another namespace carries that namespace's own ids, so
-a veth heard there has its peer read again, from the host, before it is drawn.
+a veth heard there has its peer read again, from the host, unless its other end names it already
+(a star's far ends).  Requests go on a second socket (kernel/nlall.py's Asker); a dump and the
+announcements that raced it converge, as each announcement carries the whole object.
 
 Links are kept as the kernel's bytes and decoded only when drawn.  Not thread-safe: one thread uses it.
 """

@@ -26,7 +26,8 @@ from ...kernel.mirror import Mirror
 from .picture import Picture
 
 GATHER = 0.003  # s: a change's other announcements (an `ip` command, a step) are waited for this long
-MIN_GAP = 0.15  # s between two pictures at least (20 a second: more than a person follows)
+MIN_GAP = 0.05  # s between two pictures at least (20 a second: more than a person follows)
+BURST_GAP = 0.15  # s after a picture of several steps (a sourced file, a script): the lab is busy
 BUDGET = 0.03  # the share of the time this thread may spend drawing (the lab's steps keep within 10%)
 RATES = 1.0  # s between two readings of the counters, while a page is open
 
@@ -42,6 +43,7 @@ class Live:
         self.woken = False  # a wake is written and not yet taken by a picture
         self.asked: list[Future[str]] = []  # /api/lab: a picture now
         self.stopped = False
+        self.burst = False  # the last picture drew several steps
         self.cost = 0.0  # s the last picture took
         self.rates_cost: list[float] = []  # s each reading of the counters took (the bench reads them)
         self.counted: dict[tuple[str, int], tuple[float, int, int]] = {}  # the last reading, by (ns, index)
@@ -120,7 +122,8 @@ class Live:
                     break
                 if self.asked or (due is not None and now >= due):
                     self._draw()
-                    gap, sent, due = max(MIN_GAP, self.cost / BUDGET), time.monotonic(), None
+                    least = BURST_GAP if self.burst else MIN_GAP
+                    gap, sent, due = max(least, self.cost / BUDGET), time.monotonic(), None
                     asked, self.asked = self.asked, []
                     for f in asked:
                         f.set_result(self.text)
@@ -137,6 +140,7 @@ class Live:
         steps = []
         while self.steps:
             steps.append(self.steps.popleft())
+        self.burst = len(steps) > 1
         changed = self.mirror.drain([ns for s in steps for op in s.ops for ns in namespaces_of(op)])
         t0 = time.perf_counter()
         nss = self.lab.nss
