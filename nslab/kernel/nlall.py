@@ -32,6 +32,19 @@ ANC = socket.CMSG_SPACE(4)  # the namespace's id, with each announcement from an
 RCVBUF = 8 << 20  # a burst of steps between two reads (the reader sleeps between pictures)
 
 MSG_DONTWAIT = 0x40
+CMSG = struct.Struct("=Qii" if ctypes.sizeof(ctypes.c_size_t) == 8 else "=Iii")  # struct cmsghdr; its data follows
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32), ("msg_iov", ctypes.POINTER(_Iovec)),
+                ("msg_iovlen", ctypes.c_size_t), ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
+                ("msg_flags", ctypes.c_int)]
+
+
 _held = ctypes.PyDLL(None, use_errno=True)  # libc, called without letting go of the interpreter
 
 
@@ -49,7 +62,10 @@ class AllNsid:
             self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
         self.sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
         self.sock.setblocking(False)
-        self.buf = bytearray(1 << 16)
+        self.data = ctypes.create_string_buffer(1 << 16)
+        self.control = ctypes.create_string_buffer(ANC)
+        self.iov = _Iovec(ctypes.cast(self.data, ctypes.c_void_p), len(self.data))
+        self.msg = _Msghdr(None, 0, ctypes.pointer(self.iov), 1, ctypes.cast(self.control, ctypes.c_void_p), ANC, 0)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -58,12 +74,19 @@ class AllNsid:
         self.sock.close()
 
     def _recv(self) -> tuple[int | None, bytes]:
-        n, anc, _, _ = self.sock.recvmsg_into([self.buf], ANC)
+        """One announcement, by libc's recvmsg with the interpreter held (as Asker's calls: a burst
+        of steps is a thousand of them), and the namespace's id from its control message."""
+        self.msg.msg_controllen = ctypes.sizeof(self.control)
+        n = _held.recvmsg(self.sock.fileno(), ctypes.byref(self.msg), MSG_DONTWAIT)
+        if n < 0:
+            code = ctypes.get_errno()
+            raise BlockingIOError(code, "") if code == errno.EAGAIN else OSError(code, os.strerror(code))
         nsid = None
-        for level, kind, d in anc:
+        if self.msg.msg_controllen >= CMSG.size + 4:
+            _, level, kind = CMSG.unpack_from(self.control)
             if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID:
-                nsid = struct.unpack_from("=i", d)[0]
-        return nsid, bytes(self.buf[:n])
+                nsid = struct.unpack_from("=i", self.control, CMSG.size)[0]
+        return nsid, self.data.raw[:n]
 
     def events(self) -> Iterator[tuple[int | None, bytes]]:
         """The announcements waiting; raises OSError (ENOBUFS) when some were lost."""
