@@ -64,13 +64,17 @@ class Topology:
     def as_json(self) -> dict[str, Any]:
         return {
             "namespaces": [{"name": ns.name, "context": ns.context, "slot": ns.slot,
-                            "interfaces": [{"name": x.name, "kind": x.kind, "state": x.state, "addrs": x.addrs,
-                                            "master": x.master, "mac": x.mac, "bridge": x.kind in BRIDGES}
-                                           for x in ns.interfaces]}
+                            "interfaces": [interface_json(x) for x in ns.interfaces]}
                            for ns in self.namespaces],
             "cables": [list(c) for c in self.cables],
             "ports": [list(p) for p in self.ports],
         }
+
+
+def interface_json(x: Interface) -> dict[str, Any]:
+    """One interface as the web page draws it (faces/web/picture.py builds the page's JSON from these too)."""
+    return {"name": x.name, "kind": x.kind, "state": x.state, "addrs": x.addrs, "master": x.master,
+            "mac": x.mac, "bridge": x.kind in BRIDGES}
 
 
 def shown(view: "View", only: list[str] | None = None) -> list[dict[str, Any]]:

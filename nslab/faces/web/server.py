@@ -5,39 +5,40 @@ layer between, and it serves on a socket it is handed (web.SockSite), which an i
 needs: its listening socket is made outside by kernel/outside.py.  It is imported only when
 `web` starts (0.19 s of imports a one-line lab does not pay).
 
-The lab's thread publishes a snapshot after every step (Session.followers); the server thread
-only reads snapshots, never the lab.  Every request needs the token and a Host header naming
-the address it listens on (a page of another site cannot reach it by DNS rebinding); only the
-files of STATIC are served.
+The picture is drawn off the lab's thread: faces/web/live.py's thread follows the lab through
+sockets of its own (kernel/mirror.py), hears changes made elsewhere too, and redraws only the
+namespaces that changed; the lab's thread only says a step ended (Session.followers).  This thread
+serves what that one drew: /api/lab, /events (`data:` the picture; `event: rates` each second
+while a page is open).  Every request needs the token and a Host header naming the address it
+listens on (a page of another site cannot reach it by DNS rebinding); only the files of STATIC
+are served.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from ...engine.topology import shown, topology
 from ...engine.view import KernelView
 from ...kernel import outside
+from .live import Live
+from .picture import JOURNAL, step_json
 
 HERE = Path(__file__).parent
 STATIC = {"index.html": "text/html", "page.js": "text/javascript", "cytoscape.min.js": "text/javascript",
           "cytoscape-LICENSE": "text/plain"}
-JOURNAL = 200  # steps sent to the page, newest first
-BUDGET = 0.04  # the share of a burst of steps' time spent drawing the picture (step times within 10%)
 
 
 def snapshot(lab: Any) -> dict[str, Any]:
-    """The lab as the page draws it: the wiring, and the journal beside it (on the lab's thread)."""
+    """The lab as the page draws it, read whole on the caller's thread through the lab's own view
+    (what the live picture must equal: tests/test_web_live.py compares them)."""
     drawn = topology(shown(KernelView(lab.nss)), lab.context).as_json()
-    steps = [s for s in lab.journal.steps if s is not lab.last or s.outcome][-JOURNAL:]
-    drawn["journal"] = [{"n": s.n, "source": s.source, "context": s.context, "text": s.text, "outcome": s.outcome,
-                         "ms": round(s.duration * 1000, 1), "ip": list(s.ip)} for s in reversed(steps)]
+    steps = [s for s in lab.journal.steps if s.outcome != "running"][-JOURNAL:]
+    drawn["journal"] = [step_json(s) for s in reversed(steps)]
     return drawn
 
 
@@ -47,55 +48,66 @@ class WebView:
         self.token = secrets.token_urlsafe(18)
         self.sock = outside.listen(listen, port)
         self.host, self.port = self.sock.getsockname()[:2]
-        self.pending, self.cost, self.sent_at, self.stopped = False, 0.0, 0.0, False
-        self.state = json.dumps(snapshot(lab))
-        self.clients: set[asyncio.Queue[str]] = set()
+        self.stopped = False
+        self.clients: set[asyncio.Queue[bytes]] = set()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name="nslab-web", daemon=True)
         self.thread.start()
         self.ready.wait(10)
-        lab.followers.append(self.follow)
+        try:
+            self.live = Live(lab, self._post, lambda: len(self.clients))
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.state = self.live.text
+        lab.followers.append(self.live.follow)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/?token={self.token}"
 
-    # -- the lab's thread ----------------------------------------------------------
-    def follow(self, step: Any) -> None:
-        """After a step: a new picture, unless a burst of steps (a sourced file) would spend more than
-        BUDGET of its time drawing; the face's `flush` after the line then sends the last one."""
-        self.pending = True
-        if time.perf_counter() - self.sent_at >= self.cost / BUDGET:
-            self.publish()
+    @property
+    def cost(self) -> float:
+        """Seconds the last picture took to draw (on the live thread)."""
+        return self.live.cost
 
     def flush(self) -> None:
-        if self.pending:
-            self.publish()
-
-    def publish(self) -> None:
-        t0 = time.perf_counter()
-        text = json.dumps(snapshot(self.lab))
-        self.sent_at = time.perf_counter()
-        self.cost, self.pending = self.sent_at - t0, False
-        self.loop.call_soon_threadsafe(self._send, text)
+        """Nothing to do: the live thread draws the last step of a burst once its gap has passed."""
 
     def stop(self) -> None:
         """Once: a second stop while the first cleans up would cut the cleanup short."""
-        if self.follow in self.lab.followers:
-            self.lab.followers.remove(self.follow)
+        if self.live.follow in self.lab.followers:
+            self.lab.followers.remove(self.live.follow)
         if self.stopped:
             return
         self.stopped = True
+        self.live.stop()
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self._end)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
+    def _post(self, event: str, text: str) -> None:
+        """The live thread: a new picture, or the rates; sent to every open page."""
+        self.loop.call_soon_threadsafe(self._send, event, text)
+
     # -- the server's thread ---------------------------------------------------------
-    def _send(self, text: str) -> None:
-        self.state = text
+    def _end(self) -> None:
+        """Every open stream ends (its handler waits on its queue, not on the page: the page's
+        leaving is seen only at the next write, and the server's cleanup waits for the handlers)."""
         for q in self.clients:
-            q.put_nowait(text)
+            q.put_nowait(b"")
+
+    def _send(self, event: str, text: str) -> None:
+        if event == "picture":
+            self.state = text
+        frame = (f"data: {text}\n\n" if event == "picture" else f"event: {event}\ndata: {text}\n\n").encode()
+        for q in self.clients:  # encoded once, not once per page
+            q.put_nowait(frame)
 
     def _run(self) -> None:
         from aiohttp import web  # only when `web` starts: nslab's start-up does not pay for it
@@ -150,22 +162,30 @@ class WebView:
     async def _lab(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.Response(text=self.state, content_type="application/json")
+        try:  # everything announced until now, not the last picture sent (a script's step just ended)
+            text = await asyncio.wait_for(asyncio.wrap_future(self.live.now()), 5)
+        except (TimeoutError, asyncio.CancelledError):
+            text = self.state
+        return web.Response(text=text, content_type="application/json")
 
     async def _events(self, request: Any) -> Any:
         from aiohttp import web
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        q: asyncio.Queue[str] = asyncio.Queue()
+        q: asyncio.Queue[bytes] = asyncio.Queue()
         self.clients.add(q)
         try:
             await response.write(f"data: {self.state}\n\n".encode())
             while True:
-                text = await q.get()
-                while not q.empty():  # a burst of steps: only the newest picture matters
-                    text = q.get_nowait()
-                await response.write(f"data: {text}\n\n".encode())
+                frames = [await q.get()]
+                while not q.empty():
+                    frames.append(q.get_nowait())
+                if b"" in frames:
+                    break
+                # a page that fell behind: only the newest picture and the newest rates matter
+                newest = {frame.startswith(b"data:"): frame for frame in frames}
+                await response.write(b"".join(newest.values()))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

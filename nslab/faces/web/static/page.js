@@ -130,3 +130,23 @@ cy.on("tap", "node", ev => {
 window.cy = cy;  // for scripts and the tests: cytoscape's own API on what is drawn
 const events = new EventSource("events");
 events.onmessage = ev => draw(JSON.parse(ev.data));
+
+// Per-link rates, every second while the page is open (`event: rates`: {"NS:IF": [rx, tx] bit/s}, the
+// non-zero ones): each cable shows its busier direction; a new picture redraws the cables, so the last
+// rates are put back on them after it.
+function followRates() {
+  let last = {};
+  const human = bits => {
+    for (const [unit, size] of [["Gbit/s", 1e9], ["Mbit/s", 1e6], ["kbit/s", 1e3]])
+      if (bits >= size) return (bits / size).toFixed(1) + " " + unit;
+    return Math.round(bits) + " bit/s";
+  };
+  const show = () => cy.edges(".cable").forEach(e => {
+    const seen = [e.source().id(), e.target().id()].flatMap(end => last[end] || []);
+    const busiest = Math.max(0, ...seen);
+    e.data("rate", busiest > 0 ? human(busiest) : "");
+  });
+  events.addEventListener("rates", ev => { last = JSON.parse(ev.data); show(); });
+  events.addEventListener("message", show);  // after draw(), which made the cables anew
+}
+followRates();
