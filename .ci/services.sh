@@ -26,6 +26,12 @@ start_services() {
         local d="$CI_STATE/ovs"
         mkdir -p "$d"
         export OVS_RUNDIR=$d OVS_DBDIR=$d OVS_LOGDIR=$d
+        # already serving (started earlier from this state directory): as with dockerd, only one that answers
+        if [ -S "$d/db.sock" ] && ovs-vsctl --db="unix:$d/db.sock" --timeout=2 show >/dev/null 2>&1 \
+            && [ -f "$d/ovs-vswitchd.pid" ] && kill -0 "$(cat "$d/ovs-vswitchd.pid")" 2>/dev/null; then
+            echo "openvswitch $(cat "$d/ovs-vswitchd.pid") (OVS_RUNDIR=$d, running already)"
+            return 0
+        fi
         [ -f "$d/conf.db" ] || ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
         ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/ovsdb-server.pid" \
             --log-file="$d/ovsdb-server.log" -vconsole:emer --no-chdir --detach
