@@ -126,8 +126,8 @@ def test_json_and_expect_path(lab: Lab) -> None:
 def test_usage_errors_dry_run_and_export(tmp_path) -> None:
     res = nslab_cli("run", "-", input=STAR + "a trace -I nope b\n")
     assert res.returncode == 1 and "trace -I: no interface nope in a" in res.stdout + res.stderr
-    res = nslab_cli("run", "-", input=STAR + "a trace fd00::1\n")
-    assert res.returncode == 1 and "IPv4 only" in res.stdout + res.stderr
+    res = nslab_cli("run", "-", input="ns add z\ntrace z\n")
+    assert res.returncode == 1 and "namespace 'z' has no IPv4 or IPv6 address to trace to" in res.stdout + res.stderr
     res = nslab_cli("run", "-", input="trace\n")
     assert res.returncode == 2 and "expected TARGET" in res.stdout + res.stderr
     path = tmp_path / "l.lab"

@@ -4,7 +4,10 @@ watched, then the path each packet took, rebuilt from where it was seen.
 A sighting's parent is found from the topology: an `In` on a veth comes from an `Out` on its
 other end; an `Out` on a bridge port from an `In` on another port of that bridge (or from the
 bridge itself); an `Out` on any other interface from an `In` in the same namespace (routed).
-IPv4 only.
+IPv4 (ARP, ICMP echo) and IPv6 (NDP's solicitation and advertisement, ICMPv6 echo): an NDP
+exchange is kept under the same two roles as ARP's (`REQUEST`, `REPLY`) so one path logic serves
+both; DAD's solicitations (from ::), router solicitations and MLD reports are the kernel's noise,
+never the probe's, and are not picked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from ..kernel.packet import RETIRE_MS, Tap
 from . import packets
 
 SETTLE = 3 * RETIRE_MS / 1000  # after the echo's wait: the rings' last blocks are handed over
+REQUEST = ("arp-request", "nd-solicit")  # who has this address (ARP, NDP)
+REPLY = ("arp-reply", "nd-advert")  # it is at this MAC
+NEIGH = REQUEST + REPLY
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Seen:
     ns: str
     ifname: str
     out: bool
-    kind: str  # arp-request, arp-reply, echo-request, echo-reply, icmp-error
+    kind: str  # arp-request, arp-reply, nd-solicit, nd-advert, echo-request, echo-reply, icmp-error
     src: str  # IP source (ARP: sender)
     dst: str  # IP destination (ARP: target)
     mac_dst: str
@@ -39,6 +45,7 @@ class Seen:
     summary: str = ""
     children: list["Seen"] = field(default_factory=list)
     parent: "Seen | None" = None
+    v6: bool = False
 
     @property
     def ep(self) -> str:
@@ -53,6 +60,8 @@ def classify(frame: bytes, ident: int, dpkt: Any) -> tuple[str, str, str, int | 
         if isinstance(inner, dpkt.arp.ARP):
             kind = "arp-request" if inner.op == dpkt.arp.ARP_OP_REQUEST else "arp-reply"
             return kind, socket.inet_ntoa(inner.spa), socket.inet_ntoa(inner.tpa), None, None
+        if isinstance(inner, dpkt.ip6.IP6):
+            return _classify6(inner, ident)
         if not isinstance(inner, dpkt.ip.IP) or inner.p != 1:
             return None
         raw = bytes(inner.data)
@@ -67,6 +76,25 @@ def classify(frame: bytes, ident: int, dpkt: Any) -> tuple[str, str, str, int | 
                 return "icmp-error", src, dst, inner.ttl, (kind_, code)
     except Exception:  # a frame dpkt cannot read is not the probe's
         return None
+    return None
+
+
+def _classify6(ip6: Any, ident: int) -> tuple[str, str, str, int | None, tuple[int, int] | None] | None:
+    if ip6.nxt != 58:
+        return None
+    raw = bytes(ip6.data)
+    kind, code = raw[0], raw[1]
+    src, dst = socket.inet_ntop(socket.AF_INET6, ip6.src), socket.inet_ntop(socket.AF_INET6, ip6.dst)
+    if kind == 135 and src != "::":  # a solicitation from :: is DAD's, not a lookup
+        return "nd-solicit", src, socket.inet_ntop(socket.AF_INET6, raw[8:24]), None, None
+    if kind == 136:  # the advertised (target) address, to the asker
+        return "nd-advert", socket.inet_ntop(socket.AF_INET6, raw[8:24]), dst, None, None
+    if kind in (128, 129) and int.from_bytes(raw[4:6], "big") == ident:
+        return ("echo-request" if kind == 128 else "echo-reply"), src, dst, ip6.hlim, None
+    if kind in (1, 3):  # unreachable, time exceeded: the quoted IPv6 header, then our echo
+        quoted = raw[8:]
+        if quoted[6] == 58 and quoted[40] == 128 and int.from_bytes(quoted[44:46], "big") == ident:
+            return "icmp-error", src, dst, ip6.hlim, (kind, code)
     return None
 
 
@@ -110,7 +138,7 @@ def sightings(frames: list[tuple[str, str, int, bool, bytes]], ident: int) -> li
             continue
         kind, src, dst, ttl, err = got
         out.append(Seen(ts, ns, ifname, outgoing, kind, src, dst, frame[:6].hex(":"), ttl, err,
-                        packets.decode(frame, dpkt).summary))
+                        packets.decode(frame, dpkt).summary, v6=":" in src))
     return out
 
 
@@ -134,7 +162,7 @@ class Topology:
 
 
 def key(s: Seen) -> tuple[Any, ...]:
-    if s.kind.startswith("arp"):
+    if s.kind in NEIGH:
         return (s.kind, s.src, s.dst)
     if s.kind == "icmp-error":
         return (s.kind, s.src, s.icmp)
@@ -180,7 +208,7 @@ def _arrived(s: Seen, topo: Topology) -> bool:
     if s.out or topo.master(s) is not None:
         return False
     link = topo.link(s)
-    if s.kind == "arp-reply" or (link is not None and link.kind == "bridge"):
+    if s.kind in REPLY or (link is not None and link.kind == "bridge"):
         return link is not None and link.mac == s.mac_dst
     return topo.holds(s.ns, s.dst)
 
@@ -218,7 +246,8 @@ def hops(path: list[Seen], topo: Topology) -> list[str]:
         elif not s.out and link is not None and link.kind == "bridge":
             words.append(f"{s.ep} (the bridge itself)")
         elif s.out and s.parent is not None:
-            words.append(f"{s.ep} (routed by {s.ns}, ttl {s.ttl})" if s.ttl is not None else f"{s.ep} (routed by {s.ns})")
+            life = "hop limit" if s.v6 else "ttl"
+            words.append(f"{s.ep} (routed by {s.ns}, {life} {s.ttl})" if s.ttl is not None else f"{s.ep} (routed by {s.ns})")
         else:
             words.append(s.ep)
     return words
@@ -236,5 +265,6 @@ def endpoints(path: list[Seen], topo: Topology) -> list[str]:
 
 
 def tree(s: Seen, t0: int) -> dict[str, Any]:
-    return {"at": s.ep, "dir": "out" if s.out else "in", "ms": round((s.t - t0) / 1e6, 3), "ttl": s.ttl,
+    return {"at": s.ep, "dir": "out" if s.out else "in", "ms": round((s.t - t0) / 1e6, 3),
+            ("hop_limit" if s.v6 else "ttl"): s.ttl,
             "summary": s.summary, "next": [tree(c, t0) for c in s.children]}

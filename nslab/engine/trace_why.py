@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .packets import ICMP_UNREACH
-from .trace import Seen, Topology, main_path
+from .packets import ICMP6_UNREACH, ICMP_UNREACH
+from .trace import REPLY, REQUEST, Seen, Topology, main_path
 
 Roots = dict[tuple[Any, ...], list[Seen]]
 
@@ -21,8 +21,15 @@ class Lookups:
         self.forwarding = forwarding
 
 
-def _first(roots: Roots, kind: str) -> list[Seen]:
-    return [r for k, rs in roots.items() if k[0] == kind for r in rs]
+def _first(roots: Roots, kind: str | tuple[str, ...]) -> list[Seen]:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    return [r for k, rs in roots.items() if k[0] in kinds for r in rs]
+
+
+def _unanswered(s: Seen) -> tuple[str, str]:
+    """The reason and the words for a neighbour lookup nobody answered (ARP, or NDP for IPv6)."""
+    return ("no-neighbour-answer", f"no neighbour answer (NDP) for {s.dst}") if s.v6 else \
+        ("no-arp-answer", f"no ARP answer for {s.dst}")
 
 
 def _down(topo: Topology, s: Seen) -> str | None:
@@ -58,13 +65,15 @@ def stopped(leaf: Seen, topo: Topology, roots: Roots, ask: Lookups) -> tuple[str
     if topo.holds(leaf.ns, leaf.dst):
         return "no-reply", f"{leaf.ns} got it at {leaf.ep} and did not answer"
     if ask.forwarding(leaf.ns) is False:
+        knob = "net.ipv6.conf.all.forwarding" if leaf.v6 else "net.ipv4.ip_forward"
         return "forwarding-off", (f"forwarding is off in {leaf.ns}: it got the packet on {leaf.ifname} for {leaf.dst}, "
-                                  f"which is not its own address, and net.ipv4.ip_forward is 0")
+                                  f"which is not its own address, and {knob} is 0")
     if not ask.route(leaf.ns, leaf.dst):
         return "no-route", f"{leaf.ns} has no route to {leaf.dst}"
-    asked = [r for r in _first(roots, "arp-request") if r.ns == leaf.ns and r.t >= leaf.t]
+    asked = [r for r in _first(roots, REQUEST) if r.ns == leaf.ns and r.t >= leaf.t]
     if asked:
-        return "no-arp-answer", f"no ARP answer for {asked[0].dst}: {leaf.ns} asked on {asked[0].ifname} and nobody answered"
+        reason, words = _unanswered(asked[0])
+        return reason, f"{words}: {leaf.ns} asked on {asked[0].ifname} and nobody answered"
     return "unknown", f"the trail ends at {leaf.ep}"
 
 
@@ -77,6 +86,12 @@ def verdict(roots: Roots, topo: Topology, ask: Lookups, source: str, src_ip: str
     for err in _first(roots, "icmp-error"):
         sender = topo.owner(err.src) or err.src
         kind, code = err.icmp or (0, 0)
+        if err.v6 and kind == 3:
+            return "hop-limit-exceeded", (f"hop limit exceeded at {sender} ({err.src}): the echo went round until "
+                                          f"its hop limit ran out")
+        if err.v6:
+            words = ICMP6_UNREACH.get(code, f"unreachable, code {code}").replace("unreachable ", "unreachable: ")
+            return "unreachable", f"{sender} ({err.src}) answered destination unreachable, code {code}: {words} {addr}"
         if kind == 11:
             return "ttl-exceeded", f"TTL exceeded at {sender} ({err.src}): the echo went round until its TTL ran out"
         words = ICMP_UNREACH.get(code, "{dst} unreachable - code " + str(code)).format(dst=addr, proto=1, qproto="icmp", port="?")
@@ -95,15 +110,16 @@ def verdict(roots: Roots, topo: Topology, ask: Lookups, source: str, src_ip: str
                 return "no-route", f"{leaf.ns} got the echo but has no route back to {requests[0].src}"
             return "no-reply", f"{leaf.ns} got the echo at {leaf.ep} and did not answer"
         return stopped(leaf, topo, roots, ask)
-    for req in _first(roots, "arp-request"):
+    for req in _first(roots, REQUEST):
         if req.ns != source:
             continue
-        answers = [r for r in _first(roots, "arp-reply") if r.src == req.dst]
+        answers = [r for r in _first(roots, REPLY) if r.src == req.dst]
         if answers:
             return stopped(main_path(answers[0], topo)[-1], topo, roots, ask)
         reached = sorted({s.ns for s in _walk(req) if not s.out and topo.master(s) is None})
         where = f"; it reached {', '.join(reached)}, none of which holds it" if reached else ""
-        return "no-arp-answer", f"no ARP answer for {req.dst}: {source} asked on {req.ifname} and nobody answered{where}"
+        reason, words = _unanswered(req)
+        return reason, f"{words}: {source} asked on {req.ifname} and nobody answered{where}"
     return "unknown", f"nothing left {source}"
 
 

@@ -8,6 +8,7 @@ before anything is sent) and only the lab's own interfaces of the host are watch
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 
@@ -16,17 +17,29 @@ from ..base.results import ExpectResult, PingReply, TraceLeg, TraceResult
 from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.kinds import Endpoint
-from .look import resolve_target
+from .look import ipv4_of
 
 WAIT = 1.0  # seconds the echo waits for its reply
 BLOCK = 64 * 1024  # a trace's ring blocks: ARP and echoes are small
 BUDGET = 64 * 1024 * 1024  # bytes of rings for the whole lab
 
 
+def _first_ipv6(ctx: Ctx, ns: str) -> str | None:
+    """A namespace's first IPv6 address the lab gave it (not the kernel's fe80::), not on lo."""
+    return next((c.split("/")[0] for x in ctx.view.links(ns) if x.kind != "loopback" for c in x.addrs
+                 if ipaddress.ip_interface(c).version == 6), None)
+
+
 def _aim(ctx: Ctx, target: str, iface: str | None) -> str:
-    addr = resolve_target(ctx, target)
-    if ":" in addr:
-        raise CommandError(f"trace follows IPv4 only, not {addr}")
+    """An address as given, or a namespace's first IPv4 address, else its first IPv6 one."""
+    try:
+        addr = str(ipaddress.ip_address(target))
+    except ValueError:
+        ctx.view.require(target)
+        found = ipv4_of(ctx, target) or _first_ipv6(ctx, target)
+        if found is None:
+            raise CommandError(f"namespace {target!r} has no IPv4 or IPv6 address to trace to") from None
+        addr = found
     if iface is not None and not ctx.view.has(ctx.ns, iface):
         raise NoInterfaceError(f"trace -I: no interface {iface} in {ctx.ns}", ctx.ns, iface)
     return addr
@@ -46,11 +59,12 @@ def _watched(ctx: Ctx) -> dict[str, list[Any]]:
     return by_ns
 
 
-def _forwarding(ctx: Ctx, ns: str) -> bool | None:
+def _forwarding(ctx: Ctx, ns: str, v6: bool) -> bool | None:
     from ..kernel import sysns
 
+    knob = "/proc/sys/net/ipv6/conf/all/forwarding" if v6 else "/proc/sys/net/ipv4/ip_forward"
     try:
-        with sysns.entered(ctx.view.fd(ns)), open("/proc/sys/net/ipv4/ip_forward") as f:
+        with sysns.entered(ctx.view.fd(ns)), open(knob) as f:
             return f.read().strip() != "0"
     except OSError:
         return None
@@ -105,9 +119,9 @@ def run_trace(ctx: Ctx, target: str, iface: str | None) -> TraceResult | None:
         hint = icmp.down_hint(by_ns, ctx.ns, addr)
         reason, why = "no-route", f"{ctx.ns} cannot send to {addr}: {error.split(': ', 1)[-1]}" + (f"; {hint}" if hint else "")
     else:
-        ask = Lookups(lambda ns, dst: ctx.lab.nss.get(ns).nl.route_get(dst) is not None, lambda ns: _forwarding(ctx, ns))
+        ask = Lookups(lambda ns, dst: ctx.lab.nss.get(ns).nl.route_get(dst) is not None, lambda ns: _forwarding(ctx, ns, ":" in addr))
         reason, why = verdict(roots, topo, ask, ctx.ns, src_ip, addr, rtt)
-        if reason in ("no-arp-answer", "no-reply", "unknown") and (hint := icmp.down_hint(by_ns, ctx.ns, addr)):
+        if reason in ("no-arp-answer", "no-neighbour-answer", "no-reply", "unknown") and (hint := icmp.down_hint(by_ns, ctx.ns, addr)):
             reason, why = "link-down", f"dropped by a down link: {hint} ({why})"
     return TraceResult(target, addr, ctx.ns, src_ip, iface, reason == "reached", reason, why, legs,
                        [f"{ns}:{name}" for ns, name in wanted])
@@ -121,9 +135,12 @@ def _related(ctx: Ctx, roots: dict[Any, list[Any]], addr: str, src_ip: str) -> d
             return True
         return ctx.view.exists(ns) and any(r.gw == ip for r in ctx.view.routes(ns))
 
-    asked = {(k[1], k[2]) for k, rs in roots.items() if k[0] == "arp-request" and needed(rs[0].ns, k[2])}
+    from ..engine.trace import NEIGH, REPLY, REQUEST
+
+    asked = {(k[1], k[2]) for k, rs in roots.items() if k[0] in REQUEST and needed(rs[0].ns, k[2])}
+    # (an NDP advertisement names the asker by its address: as a reply, the pair is reversed)
     return {k: rs for k, rs in roots.items()
-            if not k[0].startswith("arp") or (k[1], k[2]) in asked or (k[0] == "arp-reply" and (k[2], k[1]) in asked)}
+            if k[0] not in NEIGH or (k[1], k[2]) in asked or (k[0] in REPLY and (k[2], k[1]) in asked)}
 
 
 def _what(s: Any) -> str:
@@ -131,9 +148,14 @@ def _what(s: Any) -> str:
         return f"ARP who-has {s.dst} tell {s.src}"
     if s.kind == "arp-reply":
         return f"ARP reply {s.src} is-at (to {s.dst})"
+    if s.kind == "nd-solicit":
+        return f"NDP neighbour solicitation who-has {s.dst} tell {s.src}"
+    if s.kind == "nd-advert":
+        return f"NDP neighbour advertisement {s.src} is-at (to {s.dst})"
     if s.kind == "icmp-error":
         return f"ICMP error from {s.src}: {s.summary.split(': ICMP ', 1)[-1]}"
-    return s.kind.replace("-", " ") + (f" {s.src} > {s.dst}, ttl {s.ttl}" if s.ttl is not None else "")
+    life = "hop limit" if s.v6 else "ttl"
+    return s.kind.replace("-", " ") + (f" {s.src} > {s.dst}, {life} {s.ttl}" if s.ttl is not None else "")
 
 
 def trace(ctx: Ctx, target: str, I: str | None = None, json: bool = False) -> TraceResult | None:  # noqa: E741,N803

@@ -172,8 +172,8 @@ TABLE: tuple[CommandSpec, ...] = (
     ), example="capture -c 4 ns1:eth0 ns2:eth0 -- icmp or arp", journal=False),
     CommandSpec("trace", RUN, "one probe's path through the lab, hop by hop", (
         f("trace [-I IF:ifname] [--json] TARGET:target", "trace.trace",
-          "one ARP and one ICMP echo from the context while every interface of the lab is watched: each packet's "
-          "path (veths, bridge ports, routers), and where and why it stopped; IPv4 only"),
+          "one ARP (NDP for IPv6) and one ICMP echo from the context while every interface of the lab is watched: each packet's "
+          "path (veths, bridge ports, routers), and where and why it stopped; IPv4 and IPv6"),
     ), example="ns1 trace ns2   |   trace -I br0 10.0.0.1", journal=False),
     CommandSpec("pingall", RUN, "every namespace pings every other", (
         f("pingall [-c N:count] [-W SEC:seconds] [NS:ns...]", "traffic.pingall",
