@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import time
 
@@ -213,27 +214,29 @@ def _perf(lab: Lab, line: str) -> PerfResult:
     return found[0]
 
 
-def test_perf_agrees_with_iperf3_on_a_rate_limited_veth(lab: Lab) -> None:
-    build(lab, PAIR)
-    # the oracle shapes the link itself: 10 Mbit/s out of a's end
-    subprocess.run(["nsenter", f"--net={ns_path(lab, 'a')}", "tc", "qdisc", "add", "dev", "eth0", "root", "tbf",
-                    "rate", "10mbit", "burst", "16k", "latency", "100ms"], check=True)
-    ours = _perf(lab, "perf -t 3 a b")
-    theirs = _iperf3(lab, "a", "b", "10.0.0.2", 3)
-    assert 9.0 <= ours.mbps <= 10.5 and 9.0 <= theirs <= 10.5, (ours, theirs)
-    assert abs(ours.mbps - theirs) <= 0.1 * theirs, (ours.mbps, theirs)
-    back = _perf(lab, "perf -t 1 b a")  # the other way is not shaped
-    assert back.mbps > 50, back
+ROUNDS = 3  # each tool runs this often, alternating, so a busy moment of the shared machine hits both
 
 
-def test_perf_and_iperf3_on_a_plain_veth(lab: Lab) -> None:
-    """Same order of magnitude (a generous bound: this machine's two cores are shared; bench/traffic.py
-    gives the ratio), and both ways of counting are sane."""
-    build(lab, PAIR)
-    ours = _perf(lab, "perf -t 2 a b")
-    theirs = _iperf3(lab, "a", "b", "10.0.0.2", 2)
-    assert 0.5 * theirs <= ours.mbps <= 2 * theirs, (ours.mbps, theirs)
-    assert ours.protocol == "tcp" and ours.bytes > 0 and ours.retransmits is not None and ours.retransmits >= 0
+@pytest.mark.parametrize("shaping", [None, "a link eth0 rate 10mbit"])
+def test_perf_agrees_with_iperf3_within_10_percent(lab: Lab, shaping: str | None) -> None:
+    """The same measure by both: what the receiver got over the test, in bits/s (iperf3's
+    sum_received, with no interval omitted, its default), same direction, same 2 s; medians of
+    ROUNDS alternating runs.  On a plain veth the figure is the CPU's (tens of Gbit/s); shaped by
+    nslab's own `link rate`, both must see 9 to 10.5 Mbit/s."""
+    build(lab, PAIR + (shaping + "\n" if shaping else ""))
+    ours, theirs = [], []
+    for _ in range(ROUNDS):
+        r = _perf(lab, "perf -t 2 a b")
+        assert r.protocol == "tcp" and r.bytes > 0 and r.retransmits is not None and r.retransmits >= 0
+        ours.append(r.mbps)
+        theirs.append(_iperf3(lab, "a", "b", "10.0.0.2", 2))
+    o, t = statistics.median(ours), statistics.median(theirs)
+    assert abs(o / t - 1) <= 0.10, (ours, theirs)
+    if shaping:
+        assert 9.0 <= o <= 10.5 and 9.0 <= t <= 10.5, (ours, theirs)
+        assert _perf(lab, "perf -t 1 b a").mbps > 50  # the other way is not shaped
+    else:
+        assert t > 1000, theirs  # a veth carries Gbit/s: the comparison is of the data path, not of a limit
 
 
 def test_perf_udp_counts_every_datagram_at_its_rate(lab: Lab) -> None:
