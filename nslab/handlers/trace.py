@@ -18,7 +18,7 @@ from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.kinds import Endpoint
 from .look import ipv4_of
-from .trace_ctr import Pipeworked, pipeworked
+from .trace_ctr import Pipeworked, macvlan_parents, pipeworked
 
 WAIT = 1.0  # seconds the echo waits for its reply
 BLOCK = 64 * 1024  # a trace's ring blocks: ARP and echoes are small
@@ -97,7 +97,7 @@ def _probe(ctx: Ctx, target: str, iface: str | None, addr: str, by_ns: dict[str,
     def nl_of(ns: str) -> Any:
         return extra.nss[ns].nl if ns in extra.nss else ctx.lab.nss.get(ns).nl
 
-    topo = tr.Topology(by_ns)
+    topo = tr.Topology(by_ns, macvlan_parents(ctx, by_ns))
     wanted = [(ns, x.name) for ns, links in by_ns.items() for x in links if x.kind != "loopback"]
     blocks = max(2, min(16, BUDGET // BLOCK // max(1, len(wanted))))
     fd = ctx.view.fd(ctx.ns)

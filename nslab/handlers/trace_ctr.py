@@ -1,4 +1,5 @@
-"""The containers `pipework` attached that no `ns link` named: `trace` watches them too.
+"""What `trace` watches beyond the lab's named namespaces, and how its links stand on each other:
+the containers `pipework` attached that no `ns link` named, and each macvlan child's parent.
 
 The journal's pipework steps know each container (name, PID and start time) and the veth's two
 ends; the capture opens inside the container's namespace as pipework's own ops reach it
@@ -94,3 +95,23 @@ def pipeworked(ctx: Ctx, by_ns: dict[str, list[Link]]) -> Pipeworked:
                 inside.peer, outside.peer = (lab_ns, host_end), (name, inside.name)
         by_ns[name] = links
     return found
+
+
+def macvlan_parents(ctx: Ctx, by_ns: dict[str, list[Link]]) -> dict[tuple[str, str], tuple[tuple[str, str], str]]:
+    """Each watched macvlan child's parent (NS, IF) and its mode: the parent is found by the
+    child's IFLA_LINK (and IFLA_LINK_NETNSID once the child was moved to another namespace)."""
+    from ..ops.link_kinds import macvlan_mode
+
+    out = {}
+    for ns, links in by_ns.items():
+        for x in links:
+            if x.kind != "macvlan" or x.link_index is None:
+                continue
+            try:
+                where = ns if x.link_nsid is None else ctx.lab.nss.nsid_owner(ns, x.link_nsid)
+            except CommandError:
+                continue
+            parent = next((p for p in by_ns.get(where or "", []) if p.index == x.link_index), None)
+            if parent is not None:
+                out[(ns, x.name)] = ((parent.ns, parent.name), macvlan_mode(x) or "?")
+    return out
