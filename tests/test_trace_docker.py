@@ -4,6 +4,7 @@ under CI a missing engine fails, never skips), its namespace named by `ns link` 
 from __future__ import annotations
 
 import dockerkit
+from conftest import iputils_ping
 from dockerkit import ping
 
 from nslab.base.results import TraceResult
@@ -30,16 +31,6 @@ def test_a_trace_into_a_pipeworked_container(lab: Lab, container) -> None:
     assert ping(name, "10.88.0.9")  # the container's own ping agrees
 
 
-def _iputils_ping(lab: Lab, ns: str, addr: str) -> bool:
-    """iputils ping from the lab's namespace (the oracle nslab did not write)."""
-    import subprocess
-
-    fd = lab.nss.get(ns).fd
-    r = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", "ping", "-c", "1", "-W", "2", addr],
-                       capture_output=True, text=True, pass_fds=(fd,), timeout=20)
-    return r.returncode == 0
-
-
 def _host_end_gone(lab: Lab, seconds: float = 20.0) -> bool:
     """The kernel tears a stopped container's namespace down on its own time: wait (by `ip -j`)
     until pipework's host end has gone with it."""
@@ -64,7 +55,7 @@ def test_a_trace_into_a_container_pipework_attached_but_never_named(lab: Lab, co
                  f"pipework br1 {name} 10.89.0.2/24"]:
         out = lab.run(line)
         assert out.ok, (line, out.error)
-    assert _iputils_ping(lab, "a", "10.89.0.2")  # the path works
+    assert iputils_ping(lab, "a", "10.89.0.2")  # the path works
     out = lab.run("a trace 10.89.0.2")
     assert out.ok, out.error
     t = next(e for e in out.events if isinstance(e, TraceResult))
@@ -83,6 +74,6 @@ def test_a_trace_into_a_container_pipework_attached_but_never_named(lab: Lab, co
     t = next(e for e in out.events if isinstance(e, TraceResult))
     assert not t.reached and not any(w.startswith(f"{name}:") for w in t.watched), t.watched
     assert t.unwatched == [f"container {name} (attached by pipework) has stopped: its interfaces are not watched"], t.unwatched
-    assert not _iputils_ping(lab, "a", "10.89.0.2")
+    assert not iputils_ping(lab, "a", "10.89.0.2")
     lines = [text for text, _ in trace_lines(t)]
     assert lines[1] == f"│  not watched: {t.unwatched[0]}", lines
