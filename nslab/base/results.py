@@ -268,6 +268,7 @@ class TraceResult:
     why: str  # the reason in words
     legs: list[TraceLeg] = field(default_factory=list)
     watched: list[str] = field(default_factory=list)
+    unwatched: list[str] = field(default_factory=list)  # what the trace could not watch, in words
     as_json: bool = False
 
     @property

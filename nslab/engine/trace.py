@@ -143,9 +143,19 @@ def sightings(frames: list[tuple[str, str, int, bool, bytes]], ident: int) -> li
 
 
 class Topology:
-    def __init__(self, by_ns: dict[str, list[Link]]) -> None:
+    def __init__(self, by_ns: dict[str, list[Link]], lowers: dict[tuple[str, str], tuple[tuple[str, str], str]] | None = None) -> None:
         self.links = {(x.ns, x.name): x for links in by_ns.values() for x in links}
         self.by_ns = by_ns
+        self.lowers = lowers or {}  # a macvlan child -> (its parent, its mode)
+
+    def lower(self, s: Seen) -> tuple[str, str] | None:
+        """The parent a macvlan child stands on (NS, IF), or None."""
+        got = self.lowers.get((s.ns, s.ifname))
+        return got[0] if got is not None else None
+
+    def uppers(self, s: Seen) -> set[tuple[str, str]]:
+        """The macvlan children standing on this interface."""
+        return {c for c, (p, _) in self.lowers.items() if p == (s.ns, s.ifname)}
 
     def link(self, s: Seen) -> Link | None:
         return self.links.get((s.ns, s.ifname))
@@ -171,7 +181,18 @@ def key(s: Seen) -> tuple[Any, ...]:
 
 def _parent(s: Seen, earlier: list[Seen], topo: Topology) -> Seen | None:
     link = topo.link(s)
-    if not s.out:
+    low, ups = topo.lower(s), topo.uppers(s)
+    if not s.out and low is not None:
+        # into a macvlan child: from its parent (bridge mode hands a child's unicast to the parent's
+        # taps first, as an In there), or straight from a sibling (a broadcast, switched child to child)
+        cands = [n for n in earlier if ((n.ns, n.ifname) == low and not n.out)
+                 or (n.out and topo.lower(n) == low and n.ep != s.ep)]
+    elif ups and s.out:  # sent on by a macvlan parent: routed in its namespace, or a child's frame to the wire
+        cands = [n for n in earlier if (n.out and (n.ns, n.ifname) in ups)
+                 or (not n.out and n.ns == s.ns and topo.master(n) is None)]
+    elif ups:  # into a macvlan parent: from its veth's other end, or a child's unicast handed to its taps
+        cands = [n for n in earlier if n.out and ((n.ns, n.ifname) in ups or (link is not None and (n.ns, n.ifname) == link.peer))]
+    elif not s.out:
         if link is not None and link.peer:
             cands = [n for n in earlier if n.out and (n.ns, n.ifname) == link.peer]
         elif link is not None and link.kind == "bridge":
@@ -235,6 +256,13 @@ def hops(path: list[Seen], topo: Topology) -> list[str]:
     for i, s in enumerate(path):
         link = topo.link(s)
         where = "" if s.ns == "host" else f"{s.ns}:"
+        came = topo.lowers.get((s.parent.ns, s.parent.ifname)) if s.parent is not None else None
+        if came is not None and came[0] == (s.ns, s.ifname):  # the parent of the macvlan child it came from
+            words.append(f"{'out of' if s.out else 'via'} macvlan parent {s.ep} (mode {came[1]})")
+            continue
+        if came is not None and topo.lower(s) == came[0]:
+            # child to child with no sighting on the parent between them: said, not guessed
+            words.append(f"via macvlan parent {':'.join(came[0])} (mode {came[1]}; unseen there: switched child to child)")
         if not s.out and link is not None and link.master:
             words.append(f"{where}{link.master} port {s.ifname}")
         elif s.out and link is not None and link.master:

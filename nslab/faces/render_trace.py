@@ -13,6 +13,7 @@ def trace_lines(e: TraceResult) -> list[tuple[str, str]]:
     via = f" out of {e.iface}" if e.iface else ""
     out = [(f"trace {e.target} ({e.addr}) from {e.source}{via}, source {e.src_ip}; "
             f"{len(e.watched)} interfaces watched", "bold")]
+    out += [(f"│  not watched: {line}", "yellow") for line in e.unwatched]
     for leg in e.legs:
         times = f" (sent {leg.sent} times)" if leg.sent > 1 else ""
         out.append((f"├─ {leg.what}{times}", "cyan"))

@@ -18,6 +18,7 @@ from ..engine.context import Ctx
 from ..kernel.netns import HOST
 from ..lang.kinds import Endpoint
 from .look import ipv4_of
+from .trace_ctr import Pipeworked, macvlan_parents, pipeworked
 
 WAIT = 1.0  # seconds the echo waits for its reply
 BLOCK = 64 * 1024  # a trace's ring blocks: ARP and echoes are small
@@ -59,30 +60,44 @@ def _watched(ctx: Ctx) -> dict[str, list[Any]]:
     return by_ns
 
 
-def _forwarding(ctx: Ctx, ns: str, v6: bool) -> bool | None:
+def _forwarding(fd: int, v6: bool) -> bool | None:
     from ..kernel import sysns
 
     knob = "/proc/sys/net/ipv6/conf/all/forwarding" if v6 else "/proc/sys/net/ipv4/ip_forward"
     try:
-        with sysns.entered(ctx.view.fd(ns)), open(knob) as f:
+        with sysns.entered(fd), open(knob) as f:
             return f.read().strip() != "0"
     except OSError:
         return None
 
 
 def run_trace(ctx: Ctx, target: str, iface: str | None) -> TraceResult | None:
-    from ..engine import trace as tr
-    from ..engine.trace_why import Lookups, verdict
-    from ..kernel import ping as icmp
-    from ..kernel.packet import open_tap
-
     addr = _aim(ctx, target, iface)
     if ctx.dry:
         return None
     if (leaves := ctx.guard.outside(ctx.ns, addr, iface)) is not None:
         raise CommandError(leaves)
     by_ns = _watched(ctx)
-    topo = tr.Topology(by_ns)
+    extra = pipeworked(ctx, by_ns)  # containers pipework attached that no `ns link` named
+    try:
+        return _probe(ctx, target, iface, addr, by_ns, extra)
+    finally:
+        extra.close()
+
+
+def _probe(ctx: Ctx, target: str, iface: str | None, addr: str, by_ns: dict[str, list[Any]], extra: Pipeworked) -> TraceResult:
+    from ..engine import trace as tr
+    from ..engine.trace_why import Lookups, verdict
+    from ..kernel import ping as icmp
+    from ..kernel.packet import open_tap
+
+    def fd_of(ns: str) -> int:
+        return extra.nss[ns].fd if ns in extra.nss else ctx.view.fd(ns)
+
+    def nl_of(ns: str) -> Any:
+        return extra.nss[ns].nl if ns in extra.nss else ctx.lab.nss.get(ns).nl
+
+    topo = tr.Topology(by_ns, macvlan_parents(ctx, by_ns))
     wanted = [(ns, x.name) for ns, links in by_ns.items() for x in links if x.kind != "loopback"]
     blocks = max(2, min(16, BUDGET // BLOCK // max(1, len(wanted))))
     fd = ctx.view.fd(ctx.ns)
@@ -91,7 +106,7 @@ def run_trace(ctx: Ctx, target: str, iface: str | None) -> TraceResult | None:
     taps: list[Any] = []
     try:
         for ns, name in wanted:
-            taps.append((ns, name, open_tap(ctx.view.fd(ns), name, f"{ns}:{name}", blocks, BLOCK)))
+            taps.append((ns, name, open_tap(fd_of(ns), name, f"{ns}:{name}", blocks, BLOCK)))
 
         def send() -> float | None:
             for event in icmp.ping(fd, addr, 1, 0.0, WAIT, iface, ident):
@@ -119,12 +134,12 @@ def run_trace(ctx: Ctx, target: str, iface: str | None) -> TraceResult | None:
         hint = icmp.down_hint(by_ns, ctx.ns, addr)
         reason, why = "no-route", f"{ctx.ns} cannot send to {addr}: {error.split(': ', 1)[-1]}" + (f"; {hint}" if hint else "")
     else:
-        ask = Lookups(lambda ns, dst: ctx.lab.nss.get(ns).nl.route_get(dst) is not None, lambda ns: _forwarding(ctx, ns, ":" in addr))
+        ask = Lookups(lambda ns, dst: nl_of(ns).route_get(dst) is not None, lambda ns: _forwarding(fd_of(ns), ":" in addr))
         reason, why = verdict(roots, topo, ask, ctx.ns, src_ip, addr, rtt)
         if reason in ("no-arp-answer", "no-neighbour-answer", "no-reply", "unknown") and (hint := icmp.down_hint(by_ns, ctx.ns, addr)):
             reason, why = "link-down", f"dropped by a down link: {hint} ({why})"
     return TraceResult(target, addr, ctx.ns, src_ip, iface, reason == "reached", reason, why, legs,
-                       [f"{ns}:{name}" for ns, name in wanted])
+                       [f"{ns}:{name}" for ns, name in wanted], unwatched=extra.left_out)
 
 
 def _related(ctx: Ctx, roots: dict[Any, list[Any]], addr: str, src_ip: str) -> dict[Any, list[Any]]:

@@ -81,6 +81,15 @@ def model_vxlan(state: LabState, op: Op) -> None:
 
 
 # -- made again (undoing a deletion): the op from the kernel's record of the link ------------
+def macvlan_mode(link: Link) -> str | None:
+    """A macvlan's mode by name (bridge, private, vepa, passthru), from its IFLA_INFO_DATA."""
+    from ..kernel.nlmsg import attrs
+
+    a = attrs(link.info)
+    mode = struct.unpack("I", a[IFLA_MACVLAN_MODE])[0] if IFLA_MACVLAN_MODE in a else None
+    return {v: k for k, v in MACVLAN_MODES.items()}.get(mode) if mode is not None else None
+
+
 def remake(link: Link, names: dict[int, str]) -> Op | None:
     """The op that makes a deleted macvlan or vxlan again, with its mode, id, ends and MAC, from
     its IFLA_INFO_DATA; None when what it stood on cannot be named (`names`: index -> name in
@@ -91,9 +100,8 @@ def remake(link: Link, names: dict[int, str]) -> Op | None:
     op: Op = {"op": link.kind, "ns": link.ns, "name": link.name, "mac": link.mac, "alias": link.alias or ""}
     if link.kind == "macvlan":
         parent = names.get(link.link_index or 0) if link.link_nsid is None else None
-        mode = struct.unpack("I", a[IFLA_MACVLAN_MODE])[0] if IFLA_MACVLAN_MODE in a else 0
-        modes = {v: k for k, v in MACVLAN_MODES.items()}
-        return {**op, "link": parent, "mode": modes[mode]} if parent and mode in modes else None
+        mode = macvlan_mode(link)
+        return {**op, "link": parent, "mode": mode} if parent and mode else None
     if link.kind != "vxlan" or IFLA_VXLAN_ID not in a:
         return None
     op["vni"] = struct.unpack("I", a[IFLA_VXLAN_ID])[0]
