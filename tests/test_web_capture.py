@@ -21,16 +21,16 @@ PAIR = ["ns add a b", "veth a b", "addr add a:eth0 10.9.0.1/24", "addr add b:eth
 ECHO = re.compile(r"a:eth0 In .* length \d+: 10\.9\.0\.2 > 10\.9\.0\.1: ICMP echo request")
 
 
-def in_ns(served: Served, ns: str, *argv: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["nsenter", "-t", str(served.proc.pid), "-m", "--", "nsenter", f"--net=/run/netns/{ns}", *argv],
+def in_ns(srv: Served, ns: str, *argv: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["nsenter", "-t", str(srv.proc.pid), "-m", "--", "nsenter", f"--net=/run/netns/{ns}", *argv],
                           capture_output=True, text=True, check=True, **kw)
 
 
-def packet_sockets(served: Served, ns: str) -> int:
+def packet_sockets(srv: Served, ns: str) -> int:
     """Packet sockets in NS that the lab's process holds: /proc/net/packet's inodes among its descriptors."""
-    rows = in_ns(served, ns, "cat", "/proc/net/packet").stdout.splitlines()[1:]
+    rows = in_ns(srv, ns, "cat", "/proc/net/packet").stdout.splitlines()[1:]
     inodes = {row.split()[8] for row in rows}
-    fd_dir = f"/proc/{served.proc.pid}/fd"
+    fd_dir = f"/proc/{srv.proc.pid}/fd"
     held = set()
     for fd in os.listdir(fd_dir):
         try:
@@ -47,9 +47,9 @@ def wait_for(what, timeout: float = 3.0):
     return got
 
 
-def stream(served: Served, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    c = http.client.HTTPConnection(served.url.hostname, served.url.port, timeout=5)
-    c.request("GET", f"{path}?token={served.token}", headers={"Host": served.url.netloc})
+def stream(srv: Served, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    c = http.client.HTTPConnection(srv.url.hostname, srv.url.port, timeout=5)
+    c.request("GET", f"{path}?token={srv.token}", headers={"Host": srv.url.netloc})
     return c, c.getresponse()
 
 
@@ -120,28 +120,32 @@ def test_capture_needs_the_token_names_what_is_missing_and_refuses_a_fifth(serve
     assert wait_for(lambda: packet_sockets(served, "a") == 0)
     c, r = stream(served, "/api/capture/b/eth0")  # a place again
     assert r.status == 200
+    assert wait_for(lambda: packet_sockets(served, "b") == 1)
+    t0 = time.monotonic()
+    served.close()  # the lab ends: so does the open stream, and the process with it
+    assert r.read() is not None and time.monotonic() - t0 < 5
     c.close()
 
 
 def test_the_panel_captures_a_ping_across_the_tapped_interface(page, loopback_up):  # noqa: F811
-    served = Served()
+    srv = Served()
     errors = watched(page)
     try:
         for line in PAIR:
-            served.step(line)
-        page.goto(f"http://{served.url.netloc}/?token={served.token}")
+            srv.step(line)
+        page.goto(f"http://{srv.url.netloc}/?token={srv.token}")
         page.wait_for_function("() => window.cy && cy.getElementById('a:eth0').length === 1")
         tap(page, "a:eth0")
         page.click("#capture-start")
         page.wait_for_function("() => document.getElementById('capture').dataset.state === 'open'", timeout=3000)
-        assert wait_for(lambda: packet_sockets(served, "a") == 1)
-        in_ns(served, "b", "ping", "-c", "2", "-i", "0.2", "10.9.0.1")
+        assert wait_for(lambda: packet_sockets(srv, "a") == 1)
+        in_ns(srv, "b", "ping", "-c", "2", "-i", "0.2", "10.9.0.1")
         page.wait_for_function("() => document.querySelectorAll('#capture .line').length >= 4", timeout=3000)
         shown = page.evaluate("() => [...document.querySelectorAll('#capture .line')].map(l => l.textContent)")
         assert len([x for x in shown if ECHO.search(x)]) == 2, shown
         page.click("#capture-stop")
         assert page.evaluate("() => document.getElementById('capture').dataset.state") == "stopped"
-        assert wait_for(lambda: packet_sockets(served, "a") == 0)
+        assert wait_for(lambda: packet_sockets(srv, "a") == 0)
         assert errors == []
     finally:
-        served.close()
+        srv.close()

@@ -76,10 +76,10 @@ def add_routes(app: Any, view: Any) -> None:
                 now = time.monotonic()
                 if now - second >= 1:
                     second, in_second = now, 0
-                for e in events:
-                    if isinstance(e, CapturedPacket) and in_second < RATE:
+                for seen in events:
+                    if isinstance(seen, CapturedPacket) and in_second < RATE:
                         in_second += 1
-                        out.append(f"data: {packet_line(e)}\n\n")
+                        out.append(f"data: {packet_line(seen)}\n\n")
                 shown += len(out)
                 if now - told >= 1:  # and once a second: what was seen, also a write that finds a page gone
                     told = now

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ...engine.topology import shown, topology
