@@ -264,11 +264,7 @@ class Renderer:
             return
         if self.quiet:
             return
-        us = round(e.time * 1e6)  # as the pcapng holds it
-        stamp = time.strftime("%H:%M:%S", time.localtime(us // 1_000_000)) + f".{us % 1_000_000:06d}"
-        mark = f"[{e.capture}] " if e.capture else ""
-        self.plain(f"{mark}{stamp} {e.endpoint} {e.direction:<3} {e.src} > {e.dst}, ethertype {e.ethertype}, "
-                   f"length {e.length}: {e.summary}")
+        self.plain(packet_line(e))
 
     def on_capture_counts(self, e: r.CaptureCounts) -> None:
         if self.json_mode:
@@ -302,3 +298,12 @@ class Renderer:
     def on_web_requested(self, e: r.WebRequested) -> None:
         # the REPL starts it and says its URL (faces/web/__init__.py); a file's run ends with its lab
         self.on_message(r.Message("web serves from the REPL: start nslab and type web (or source the file there)", "warn"))
+
+
+def packet_line(e: r.CapturedPacket) -> str:
+    """A captured packet's line, as `tcpdump -n -e` writes it: the REPL's and the web page's capture."""
+    us = round(e.time * 1e6)  # as the pcapng holds it
+    stamp = time.strftime("%H:%M:%S", time.localtime(us // 1_000_000)) + f".{us % 1_000_000:06d}"
+    mark = f"[{e.capture}] " if e.capture else ""
+    return (f"{mark}{stamp} {e.endpoint} {e.direction:<3} {e.src} > {e.dst}, ethertype {e.ethertype}, "
+            f"length {e.length}: {e.summary}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class WebView:
         self.host, self.port = self.sock.getsockname()[:2]
         self.stopped = False
         self.clients: set[asyncio.Queue[bytes]] = set()
+        self.ending: list[Callable[[], None]] = []  # called on the server's thread as it stops (open captures)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name="nslab-web", daemon=True)
@@ -101,6 +103,8 @@ class WebView:
         leaving is seen only at the next write, and the server's cleanup waits for the handlers)."""
         for q in self.clients:
             q.put_nowait(b"")
+        for end in self.ending:
+            end()
 
     def _send(self, event: str, text: str) -> None:
         if event == "picture":
@@ -128,8 +132,9 @@ class WebView:
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/api/lab", self._lab)
         app.router.add_get("/events", self._events)
-        from .details import add_routes  # what a click shows: /api/ns/NS, /api/if/NS/IF
-        add_routes(app, self)
+        from . import capture, details
+        details.add_routes(app, self)  # what a click shows: /api/ns/NS, /api/if/NS/IF
+        capture.add_routes(app, self)  # the details panel's live capture: /api/capture/NS/IF
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.SockSite(runner, self.sock).start())

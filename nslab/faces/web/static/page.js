@@ -94,7 +94,51 @@ function ifDetails(d) {
   out.push(d.neighbours.length
     ? table("neighbours", ["neighbour", "mac", "state", "owner"], d.neighbours.map(n => [n.address, n.mac, n.state, n.owner.join(", ")]))
     : el("div", "no neighbours", { class: "neighbours" }));
+  const button = el("button", "capture", { id: "capture-start" });
+  button.onclick = () => startCapture(d.ns, d.name);
+  out.push(button);
   return out;
+}
+
+// A live capture of one interface (/api/capture/NS/IF, SSE): its own box under the details, which are
+// redrawn every second; "stop" closes the stream, and the server closes its packet socket.
+const KEEP = 300;  // lines the box keeps
+let capturing = null;
+function stopCapture() {
+  if (capturing) capturing.close();
+  capturing = null;
+  const box = document.getElementById("capture");
+  box.dataset.state = "stopped";
+  const stop = document.getElementById("capture-stop");
+  if (stop) stop.disabled = true;
+}
+
+function startCapture(ns, ifname) {
+  stopCapture();
+  const box = document.getElementById("capture");
+  const stop = el("button", "stop", { id: "capture-stop" });
+  stop.onclick = stopCapture;
+  const counts = el("div", "", { class: "counts" });
+  const lines = el("div", undefined, { class: "lines" });
+  box.replaceChildren(el("div", `capture ${ns}:${ifname}`, { class: "title" }), stop, counts, lines);
+  box.dataset.endpoint = ns + ":" + ifname;
+  const stream = new EventSource(`api/capture/${encodeURIComponent(ns)}/${encodeURIComponent(ifname)}`);
+  capturing = stream;
+  box.dataset.state = "opening";
+  stream.onopen = () => { if (capturing === stream) box.dataset.state = "open"; };
+  stream.onmessage = ev => {
+    lines.appendChild(el("div", ev.data, { class: "line" }));
+    while (lines.childElementCount > KEEP) lines.firstChild.remove();
+  };
+  stream.addEventListener("counts", ev => {
+    const c = JSON.parse(ev.data);
+    counts.textContent = `${c.seen} seen, ${c.shown} shown` + (c.skipped ? `, ${c.skipped} skipped (over 50 a second)` : "");
+  });
+  stream.onerror = () => {  // refused (too many, a name gone) or the lab ended: an EventSource would retry
+    if (capturing !== stream) return;
+    stopCapture();
+    counts.textContent += " (ended)";
+  };
 }
 
 function nsDetails(d) {
