@@ -90,9 +90,6 @@ class Mirror:
         self.pending: set[str] = set()  # names in the run dir not yet a namespace (made, not yet mounted)
         self.changed: set[str] = {HOST}  # namespaces whose picture is to be drawn again
         self.lost = False
-        # name -> the host's id, given by the lab's thread as `ns add` made it (Mirror.give_id): such a
-        # namespace was heard from its start, so it is taken in with no request and no dump
-        self.made: dict[str, int] = {}
         self._dump(self.nss[HOST])
         self._rescan()
 
@@ -148,10 +145,6 @@ class Mirror:
     def _held(self, nsid: int | None, data: bytes) -> None:
         """Announcements (from the namespace the host calls NSID; None: the host)."""
         name = HOST if nsid is None else self.by_nsid.get(nsid)
-        if name is None and self.made:  # made by the lab, heard before its name in the run dir
-            name = next((n for n, i in list(self.made.items()) if i == nsid), None)
-            if name is not None:
-                self._open(name)
         if name is not None and name in self.nss:
             for kind, payload in messages(data):
                 self._heard(self.nss[name], kind, payload, nsid is not None)
@@ -227,23 +220,18 @@ class Mirror:
 
     def _open(self, name: str) -> None:
         """Give the namespace an id in the host (so it is heard), then read it whole."""
-        nsid = self.made.pop(name, None)
-        if nsid is not None:  # heard from its start: nothing to read
-            self.pending.discard(name)
-            self.nss[name] = Ns(name, nsid)
-            self.by_nsid[nsid] = name
-            self.strangers.discard(nsid)
-            self.changed.add(name)
-            return
         try:
             fd = os.open(os.path.join(self.run_dir, name), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             self.pending.discard(name)
             return
         try:
-            nsid = give_id(self.asker, fd)
-            if nsid is None:  # it has one (a veth to the host made it), or is no namespace yet (`ip netns
-                nsid = self._nsid(fd)  # add` makes the file, then mounts it)
+            try:  # an id for it, echoed; EEXIST when it has one (a veth to the host made it)
+                got = self.asker.ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
+                                + attr(NETNSA_NSID, struct.pack("=i", -1)), echo=True)
+                nsid = _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else self._nsid(fd)
+            except OSError:  # it has one, or is no namespace yet (`ip netns add` makes the file, then mounts it)
+                nsid = self._nsid(fd)
         finally:
             os.close(fd)
         if nsid is None:
@@ -362,17 +350,6 @@ class Mirror:
                 raw = _attr(p, IFLA_STATS64)
                 if raw is not None and len(raw) >= STATS_BYTES.size:
                     yield (ns.name, IFINFO.unpack_from(p)[2], *STATS_BYTES.unpack_from(raw))
-
-
-def give_id(asker: Asker, fd: int) -> int | None:
-    """Give the namespace open at FD an id in the host (as `ip netns set NAME auto`): the id, or None
-    when it has one already (EEXIST) or is no namespace."""
-    try:
-        got = asker.ask(RTM_NEWNSID, struct.pack("=Bxxx", 0) + attr_u32(NETNSA_FD, fd)
-                        + attr(NETNSA_NSID, struct.pack("=i", -1)), echo=True)
-    except OSError:
-        return None
-    return _i32(attrs(got[0][1], 4).get(NETNSA_NSID)) if got else None
 
 
 def _lo(payload: bytes) -> bool:

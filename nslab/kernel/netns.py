@@ -142,8 +142,6 @@ class Namespaces:
         # each namespace's place in the pictures: the order the lab first had it, kept for the lab's life,
         # so a namespace added (or deleted and made again) moves none of the others
         self.slots: dict[str, int] = {HOST: 0}
-        # called with (name, descriptor) as `ns add` made it, before any step puts a link in it (the web view)
-        self.made: list[Callable[[str, int], None]] = []
         prepare_run_dir(run_dir)
 
     @property

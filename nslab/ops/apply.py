@@ -107,8 +107,6 @@ class Kernel:
 
     def _ns_add(self, op: Op, inverse: bool) -> list[Op]:
         ns = self.nss.create(op["ns"])
-        for made in self.nss.made:
-            made(op["ns"], ns.fd)
         alias = op.get("alias", self.tag)  # undoing the deletion of somebody else's: the alias it had
         if self.tag and alias:
             # host mode: a namespace has no alias of its own; its lo carries the lab's tag

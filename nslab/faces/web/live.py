@@ -22,8 +22,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ...engine.changes import namespaces_of
-from ...kernel.mirror import Mirror, give_id
-from ...kernel.nlall import Asker
+from ...kernel.mirror import Mirror
 from .picture import Picture
 
 GATHER = 0.003  # s: a change's other announcements (an `ip` command, a step) are waited for this long
@@ -57,8 +56,6 @@ class Live:
         self.ready.wait(10)
         if self.error is not None:
             raise self.error
-        self.asker = Asker(self.host_fd)  # the lab's thread's, for `made`
-        lab.nss.made.append(self.made)
 
     # -- other threads -----------------------------------------------------------------
     def follow(self, step: Any) -> None:
@@ -68,14 +65,6 @@ class Live:
             self.woken = True
             self._wake()
 
-    def made(self, name: str, fd: int) -> None:
-        """The lab's thread, as `ns add` made NAME: it gets its id in the host now, before any link, so
-        the reader hears it from its start and takes it in without a dump (one request here against
-        four there, and none of the reader's Python while the lab's steps come)."""
-        nsid = give_id(self.asker, fd)
-        if nsid is not None:
-            self.mirror.made[name] = nsid
-
     def now(self) -> Future[str]:
         """A picture with everything announced so far (the server's loop, for /api/lab)."""
         f: Future[str] = Future()
@@ -84,14 +73,11 @@ class Live:
         return f
 
     def stop(self) -> None:
-        if self.made in self.lab.nss.made:
-            self.lab.nss.made.remove(self.made)
         self.stopped = True
         self._wake()
         self.thread.join(5)
         for fd in (self.wake_r, self.wake_w, self.host_fd):
             os.close(fd)
-        self.asker.close()
 
     def _wake(self) -> None:
         try:
